@@ -1,0 +1,84 @@
+"""create_app(): the API as one ASGI application."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tenku.config import Settings
+from tenku.db.engine import Database
+from tenku.web.context import AppContext
+from tenku.web.errors import ApiError, BadRequest, InvalidParams, MethodNotAllowed, NotFound
+from tenku.web.middleware import ConventionsMiddleware
+from tenku.web.ratelimit import RateLimiter
+
+log = logging.getLogger("tenku.api")
+
+# One package per resource of the reference, each with a `routes.router`.
+RESOURCES = (
+    "account",
+    "app",
+    "config_var",
+    "rate_limit",
+    "region",
+    "release",
+    "stack",
+)
+
+
+def render_error(err: ApiError) -> Response:
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+
+
+async def _api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return render_error(exc)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return render_error(NotFound("route", "Not found: no such endpoint."))
+    if exc.status_code == 405:
+        return render_error(MethodNotAllowed())
+    return render_error(BadRequest(str(exc.detail)))
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    err = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid"}
+    if err.get("type") == "json_invalid":
+        return render_error(BadRequest("Request body wasn't valid JSON."))
+    loc = ".".join(str(p) for p in err["loc"][1:]) or "params"
+    return render_error(InvalidParams(f"Invalid {loc} provided: {err['msg']}."))
+
+
+def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
+    db = database or Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            await db.dispose()
+
+    api = FastAPI(title="Tenku", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    api.state.ctx = AppContext(
+        settings=settings, db=db, ratelimiter=RateLimiter(db, settings.rate_limit_per_hour)
+    )
+    api.add_exception_handler(ApiError, _api_error)
+    api.add_exception_handler(HTTPException, _http_error)
+    api.add_exception_handler(RequestValidationError, _validation_error)
+    for name in RESOURCES:
+        module = importlib.import_module(f"tenku.resources.{name}.routes")
+        api.include_router(module.router)
+    api.add_middleware(ConventionsMiddleware)
+    return api

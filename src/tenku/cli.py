@@ -1,0 +1,245 @@
+"""The `tenku` command: run the platform and administer it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenku.config import Settings, load_settings
+from tenku.db.engine import Database
+from tenku.db.migrate import upgrade
+from tenku.db.models import Account, Authorization
+
+T = TypeVar("T")
+
+
+def prepare(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+
+
+def run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def go() -> T:
+        db = Database(settings.database_url)
+        try:
+            async with db.session(write=True) as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="TENKU_DATA_DIR",
+    help="Where Tenku keeps its database and files (env TENKU_DATA_DIR).",
+)
+
+
+@click.group()
+def main() -> None:
+    """Tenku: a self-hosted platform that speaks the Heroku Platform API."""
+
+
+def client_env(settings: Settings) -> str:
+    url = settings.public_api_url
+    return "\n".join(
+        [
+            f"export HEROKU_HOST={url}",
+            "export HEROKU_API_KEY=<the key printed by `tenku users create`>",
+            f"export HEROKU_PARTICLEBOARD_URL={url}",
+            f"export HEROKU_BUILDPACK_REGISTRY_URL={url}",
+            "export DISABLE_TELEMETRY=true IS_HEROKU_TEST_ENV=true HEROKU_SKIP_ANALYTICS=1",
+            "export HEROKU_DISABLE_AUTOUPDATE=1 HEROKU_SKIP_NEW_VERSION_CHECK=true",
+        ]
+    )
+
+
+@main.command()
+@data_dir_option
+@click.option("--port", type=int, envvar="TENKU_PORT", help="API port (env TENKU_PORT).")
+@click.option("--host", envvar="TENKU_HOST", help="Address to listen on (env TENKU_HOST).")
+@click.option("--workers", type=int, default=1, envvar="TENKU_WORKERS", show_default=True)
+def up(data_dir: Path | None, port: int | None, host: str | None, workers: int) -> None:
+    """Create the data directory, migrate the database and serve the platform."""
+    import uvicorn
+
+    settings = load_settings(data_dir=data_dir, port=port, host=host)
+    prepare(settings)
+    click.echo(f"Tenku {settings.public_api_url} (data in {settings.data_dir})", err=True)
+    click.echo("Point the heroku CLI at it with:\n" + client_env(settings) + "\n", err=True)
+    # Workers are separate processes: hand them the settings through the environment.
+    os.environ.update(
+        TENKU_DATA_DIR=str(settings.data_dir),
+        TENKU_DATABASE_URL=settings.database_url,
+        TENKU_PORT=str(settings.port),
+        TENKU_HOST=settings.host,
+    )
+    uvicorn.run(
+        "tenku.asgi:create",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers if workers > 1 else None,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@main.command()
+@data_dir_option
+def migrate(data_dir: Path | None) -> None:
+    """Upgrade the database schema in place."""
+    settings = load_settings(data_dir=data_dir)
+    prepare(settings)
+    click.echo("database is up to date", err=True)
+
+
+@main.group()
+def users() -> None:
+    """Manage user accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", default=None)
+@data_dir_option
+def users_create(email: str, password: str, name: str | None, data_dir: Path | None) -> None:
+    """Create a user; prints its API key alone on stdout."""
+    from tenku.resources.account.service import create_account
+    from tenku.resources.oauth_authorization.tokens import mint_authorization
+    from tenku.web.errors import ApiError
+
+    settings = load_settings(data_dir=data_dir)
+    prepare(settings)
+
+    async def work(db: AsyncSession) -> str:
+        account = await create_account(db, email, password, name)
+        _, token, _ = await mint_authorization(
+            db, account, description="API Key", scope=["global"], is_api_key=True
+        )
+        return token
+
+    try:
+        click.echo(run_db(settings, work))
+    except ApiError as err:
+        raise click.ClickException(err.message) from err
+
+
+@users.command("list")
+@data_dir_option
+def users_list(data_dir: Path | None) -> None:
+    """List users: id, email, name."""
+    settings = load_settings(data_dir=data_dir)
+    prepare(settings)
+
+    async def work(db: AsyncSession) -> list[Any]:
+        return list((await db.execute(select(Account).order_by(Account.email))).scalars())
+
+    for account in run_db(settings, work):
+        click.echo(f"{account.id}\t{account.email}\t{account.name or ''}")
+
+
+@main.group()
+def tokens() -> None:
+    """Mint, list and revoke API tokens."""
+
+
+@tokens.command("create")
+@click.argument("email")
+@click.option("--description", default="Minted by the operator")
+@click.option("--scope", default="global", help="Comma-separated scopes.")
+@click.option("--expires-in", type=int, default=None, help="Lifetime in seconds.")
+@data_dir_option
+def tokens_create(
+    email: str, description: str, scope: str, expires_in: int | None, data_dir: Path | None
+) -> None:
+    """Mint a token for a user; prints the token alone on stdout."""
+    from tenku.resources.account.service import find_account
+    from tenku.resources.oauth_authorization.tokens import VALID_SCOPES, mint_authorization
+
+    scopes = [s.strip() for s in scope.split(",") if s.strip()]
+    bad = [s for s in scopes if s not in VALID_SCOPES]
+    if bad or not scopes:
+        raise click.ClickException(f"unknown scope: {', '.join(bad) or '(none)'}")
+    settings = load_settings(data_dir=data_dir)
+    prepare(settings)
+
+    async def work(db: AsyncSession) -> str | None:
+        account = await find_account(db, email)
+        if account is None:
+            return None
+        _, token, _ = await mint_authorization(
+            db, account, description=description, scope=scopes, expires_in=expires_in
+        )
+        return token
+
+    token = run_db(settings, work)
+    if token is None:
+        raise click.ClickException(f"no such user: {email}")
+    click.echo(token)
+
+
+@tokens.command("list")
+@click.argument("email")
+@data_dir_option
+def tokens_list(email: str, data_dir: Path | None) -> None:
+    """List a user's tokens: id, scopes, description (tokens themselves are not stored)."""
+    settings = load_settings(data_dir=data_dir)
+    prepare(settings)
+
+    async def work(db: AsyncSession) -> list[Authorization]:
+        rows = await db.execute(
+            select(Authorization)
+            .join(Account, Account.id == Authorization.account_id)
+            .where(Account.email == email.strip().lower())
+            .order_by(Authorization.created_at)
+        )
+        return list(rows.scalars())
+
+    for auth in run_db(settings, work):
+        click.echo(
+            f"{auth.id}\t{','.join(auth.scope)}\t{auth.access_token_hint}\t{auth.description}"
+        )
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+@data_dir_option
+def tokens_revoke(token_id: str, data_dir: Path | None) -> None:
+    """Revoke a token by its authorization id."""
+    from tenku.resources.common import as_uuid
+
+    uid = as_uuid(token_id)
+    if uid is None:
+        raise click.ClickException("give the authorization id shown by `tenku tokens list`")
+    settings = load_settings(data_dir=data_dir)
+    prepare(settings)
+
+    async def work(db: AsyncSession) -> bool:
+        auth = await db.get(Authorization, uid)
+        if auth is None:
+            return False
+        await db.delete(auth)
+        return True
+
+    if not run_db(settings, work):
+        raise click.ClickException(f"no such token: {token_id}")
+    click.echo("revoked", err=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+
+def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        # Take over transaction control from the driver so that BEGIN is ours.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class Database:
+    """Engines and session factories.
+
+    SQLite allows one writer: writes begin IMMEDIATE so a transaction that read
+    first can never fail to upgrade its lock; reads begin DEFERRED and, in WAL
+    mode, never wait for writers. PostgreSQL uses one engine for both.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.writer = _sqlite_engine(url, "BEGIN IMMEDIATE")
+            self.reader = _sqlite_engine(url, "BEGIN")
+        else:
+            self.writer = create_async_engine(url, pool_size=10, max_overflow=10)
+            self.reader = self.writer
+        self.write_session = async_sessionmaker(self.writer, expire_on_commit=False)
+        self.read_session = async_sessionmaker(self.reader, expire_on_commit=False)
+
+    def session(self, write: bool) -> AsyncSession:
+        return (self.write_session if write else self.read_session)()
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()

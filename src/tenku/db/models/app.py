@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenku.db.base import Base, Timestamps, new_id
+
+
+class App(Timestamps, Base):
+    __tablename__ = "apps"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    region: Mapped[str] = mapped_column(String(32))
+    stack: Mapped[str] = mapped_column(String(64))
+    build_stack: Mapped[str] = mapped_column(String(64))
+    maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
+    buildpack_provided_description: Mapped[str | None] = mapped_column(Text)
+    repo_size: Mapped[int | None] = mapped_column(Integer)
+    slug_size: Mapped[int | None] = mapped_column(Integer)
+    archived_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    organization_id: Mapped[uuid.UUID | None]
+    space_id: Mapped[uuid.UUID | None]
+    internal_routing: Mapped[bool | None] = mapped_column(Boolean)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    acm: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Last release version handed out; bumped with an atomic UPDATE so that
+    # concurrent writers (threads or API workers) never share a version.
+    release_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Collaborator(Timestamps, Base):
+    """Who may act on an app; the owner has a row too, with role "owner"."""
+
+    __tablename__ = "collaborators"
+    __table_args__ = (UniqueConstraint("app_id", "account_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(32), default="collaborator")
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class ConfigVar(Base):
+    __tablename__ = "config_vars"
+
+    app_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Domain(Timestamps, Base):
+    __tablename__ = "domains"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    hostname: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    cname: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="none")
+    acm_status: Mapped[str | None] = mapped_column(String(32))
+    acm_status_reason: Mapped[str | None] = mapped_column(Text)
+    sni_endpoint_id: Mapped[uuid.UUID | None]
+
+
+class AppFeatureState(Base):
+    __tablename__ = "app_feature_states"
+
+    app_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class LogDrain(Timestamps, Base):
+    __tablename__ = "log_drains"
+    __table_args__ = (UniqueConstraint("app_id", "url"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    addon_id: Mapped[uuid.UUID | None]
+
+
+class Formation(Timestamps, Base):
+    __tablename__ = "formations"
+    __table_args__ = (UniqueConstraint("app_id", "type"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[str] = mapped_column(String(32), default="standard-1X")
+    command: Mapped[str] = mapped_column(Text)

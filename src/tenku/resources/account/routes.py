@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from tenku.resources.account import service
+from tenku.resources.account.schemas import AccountOut, AccountUpdate
+from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.render import model_response
+
+router = APIRouter(route_class=TransactionRoute)
+
+
+@router.get("/account")
+@router.get("/users/{account_email_or_id_or_self}")
+async def info(
+    account_email_or_id_or_self: str = "~",
+    caller: Principal = scoped("account:read"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)
+    return model_response(AccountOut.of(account))
+
+
+@router.patch("/account")
+@router.patch("/users/{account_email_or_id_or_self}")
+async def update(
+    account_email_or_id_or_self: str = "~",
+    changes: AccountUpdate = body(AccountUpdate),
+    caller: Principal = scoped("account:write"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)
+    account = await service.update_account(db, account, changes)
+    return model_response(AccountOut.of(account))
+
+
+@router.delete("/account")
+@router.delete("/users/{account_email_or_id_or_self}")
+async def delete(
+    account_email_or_id_or_self: str = "~",
+    caller: Principal = scoped("account:write"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)
+    out = AccountOut.of(account)
+    await service.delete_account(db, account)
+    return model_response(out)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenku.db.models import Account, App
+from tenku.resources.account.schemas import AccountUpdate
+from tenku.resources.common import as_uuid
+from tenku.security import hash_password_async, verify_password_async
+from tenku.web.errors import Forbidden, InvalidParams, NotFound
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def find_account(db: AsyncSession, ident: str) -> Account | None:
+    uid = as_uuid(ident)
+    if uid is not None:
+        return await db.get(Account, uid)
+    email = normalize_email(ident)
+    return (await db.execute(select(Account).where(Account.email == email))).scalar_one_or_none()
+
+
+async def resolve_self(db: AsyncSession, caller: Account, ident: str) -> Account:
+    """`{account_email_or_id_or_self}`: only the caller's own account is visible."""
+    if ident == "~":
+        return caller
+    found = await find_account(db, ident)
+    if found is None or found.id != caller.id:
+        raise NotFound("user")
+    return caller
+
+
+async def create_account(
+    db: AsyncSession, email: str, password: str | None, name: str | None = None
+) -> Account:
+    email = normalize_email(email)
+    if await find_account(db, email) is not None:
+        raise InvalidParams(f"The email {email} is already taken.")
+    account = Account(
+        email=email,
+        name=name,
+        password_hash=await hash_password_async(password) if password else None,
+        preferences={},
+    )
+    db.add(account)
+    await db.flush()
+    return account
+
+
+async def update_account(db: AsyncSession, account: Account, changes: AccountUpdate) -> Account:
+    sensitive = changes.email is not None or changes.new_password is not None
+    if sensitive or changes.password is not None:
+        if changes.password is None:
+            raise InvalidParams("Invalid password provided: the current password is required.")
+        if not await verify_password_async(account.password_hash, changes.password):
+            raise Forbidden("Current password is incorrect.")
+    if changes.email is not None:
+        email = normalize_email(str(changes.email))
+        other = await find_account(db, email)
+        if other is not None and other.id != account.id:
+            raise InvalidParams(f"The email {email} is already taken.")
+        account.email = email
+    if changes.new_password is not None:
+        account.password_hash = await hash_password_async(changes.new_password)
+    if changes.allow_tracking is not None:
+        account.allow_tracking = changes.allow_tracking
+    if changes.beta is not None:
+        account.beta = changes.beta
+    if "name" in changes.model_fields_set:
+        account.name = changes.name
+    await db.flush()
+    return account
+
+
+async def delete_account(db: AsyncSession, account: Account) -> None:
+    # Owned apps go with the account; apps it only collaborates on stay.
+    await db.execute(delete(App).where(App.owner_id == account.id))
+    await db.delete(account)
+    await db.flush()
+
+
+async def count_accounts(db: AsyncSession) -> int:
+    return int((await db.execute(select(func.count()).select_from(Account))).scalar_one())

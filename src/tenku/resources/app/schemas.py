@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import re
+import uuid
+
+from pydantic import field_validator
+
+from tenku.config import Settings
+from tenku.db.models import App
+from tenku.resources.catalog import stable_id
+from tenku.resources.common import AccountRef, In, Out, Ref
+from tenku.resources.region.catalog import find_region
+from tenku.resources.stack.catalog import stack_named
+from tenku.web.render import Timestamp
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,29}$")
+
+
+def check_name(value: str | None) -> str | None:
+    if value is not None and not NAME_RE.match(value):
+        raise ValueError(
+            "Name must start with a letter, end with a letter or digit and can only contain "
+            "lowercase letters, digits, and dashes, and be between 3 and 30 characters"
+        )
+    return value
+
+
+class SpaceRef(Out):
+    id: uuid.UUID
+    name: str
+    shield: bool = False
+
+
+class AppOut(Out):
+    acm: bool
+    archived_at: Timestamp | None
+    buildpack_provided_description: str | None
+    build_stack: Ref
+    created_at: Timestamp
+    create_status: str = "complete"
+    generation: Ref
+    git_url: str
+    id: uuid.UUID
+    internal_routing: bool | None
+    locked: bool
+    maintenance: bool
+    name: str
+    organization: Ref | None
+    owner: AccountRef
+    process_tier: str
+    region: Ref
+    released_at: Timestamp | None
+    repo_size: int | None
+    slug_size: int | None
+    space: SpaceRef | None
+    stack: Ref
+    team: Ref | None
+    updated_at: Timestamp
+    web_url: str
+
+    @classmethod
+    def of(cls, app: App, owner_email: str, settings: Settings) -> AppOut:
+        region = find_region(app.region)
+        stack = stack_named(app.stack)
+        build_stack = stack_named(app.build_stack)
+        return cls(
+            acm=app.acm,
+            archived_at=app.archived_at,
+            buildpack_provided_description=app.buildpack_provided_description,
+            build_stack=Ref(id=build_stack.id, name=build_stack.name),
+            created_at=app.created_at,
+            generation=Ref(id=stable_id("generation", "cedar"), name="cedar"),
+            git_url=f"https://{settings.git_host}/{app.name}.git",
+            id=app.id,
+            internal_routing=app.internal_routing,
+            locked=app.locked,
+            maintenance=app.maintenance,
+            name=app.name,
+            organization=None,
+            owner=AccountRef(email=owner_email, id=app.owner_id),
+            process_tier="production",
+            region=Ref(
+                id=region.id if region else stable_id("region", app.region), name=app.region
+            ),
+            released_at=app.released_at,
+            repo_size=app.repo_size,
+            slug_size=app.slug_size,
+            space=None,
+            stack=Ref(id=stack.id, name=stack.name),
+            team=None,
+            updated_at=app.updated_at,
+            web_url=f"https://{app.name}.{settings.base_domain}/",
+        )
+
+
+class AppCreate(In):
+    name: str | None = None
+    region: str | None = None
+    stack: str | None = None
+
+    _name = field_validator("name")(check_name)
+
+
+class AppUpdate(In):
+    build_stack: str | None = None
+    maintenance: bool | None = None
+    name: str | None = None
+
+    _name = field_validator("name")(check_name)

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tenku.web.deps import Principal, TransactionRoute, scoped
+from tenku.web.render import raw_json
+
+router = APIRouter(route_class=TransactionRoute)
+
+
+@router.get("/account/rate-limits")
+async def info(request: Request, caller: Principal = scoped("any", count=False)) -> Response:
+    # Reading the budget does not spend it (as on Heroku).
+    return raw_json({"remaining": request.state.ratelimit_remaining})

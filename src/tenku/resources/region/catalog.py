@@ -1,0 +1,41 @@
+"""Regions Tenku answers for. All run on this installation; the names keep clients happy."""
+
+from __future__ import annotations
+
+from tenku.resources.catalog import EPOCH, stable_id
+from tenku.resources.common import as_uuid
+from tenku.resources.region.schemas import Provider, RegionOut
+
+REGIONS = [
+    RegionOut(
+        country="United States",
+        created_at=EPOCH,
+        description="United States",
+        id=stable_id("region", "us"),
+        locale="Virginia",
+        name="us",
+        private_capable=False,
+        provider=Provider(name="tenku", region="local"),
+        updated_at=EPOCH,
+    ),
+    RegionOut(
+        country="Ireland",
+        created_at=EPOCH,
+        description="Europe",
+        id=stable_id("region", "eu"),
+        locale="Dublin",
+        name="eu",
+        private_capable=False,
+        provider=Provider(name="tenku", region="local"),
+        updated_at=EPOCH,
+    ),
+]
+DEFAULT_REGION = "us"
+
+
+def find_region(ident: str) -> RegionOut | None:
+    uid = as_uuid(ident)
+    for region in REGIONS:
+        if region.id == uid or region.name == ident:
+            return region
+    return None

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tenku.resources.region.catalog import REGIONS, find_region
+from tenku.resources.region.schemas import RegionOut
+from tenku.web.catalog_list import catalog_list
+from tenku.web.deps import Principal, TransactionRoute, scoped
+from tenku.web.errors import NotFound
+from tenku.web.render import model_response
+
+router = APIRouter(route_class=TransactionRoute)
+
+
+@router.get("/regions")
+async def list_regions(request: Request, caller: Principal = scoped("any")) -> Response:
+    return catalog_list(request, RegionOut, REGIONS)
+
+
+@router.get("/regions/{region_id_or_name}")
+async def info(region_id_or_name: str, caller: Principal = scoped("any")) -> Response:
+    region = find_region(region_id_or_name)
+    if region is None:
+        raise NotFound("region")
+    return model_response(region)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tenku.db.models import Release
+from tenku.resources.app.service import get_app
+from tenku.resources.release import service
+from tenku.resources.release.schemas import ReleaseCreate, ReleaseOut
+from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.ranges import field, paginate
+from tenku.web.render import list_response, model_response, raw_json
+
+router = APIRouter(route_class=TransactionRoute)
+SORT = {"id": field(Release.id), "version": field(Release.version)}
+
+
+@router.get("/apps/{app_id_or_name}/releases")
+async def list_releases(
+    request: Request,
+    app_id_or_name: str,
+    caller: Principal = scoped("app:read"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    app = await get_app(db, caller, app_id_or_name)
+    current = await service.current_version(db, app.id)
+    page = await paginate(
+        db, request, select(Release).where(Release.app_id == app.id), SORT, Release.id
+    )
+    items = [ReleaseOut.of(r, app, current) for (r,) in page.rows]
+    return list_response(ReleaseOut, items, page.status, page.headers)
+
+
+@router.get("/apps/{app_id_or_name}/releases/{release_id_or_version}")
+async def info(
+    app_id_or_name: str,
+    release_id_or_version: str,
+    caller: Principal = scoped("app:read"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    app = await get_app(db, caller, app_id_or_name)
+    release = await service.get_release(db, app.id, release_id_or_version)
+    current = await service.current_version(db, app.id)
+    return model_response(ReleaseOut.of(release, app, current))
+
+
+@router.get("/apps/{app_id_or_name}/releases/{release_id_or_version}/config-vars")
+async def config_vars(
+    app_id_or_name: str,
+    release_id_or_version: str,
+    caller: Principal = scoped("secrets:read"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    app = await get_app(db, caller, app_id_or_name)
+    release = await service.get_release(db, app.id, release_id_or_version)
+    return raw_json(dict(sorted(release.config.items())))
+
+
+@router.post("/apps/{app_id_or_name}/releases")
+async def create(
+    app_id_or_name: str,
+    params: ReleaseCreate = body(ReleaseCreate),
+    caller: Principal = scoped("app:write"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    app = await get_app(db, caller, app_id_or_name, need="write")
+    if params.release is not None:
+        release = await service.rollback(db, app, caller.account, params.release)
+    else:
+        assert params.slug is not None
+        release = await service.deploy_slug(
+            db, app, caller.account, params.slug, params.description
+        )
+    return model_response(ReleaseOut.of(release, app, release.version), status=201)

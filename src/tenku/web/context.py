@@ -1,0 +1,16 @@
+"""What one running API process shares between requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tenku.config import Settings
+from tenku.db.engine import Database
+from tenku.web.ratelimit import RateLimiter
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    ratelimiter: RateLimiter

@@ -1,0 +1,262 @@
+"""Request plumbing: one transaction per request, JSON bodies, auth and scopes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from fastapi import Depends
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tenku.db.models import Account, Authorization
+from tenku.security import token_digest, verify_password_async
+from tenku.web.context import AppContext
+from tenku.web.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidParams,
+    RateLimited,
+    Unauthorized,
+)
+from tenku.web.middleware import SLASH
+
+M = TypeVar("M", bound=BaseModel)
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+def app_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+async def get_db(request: Request) -> AsyncSession:
+    db: AsyncSession | None = getattr(request.state, "db", None)
+    if db is None:
+        write = request.method not in ("GET", "HEAD")
+        db = app_context(request).db.session(write=write)
+        request.state.db = db
+    return db
+
+
+def after_commit(request: Request, hook: AfterCommit) -> None:
+    """Run `hook` once the request's transaction has committed (runtime side effects)."""
+    _hooks(request).append(hook)
+
+
+def _hooks(request: Request) -> list[AfterCommit]:
+    hooks: list[AfterCommit] | None = getattr(request.state, "after_commit", None)
+    if hooks is None:
+        hooks = []
+        request.state.after_commit = hooks
+    return hooks
+
+
+class TransactionRoute(APIRoute):
+    """Commits the request's one transaction after the route returns, then runs hooks."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            params = request.scope.get("path_params") or {}
+            for k, v in params.items():
+                if isinstance(v, str) and SLASH in v:
+                    params[k] = v.replace(SLASH, "/")
+            try:
+                response = await handler(request)
+                db: AsyncSession | None = getattr(request.state, "db", None)
+                if db is not None:
+                    try:
+                        await db.commit()
+                    except IntegrityError as exc:
+                        raise Conflict(
+                            "The request conflicts with a concurrent change; please retry."
+                        ) from exc
+                for hook in getattr(request.state, "after_commit", []):
+                    await hook()
+                return response
+            except BaseException:
+                db = getattr(request.state, "db", None)
+                if db is not None:
+                    await db.rollback()
+                raise
+            finally:
+                db = getattr(request.state, "db", None)
+                if db is not None:
+                    await db.close()
+
+        return run
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON object body; an empty body (or `null`) counts as `{}`."""
+    raw = await request.body()
+    data: Any = None
+    if raw.strip():
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise BadRequest("Request body wasn't valid JSON.") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    return data
+
+
+def body(model: type[M]) -> Any:
+    """Parse the JSON body into `model`; an empty body counts as `{}`."""
+
+    async def parse(request: Request) -> M:
+        data = await json_object(request)
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise invalid_params(exc) from exc
+
+    return Depends(parse)
+
+
+def invalid_params(exc: ValidationError) -> InvalidParams:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "body"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return InvalidParams(f"Invalid {loc} provided: {msg}.".replace("..", "."))
+
+
+# Which token scopes grant each kind of access (the `global` scope grants all).
+SCOPE_GRANTS: dict[str, frozenset[str]] = {
+    "account:read": frozenset({"identity"}),
+    "account:write": frozenset(),
+    "app:read": frozenset({"read", "write", "read-protected", "write-protected"}),
+    "app:write": frozenset({"write", "write-protected"}),
+    "secrets:read": frozenset({"read-protected", "write-protected"}),
+    "secrets:write": frozenset({"write-protected"}),
+    "global": frozenset(),
+}
+
+
+@dataclass
+class Principal:
+    account: Account
+    authorization: Authorization | None
+    scopes: frozenset[str]
+
+    def allows(self, need: str) -> bool:
+        if need == "any" or "global" in self.scopes:
+            return True
+        return bool(self.scopes & SCOPE_GRANTS[need])
+
+    def require(self, need: str) -> None:
+        if not self.allows(need):
+            raise Forbidden(
+                f"This token's scope ({', '.join(sorted(self.scopes))}) does not allow this action."
+            )
+
+
+def _credentials(request: Request) -> tuple[str | None, str | None]:
+    """(token, basic user) from the Authorization header."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value, None
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise Unauthorized() from exc
+        user, _, password = decoded.partition(":")
+        return password or None, user or None
+    return None, None
+
+
+async def _rate_limit(request: Request, subject: str, count: bool) -> None:
+    limiter = app_context(request).ratelimiter
+    if not count:
+        request.state.ratelimit_remaining = await limiter.remaining(subject)
+        return
+    allowed, remaining = await limiter.consume(subject)
+    request.state.ratelimit_remaining = remaining
+    if not allowed:
+        raise RateLimited()
+
+
+async def _lookup(
+    request: Request, token: str | None, user: str | None, password_login: bool
+) -> Principal | None:
+    if not token:
+        return None
+    # A short read of its own: the request's transaction (which on SQLite may hold
+    # the write lock) must not be open while the rate limiter writes.
+    async with app_context(request).db.session(write=False) as db, db.begin():
+        row = (
+            await db.execute(
+                select(Authorization, Account)
+                .join(Account, Account.id == Authorization.account_id)
+                .where(Authorization.access_token_hash == token_digest(token))
+            )
+        ).first()
+        if row is not None:
+            auth, account = row
+            expires = auth.access_token_expires_at
+            if expires is None or expires > datetime.now(UTC):
+                return Principal(account, auth, frozenset(auth.scope))
+        if password_login and user:
+            by_email = (
+                await db.execute(select(Account).where(Account.email == user.strip().lower()))
+            ).scalar_one_or_none()
+            if by_email is not None and await verify_password_async(by_email.password_hash, token):
+                return Principal(by_email, None, frozenset({"global"}))
+    return None
+
+
+async def authenticate(
+    request: Request, db: AsyncSession, password_login: bool = False, count: bool = True
+) -> Principal:
+    token, user = _credentials(request)
+    principal = await _lookup(request, token, user, password_login)
+    if principal is None:
+        client = request.client.host if request.client else "unknown"
+        await _rate_limit(request, f"ip:{client}", count=True)
+        if not request.headers.get("authorization"):
+            raise Unauthorized(
+                "There were no credentials in your `Authorization` header. Try "
+                "`Authorization: Bearer <OAuth access token>` or "
+                '`Authorization: Basic <base64-encoded email + ":" + password>`.'
+            )
+        raise Unauthorized()
+    if principal.account.suspended_at is not None:
+        raise Forbidden("This account is suspended.")
+    await _rate_limit(request, f"account:{principal.account.id}", count=count)
+    # Hand the rows to the request's own session without querying again.
+    principal.account = await db.merge(principal.account, load=False)
+    if principal.authorization is not None:
+        principal.authorization = await db.merge(principal.authorization, load=False)
+    request.state.principal = principal
+    return principal
+
+
+def scoped(need: str, password_login: bool = False, count: bool = True) -> Any:
+    """Dependency: the authenticated caller, whose token must grant `need`."""
+
+    async def dep(request: Request, db: AsyncSession = Depends(get_db)) -> Principal:
+        principal = await authenticate(request, db, password_login=password_login, count=count)
+        principal.require(need)
+        return principal
+
+    return Depends(dep)

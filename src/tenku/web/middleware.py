@@ -1,0 +1,199 @@
+"""Cross-cutting HTTP conventions as one pure ASGI middleware.
+
+Request-Id, API versioning, method override, encoded slashes in path segments,
+CORS, ETag/304, RateLimit-Remaining, and a last-resort 500 that still carries
+the Request-Id. Kept as plain ASGI so streaming responses pass untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import unquote
+
+from tenku.web.errors import ApiError, MissingVersion, NotAcceptable
+
+log = logging.getLogger("tenku.api")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Stands in for an encoded "/" inside one path segment until routing is done.
+SLASH = "\x00"
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+VERSION_RE = re.compile(r"version\s*=\s*([^;,\s]+)")
+CORS_ALLOW_HEADERS = (
+    "Content-Type, Accept, Authorization, Cache-Control, If-None-Match, If-Modified-Since, "
+    "Origin, Range, Request-Id, Heroku-Two-Factor-Code, X-Http-Method-Override"
+)
+CORS_EXPOSE_HEADERS = (
+    "Cache-Control, Content-Language, Content-Type, Expires, Last-Modified, Pragma, ETag, "
+    "Request-Id, RateLimit-Remaining, Content-Range, Next-Range, Accept-Ranges, "
+    "Heroku-Two-Factor-Required, X-Confirmation-Required, X-Heroku-Warning"
+)
+
+
+def unversioned(path: str) -> bool:
+    """Paths that are not Platform API calls (blob, git, log-stream URLs...)."""
+    return path.startswith(UNVERSIONED_PREFIXES) or path.endswith(".git") or ".git/" in path
+
+
+UNVERSIONED_PREFIXES: tuple[str, ...] = ("/blobs/", "/streams/", "/healthz")
+
+
+def check_version(accept: str) -> None:
+    if "vnd.heroku+json" not in accept:
+        raise MissingVersion()
+    m = VERSION_RE.search(accept)
+    if not m:
+        raise MissingVersion()
+    version = m.group(1).strip("\"'")
+    if not (version == "3" or version.startswith("3.") or version == "edge"):
+        raise NotAcceptable()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope["headers"]:
+        if k == name:
+            return str(v.decode("latin-1"))
+    return None
+
+
+def _error_messages(err: ApiError, headers: list[tuple[bytes, bytes]]) -> list[Message]:
+    body = json.dumps(err.body()).encode()
+    hdrs = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *headers,
+        *((k.lower().encode(), v.encode()) for k, v in err.headers.items()),
+    ]
+    return [
+        {"type": "http.response.start", "status": err.status, "headers": hdrs},
+        {"type": "http.response.body", "body": body},
+    ]
+
+
+class ConventionsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = str(uuid.uuid4())
+        incoming = _header(scope, b"request-id") or _header(scope, b"x-request-id") or ""
+        chain = [i.strip() for i in incoming.split(",") if UUID_RE.match(i.strip())]
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["request_id_chain"] = chain
+
+        override = _header(scope, b"x-http-method-override")
+        if scope["method"] == "POST" and override:
+            scope["method"] = override.upper()
+
+        raw_path: bytes | None = scope.get("raw_path")
+        if raw_path and b"%2f" in raw_path.lower():
+            raw = raw_path.decode("latin-1").split("?", 1)[0]
+            scope["path"] = unquote(re.sub("%2[fF]", SLASH, raw))
+
+        origin = _header(scope, b"origin")
+        # Our id first, then the caller's chain (the CLI tracks and de-duplicates them).
+        echoed = ",".join([request_id, *chain[:150]])
+        base_headers: list[tuple[bytes, bytes]] = [(b"request-id", echoed.encode())]
+        if origin:
+            base_headers += [
+                (b"access-control-allow-origin", origin.encode()),
+                (b"access-control-allow-credentials", b"true"),
+                (b"access-control-expose-headers", CORS_EXPOSE_HEADERS.encode()),
+            ]
+            if scope["method"] == "OPTIONS":
+                preflight = [
+                    *base_headers,
+                    (b"access-control-max-age", b"1728000"),
+                    (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+                    (b"access-control-allow-headers", CORS_ALLOW_HEADERS.encode()),
+                    (b"content-length", b"0"),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": preflight})
+                await send({"type": "http.response.body", "body": b""})
+                return
+
+        if not unversioned(scope["path"]):
+            try:
+                check_version(_header(scope, b"accept") or "")
+            except ApiError as err:
+                for msg in _error_messages(err, base_headers):
+                    await send(msg)
+                return
+
+        is_get = scope["method"] in ("GET", "HEAD")
+        if_none_match = _header(scope, b"if-none-match") if is_get else None
+        started = False
+        pending_start: Message | None = None
+        buffered: list[bytes] = []
+
+        def finish_headers(msg: Message) -> None:
+            headers = list(msg.get("headers", []))
+            headers += base_headers
+            remaining = state.get("ratelimit_remaining")
+            if remaining is not None:
+                headers.append((b"ratelimit-remaining", str(remaining).encode()))
+            msg["headers"] = headers
+
+        async def send_wrapper(msg: Message) -> None:
+            nonlocal started, pending_start
+            if msg["type"] == "http.response.start":
+                started = True
+                finish_headers(msg)
+                status = msg["status"]
+                if status >= 500:
+                    log.error("request_id=%s status=%s path=%s", request_id, status, scope["path"])
+                if is_get and status in (200, 206):
+                    pending_start = msg
+                    return
+                await send(msg)
+                return
+            if pending_start is None:
+                await send(msg)
+                return
+            buffered.append(msg.get("body", b""))
+            if msg.get("more_body"):
+                # A stream (log session, build output): no ETag, pass it on as is.
+                if len(buffered) == 1:
+                    start, pending_start = pending_start, None
+                    await send(start)
+                    await send({**msg, "body": buffered.pop()})
+                return
+            body = b"".join(buffered)
+            start, pending_start = pending_start, None
+            etag = '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
+            start["headers"].append((b"etag", etag.encode()))
+            if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
+                start["status"] = 304
+                start["headers"] = [
+                    (k, v) for k, v in start["headers"] if k not in (b"content-length",)
+                ]
+                await send(start)
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("request_id=%s unhandled error on %s", request_id, scope["path"])
+            if started:
+                raise
+            for msg in _error_messages(ApiError(), base_headers):
+                await send(msg)

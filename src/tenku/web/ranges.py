@@ -1,0 +1,236 @@
+"""Heroku's Range header: parsing, keyset paging, and the response headers.
+
+Grammar: `<field> [[|]]<start>..[<end>][; max=<n>][, order=<asc|desc>]`. Real
+clients send odd variants (trailing `;`, double commas, `; ;`), so parsing is
+lenient and only truly broken values are refused.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from starlette.requests import Request
+
+from tenku.web.errors import BadRequest, RangeNotSatisfiable
+
+DEFAULT_MAX = 200
+MAX_MAX = 1000
+# Separates a non-unique sort value from the id that breaks ties, inside Next-Range.
+TIE = "|"
+
+_FIELD_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)?\s*(.*)$", re.S)
+
+
+@dataclass
+class RangeSpec:
+    field: str | None = None
+    start: str | None = None
+    exclusive: bool = False
+    end: str | None = None
+    max: int = DEFAULT_MAX
+    desc: bool = False
+
+
+def parse_range(header: str | None) -> RangeSpec:
+    spec = RangeSpec()
+    if header is None or not header.strip():
+        return spec
+    head, _, params = header.partition(";")
+    m = _FIELD_RE.match(head)
+    if not m:
+        raise BadRequest(
+            "Invalid `Range` header. Please use format like `id ..; max=10, order=desc`."
+        )
+    spec.field = m.group(1)
+    bounds = m.group(2).strip()
+    if bounds:
+        if ".." not in bounds:
+            raise BadRequest(
+                "Invalid `Range` header. Please use format like `id ..; max=10, order=desc`."
+            )
+        start, _, end = bounds.partition("..")
+        start = start.strip()
+        if start.startswith("]"):
+            spec.exclusive, start = True, start[1:]
+        elif start.startswith("["):
+            start = start[1:]
+        spec.start = start.strip() or None
+        spec.end = end.strip() or None
+        if spec.end is not None and spec.start is None:
+            raise RangeNotSatisfiable(
+                "End range bounds without a start bound are currently not supported. "
+                "Please specify a start bound."
+            )
+    for raw_part in re.split(r"[;,]", params):
+        part = raw_part.strip()
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        key, value = key.strip().lower(), value.strip().lower()
+        if not eq:
+            continue
+        if key == "max":
+            if not value.isdigit():
+                raise BadRequest("Invalid `Range` header: `max` must be a whole number.")
+            spec.max = min(int(value), MAX_MAX)
+        elif key == "order":
+            if value not in ("asc", "desc"):
+                raise BadRequest("Invalid `Range` header: `order` must be `asc` or `desc`.")
+            spec.desc = value == "desc"
+    return spec
+
+
+Row = TypeVar("Row")
+
+
+@dataclass
+class SortField:
+    column: InstrumentedAttribute[Any]
+    unique: bool
+    parse: Callable[[str], Any]
+    show: Callable[[Any], str]
+
+
+def _parse_uuid(v: str) -> uuid.UUID:
+    return uuid.UUID(v)
+
+
+def _parse_dt(v: str) -> datetime:
+    return datetime.fromisoformat(v.replace("Z", "+00:00"))
+
+
+def _show_dt(v: datetime) -> str:
+    return v.isoformat().replace("+00:00", "Z")
+
+
+def field(column: InstrumentedAttribute[Any], unique: bool = True) -> SortField:
+    python_type = column.type.python_type
+    if python_type is uuid.UUID:
+        return SortField(column, unique, _parse_uuid, str)
+    if python_type is int:
+        return SortField(column, unique, int, str)
+    if python_type is datetime:
+        return SortField(column, unique, _parse_dt, _show_dt)
+    return SortField(column, unique, str, str)
+
+
+@dataclass
+class Page:
+    rows: list[Any]
+    headers: dict[str, str]
+    status: int
+
+
+async def paginate(
+    db: AsyncSession,
+    request: Request,
+    stmt: Select[*tuple[Any, ...]],
+    fields: dict[str, SortField],
+    id_column: InstrumentedAttribute[Any],
+    default: str = "id",
+) -> Page:
+    """Run `stmt` for one page chosen by the request's Range header.
+
+    Keyset paging: the start bound becomes a WHERE on the sort key (with the id
+    breaking ties), so a deep page costs what the first one does.
+    """
+    spec = parse_range(request.headers.get("range"))
+    name = spec.field if spec.field is not None and spec.field in fields else default
+    sort = fields[name]
+    col = sort.column
+    tie_needed = not sort.unique
+
+    def bound(raw: str) -> tuple[Any, Any]:
+        value, _, tie = raw.partition(TIE) if tie_needed else (raw, "", "")
+        try:
+            parsed = sort.parse(value)
+            tie_id = uuid.UUID(tie) if tie else None
+        except ValueError as exc:
+            raise BadRequest(f"Invalid `Range` header: bad value for `{name}`.") from exc
+        return parsed, tie_id
+
+    if spec.start is not None:
+        value, tie_id = bound(spec.start)
+        after = col < value if spec.desc else col > value
+        if spec.exclusive:
+            if tie_id is not None:
+                beyond_tie = id_column < tie_id if spec.desc else id_column > tie_id
+                stmt = stmt.where(or_(after, and_(col == value, beyond_tie)))
+            else:
+                stmt = stmt.where(after)
+        else:
+            stmt = stmt.where(or_(after, col == value))
+    if spec.end is not None:
+        value, _ = bound(spec.end)
+        stmt = stmt.where(col >= value if spec.desc else col <= value)
+
+    order = [col.desc(), id_column.desc()] if spec.desc else [col.asc(), id_column.asc()]
+    size = spec.max
+    rows = list((await db.execute(stmt.order_by(*order).limit(size + 1))).all())
+    more = len(rows) > size
+    rows = rows[:size]
+
+    def key_of(row: Any) -> str:
+        obj = row[0]
+        shown = sort.show(getattr(obj, col.key))
+        return f"{shown}{TIE}{getattr(obj, id_column.key)}" if tie_needed else shown
+
+    return _page(name, list(fields), spec, rows, more, key_of)
+
+
+def _page(
+    name: str,
+    names: list[str],
+    spec: RangeSpec,
+    rows: list[Any],
+    more: bool,
+    key_of: Callable[[Any], str],
+) -> Page:
+    suffix = f"; max={spec.max}" + (", order=desc" if spec.desc else "")
+    headers = {"Accept-Ranges": ", ".join(names)}
+    if rows:
+        headers["Content-Range"] = f"{name} {key_of(rows[0])}..{key_of(rows[-1])}{suffix}"
+    else:
+        headers["Content-Range"] = f"{name} ..{suffix}"
+    if more and rows:
+        headers["Next-Range"] = f"{name} ]{key_of(rows[-1])}..{suffix}"
+        return Page(rows, headers, 206)
+    return Page(rows, headers, 200)
+
+
+def paginate_memory(request: Request, items: Sequence[Any], fields: Sequence[str]) -> Page:
+    """Range over a small in-memory catalogue, sorted by a unique attribute."""
+    spec = parse_range(request.headers.get("range"))
+    name = spec.field if spec.field is not None and spec.field in fields else fields[0]
+
+    def key_of(item: Any) -> str:
+        return str(getattr(item, name))
+
+    ordered = sorted(items, key=key_of, reverse=spec.desc)
+    if spec.start is not None:
+        start = spec.start
+
+        def keep(item: Any) -> bool:
+            k = key_of(item)
+            if spec.exclusive:
+                return k < start if spec.desc else k > start
+            return k <= start if spec.desc else k >= start
+
+        ordered = [i for i in ordered if keep(i)]
+    if spec.end is not None:
+        end = spec.end
+        ordered = [i for i in ordered if (key_of(i) >= end if spec.desc else key_of(i) <= end)]
+    rows = ordered[: spec.max]
+    return _page(name, list(fields), spec, rows, len(ordered) > spec.max, key_of)
+
+
+def first_column(rows: Sequence[Any]) -> list[Any]:
+    return [r[0] for r in rows]

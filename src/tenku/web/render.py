@@ -1,0 +1,50 @@
+"""JSON responses: compact bodies serialized straight from Pydantic models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, PlainSerializer, TypeAdapter
+from starlette.responses import Response
+
+JSON_TYPE = "application/json"
+
+
+def zulu(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Every timestamp on the wire: ISO 8601, UTC, whole seconds, with `Z`.
+Timestamp = Annotated[datetime, PlainSerializer(zulu, return_type=str)]
+
+_adapters: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def list_adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
+    adapter = _adapters.get(model)
+    if adapter is None:
+        adapter = _adapters[model] = TypeAdapter(list[model])  # type: ignore[valid-type]
+    return adapter
+
+
+def model_response(
+    model: BaseModel, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(model.model_dump_json(), status, headers, media_type=JSON_TYPE)
+
+
+def list_response(
+    model: type[BaseModel],
+    items: Sequence[BaseModel],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = list_adapter(model).dump_json(list(items))
+    return Response(body, status, headers, media_type=JSON_TYPE)
+
+
+def raw_json(data: Any, status: int = 200) -> Response:
+    body = TypeAdapter(Any).dump_json(data)
+    return Response(body, status, media_type=JSON_TYPE)
