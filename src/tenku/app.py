@@ -25,12 +25,23 @@ log = logging.getLogger("tenku.api")
 # One package per resource of the reference, each with a `routes.router`.
 RESOURCES = (
     "account",
+    "account_feature",
     "app",
+    "app_feature",
+    "collaborator",
     "config_var",
+    "domain",
+    "filter_apps",
+    "formation",
+    "key",
+    "log_drain",
+    "oauth_authorization",
     "rate_limit",
     "region",
     "release",
+    "sni_endpoint",
     "stack",
+    "user_preferences",
 )
 
 
