@@ -181,7 +181,9 @@ class ConventionsMiddleware:
             if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
                 start["status"] = 304
                 start["headers"] = [
-                    (k, v) for k, v in start["headers"] if k not in (b"content-length",)
+                    (k, v)
+                    for k, v in start["headers"]
+                    if k not in (b"content-length", b"content-type")
                 ]
                 await send(start)
                 await send({"type": "http.response.body", "body": b""})

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import DateTime, Integer, Select, Uuid, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from starlette.requests import Request
 
+from tenku.db.base import UTCDateTime
 from tenku.web.errors import BadRequest, RangeNotSatisfiable
 
 DEFAULT_MAX = 200
@@ -112,12 +113,12 @@ def _show_dt(v: datetime) -> str:
 
 
 def field(column: InstrumentedAttribute[Any], unique: bool = True) -> SortField:
-    python_type = column.type.python_type
-    if python_type is uuid.UUID:
+    kind = column.type
+    if isinstance(kind, Uuid):
         return SortField(column, unique, _parse_uuid, str)
-    if python_type is int:
+    if isinstance(kind, Integer):
         return SortField(column, unique, int, str)
-    if python_type is datetime:
+    if isinstance(kind, UTCDateTime | DateTime):
         return SortField(column, unique, _parse_dt, _show_dt)
     return SortField(column, unique, str, str)
 

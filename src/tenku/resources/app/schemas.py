@@ -31,30 +31,35 @@ class SpaceRef(Out):
     shield: bool = False
 
 
+CEDAR = Ref(id=stable_id("generation", "cedar"), name="cedar")
+
+
 class AppOut(Out):
-    acm: bool
+    # Fields after the reference's (acm, create_status, generation, ...) are read by
+    # today's CLI; their defaults let the reference's own examples parse.
+    acm: bool = False
     archived_at: Timestamp | None
     buildpack_provided_description: str | None
     build_stack: Ref
     created_at: Timestamp
     create_status: str = "complete"
-    generation: Ref
+    generation: Ref = CEDAR
     git_url: str
     id: uuid.UUID
-    internal_routing: bool | None
-    locked: bool
+    internal_routing: bool | None = None
+    locked: bool = False
     maintenance: bool
     name: str
     organization: Ref | None
     owner: AccountRef
-    process_tier: str
+    process_tier: str = "production"
     region: Ref
     released_at: Timestamp | None
     repo_size: int | None
     slug_size: int | None
     space: SpaceRef | None
     stack: Ref
-    team: Ref | None
+    team: Ref | None = None
     updated_at: Timestamp
     web_url: str
 
@@ -69,7 +74,7 @@ class AppOut(Out):
             buildpack_provided_description=app.buildpack_provided_description,
             build_stack=Ref(id=build_stack.id, name=build_stack.name),
             created_at=app.created_at,
-            generation=Ref(id=stable_id("generation", "cedar"), name="cedar"),
+            generation=CEDAR,
             git_url=f"https://{settings.git_host}/{app.name}.git",
             id=app.id,
             internal_routing=app.internal_routing,

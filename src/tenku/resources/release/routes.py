@@ -27,9 +27,9 @@ async def list_releases(
 ) -> Response:
     app = await get_app(db, caller, app_id_or_name)
     current = await service.current_version(db, app.id)
-    page = await paginate(
-        db, request, select(Release).where(Release.app_id == app.id), SORT, Release.id
-    )
+    # Releases read naturally in version order, so that is the default sort.
+    stmt = select(Release).where(Release.app_id == app.id)
+    page = await paginate(db, request, stmt, SORT, Release.id, default="version")
     items = [ReleaseOut.of(r, app, current) for (r,) in page.rows]
     return list_response(ReleaseOut, items, page.status, page.headers)
 

@@ -14,7 +14,9 @@ class SlugRef(Out):
 
 
 class ReleaseOut(Out):
-    addon_plan_names: list[str]
+    # addon_plan_names, eligible_for_rollback and output_stream_url are read by the CLI
+    # though the reference lacks them.
+    addon_plan_names: list[str] = []
     app: Ref
     created_at: Timestamp
     description: str
@@ -25,8 +27,8 @@ class ReleaseOut(Out):
     user: AccountRef
     version: int
     current: bool
-    eligible_for_rollback: bool
-    output_stream_url: str | None
+    eligible_for_rollback: bool = False
+    output_stream_url: str | None = None
 
     @classmethod
     def of(cls, release: Release, app: App, current_version: int | None) -> ReleaseOut:
