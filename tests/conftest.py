@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from argon2 import PasswordHasher
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -30,6 +31,17 @@ from tests.contract.reference import check_response
 PG_ADMIN = os.environ.get("TENKU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 V3 = "application/vnd.heroku+json; version=3"
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    # Argon2 at production cost takes ~100 ms and 64 MiB per hash; tests create many users.
+    import tenku.security
+
+    original = tenku.security._hasher
+    tenku.security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    tenku.security._hasher = original
 
 
 def _pg_available() -> bool:

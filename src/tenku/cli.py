@@ -17,6 +17,7 @@ from tenku.config import Settings, load_settings
 from tenku.db.engine import Database
 from tenku.db.migrate import upgrade
 from tenku.db.models import Account, Authorization
+from tenku.resources.oauth_authorization.schemas import MAX_EXPIRES_IN
 
 T = TypeVar("T")
 
@@ -162,7 +163,12 @@ def tokens() -> None:
 @click.argument("email")
 @click.option("--description", default="Minted by the operator")
 @click.option("--scope", default="global", help="Comma-separated scopes.")
-@click.option("--expires-in", type=int, default=None, help="Lifetime in seconds.")
+@click.option(
+    "--expires-in",
+    type=click.IntRange(1, MAX_EXPIRES_IN),
+    default=None,
+    help="Lifetime in seconds.",
+)
 @data_dir_option
 def tokens_create(
     email: str, description: str, scope: str, expires_in: int | None, data_dir: Path | None

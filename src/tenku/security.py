@@ -11,6 +11,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "tku_"
+# Checked against when an email is unknown, so both paths cost the same.
+DUMMY_HASH = _hasher.hash("tenku-no-such-account")
 REDACTION = "*" * 10
 
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Account, Authorization
-from tenku.security import token_digest, verify_password_async
+from tenku.security import DUMMY_HASH, token_digest, verify_password_async
 from tenku.web.context import AppContext
 from tenku.web.errors import (
     BadRequest,
@@ -155,6 +155,8 @@ class Principal:
     account: Account
     authorization: Authorization | None
     scopes: frozenset[str]
+    # The token this request presented (None after a password login).
+    token: str | None = None
 
     def allows(self, need: str) -> bool:
         if need == "any" or "global" in self.scopes:
@@ -215,12 +217,14 @@ async def _lookup(
             auth, account = row
             expires = auth.access_token_expires_at
             if expires is None or expires > datetime.now(UTC):
-                return Principal(account, auth, frozenset(auth.scope))
+                return Principal(account, auth, frozenset(auth.scope), token)
         if password_login and user:
             by_email = (
                 await db.execute(select(Account).where(Account.email == user.strip().lower()))
             ).scalar_one_or_none()
-            if by_email is not None and await verify_password_async(by_email.password_hash, token):
+            # Unknown emails cost a hash check too, so timing does not reveal accounts.
+            stored = by_email.password_hash if by_email is not None else DUMMY_HASH
+            if await verify_password_async(stored, token) and by_email is not None:
                 return Principal(by_email, None, frozenset({"global"}))
     return None
 

@@ -1,7 +1,119 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
 
-from tenku.web.deps import TransactionRoute
+from tenku.db.models import Authorization
+from tenku.resources.oauth_authorization import service
+from tenku.resources.oauth_authorization.schemas import (
+    AuthorizationCreate,
+    AuthorizationOut,
+    AuthorizationUpdate,
+)
+from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.errors import NotFound
+from tenku.web.ranges import field, paginate
+from tenku.web.render import list_response, model_response
 
 router = APIRouter(route_class=TransactionRoute)
+SORT = {"id": field(Authorization.id)}
+# These bodies can carry live tokens.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def shown_token(caller: Principal, auth: Authorization) -> str:
+    """The redacted hint, except for the token this very request presented.
+
+    Echoing the caller's own token back is no disclosure, and `heroku auth:token`
+    finds its authorization (to warn about expiry) only by exact match.
+    """
+    if caller.authorization is not None and caller.authorization.id == auth.id and caller.token:
+        return caller.token
+    return auth.access_token_hint
+
+
+def out(caller: Principal, auth: Authorization) -> AuthorizationOut:
+    return AuthorizationOut.of(auth, caller.account, shown_token(caller, auth))
+
+
+@router.post("/oauth/authorizations")
+async def create(
+    params: AuthorizationCreate = body(AuthorizationCreate),
+    caller: Principal = scoped("global", password_login=True),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    by_password = caller.authorization is None
+    auth, token, refresh = await service.create(db, caller.account, params, by_password)
+    result = AuthorizationOut.of(auth, caller.account, token, refresh)
+    return model_response(result, status=201, headers=NO_STORE)
+
+
+@router.get("/oauth/authorizations")
+async def list_authorizations(
+    request: Request,
+    caller: Principal = scoped("global"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    stmt = service.owned_by(caller.account)
+    page = await paginate(db, request, stmt, SORT, Authorization.id)
+    items = [out(caller, auth) for (auth,) in page.rows]
+    return list_response(AuthorizationOut, items, page.status, {**page.headers, **NO_STORE})
+
+
+@router.get("/oauth/authorizations/{oauth_authorization_id}")
+async def info(
+    request: Request,
+    oauth_authorization_id: str,
+    caller: Principal = scoped("global"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    auth = await service.get_own(db, caller.account, oauth_authorization_id)
+    return model_response(out(caller, auth), headers=NO_STORE)
+
+
+@router.patch("/oauth/authorizations/{oauth_authorization_id}")
+async def update(
+    request: Request,
+    oauth_authorization_id: str,
+    changes: AuthorizationUpdate = body(AuthorizationUpdate),
+    caller: Principal = scoped("global"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    auth = await service.get_own(db, caller.account, oauth_authorization_id)
+    await service.update(db, auth, changes)
+    return model_response(out(caller, auth), headers=NO_STORE)
+
+
+@router.delete("/oauth/authorizations/{oauth_authorization_id}")
+async def delete(
+    request: Request,
+    oauth_authorization_id: str,
+    caller: Principal = scoped("global"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    auth = await service.get_own(db, caller.account, oauth_authorization_id)
+    result = out(caller, auth)
+    await service.delete(db, auth)
+    return model_response(result, headers=NO_STORE)
+
+
+@router.post("/oauth/authorizations/{oauth_authorization_id}/actions/regenerate-tokens")
+async def regenerate(
+    oauth_authorization_id: str,
+    caller: Principal = scoped("global"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    auth = await service.get_own(db, caller.account, oauth_authorization_id)
+    token, refresh = await service.regenerate(db, auth)
+    result = AuthorizationOut.of(auth, caller.account, token, refresh)
+    return model_response(result, headers=NO_STORE)
+
+
+@router.delete("/oauth/sessions/~")
+async def delete_session(caller: Principal = scoped("any")) -> Response:
+    # Not in the reference: `heroku logout` ends the browser/SSO session this way.
+    # There are no such sessions here, and the CLI reads exactly this 404 as
+    # "nothing to end".
+    raise NotFound("session")

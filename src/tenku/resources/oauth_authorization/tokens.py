@@ -36,7 +36,7 @@ async def mint_authorization(
         access_token_hash=token_digest(token),
         access_token_hint=token_hint(token),
         access_token_expires_at=(
-            datetime.now(UTC) + timedelta(seconds=expires_in) if expires_in else None
+            datetime.now(UTC) + timedelta(seconds=expires_in) if expires_in is not None else None
         ),
     )
     if refresh is not None:
@@ -50,3 +50,19 @@ def set_refresh(auth: Authorization, refresh: str) -> None:
     auth.refresh_token_id = uuid.uuid4()
     auth.refresh_token_hash = token_digest(refresh)
     auth.refresh_token_hint = token_hint(refresh)
+
+
+def rotate_tokens(auth: Authorization) -> tuple[str, str | None]:
+    """New secrets for `auth`, replacing the old ones: (access token, refresh token or None).
+
+    The expiry is kept: rotating a leaked token must not also extend its life.
+    """
+    token = new_token()
+    auth.access_token_id = uuid.uuid4()
+    auth.access_token_hash = token_digest(token)
+    auth.access_token_hint = token_hint(token)
+    refresh = None
+    if auth.refresh_token_hash is not None:
+        refresh = new_token()
+        set_refresh(auth, refresh)
+    return token, refresh
