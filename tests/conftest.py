@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from argon2 import PasswordHasher
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import text
 
 from tenku.app import create_app
