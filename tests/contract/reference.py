@@ -105,7 +105,8 @@ def _type_ok(kind: str, value: Any) -> bool:
     if kind == "email":
         return isinstance(value, str) and "@" in value
     if kind == "uri":
-        return isinstance(value, str) and "://" in value
+        # The reference types some hostnames (domain.hostname) as uri too.
+        return isinstance(value, str) and bool(value.strip())
     if kind == "object":
         return isinstance(value, dict)
     if kind == "array":

@@ -12,8 +12,17 @@ from tests.contract.reference import Endpoint, endpoints
 
 MODELS = {
     "account": "tenku.resources.account.schemas:AccountOut",
+    "account-feature": "tenku.resources.app_feature.schemas:FeatureOut",
+    "app-feature": "tenku.resources.app_feature.schemas:FeatureOut",
+    "collaborator": "tenku.resources.collaborator.schemas:CollaboratorOut",
+    "domain": "tenku.resources.domain.schemas:DomainOut",
+    "formation": "tenku.resources.formation.schemas:FormationOut",
+    "key": "tenku.resources.key.schemas:KeyOut",
+    "log-drain": "tenku.resources.log_drain.schemas:LogDrainOut",
+    "oauth-authorization": "tenku.resources.oauth_authorization.schemas:AuthorizationOut",
+    "user-preferences": "tenku.resources.user_preferences.schemas:PreferencesOut",
     "app": "tenku.resources.app.schemas:AppOut",
-    "filter-apps": "tenku.resources.app.schemas:AppOut",
+    "filter-apps": "tenku.resources.filter_apps.schemas:FilteredAppOut",
     "rate-limit": "tenku.resources.rate_limit.schemas:RateLimitOut",
     "region": "tenku.resources.region.schemas:RegionOut",
     "release": "tenku.resources.release.schemas:ReleaseOut",

@@ -37,7 +37,7 @@ BUILT = [
 EXTRA = {
     ("GET", "/apps/{}/releases/{}/config-vars"): "releases:info reads a release's config",
     ("GET", "/apps/{}/sni-endpoints"): "domains:add lists SNI endpoints before adding",
-    ("DELETE", "/oauth/sessions/{}"): "logout deletes the session it may be using",
+    ("DELETE", "/oauth/sessions/~"): "logout deletes the session it may be using",
     ("PATCH", "/oauth/authorizations/{}"): "authorizations:update changes a description",
 }
 

@@ -41,13 +41,22 @@ def app_context(request: Request) -> AppContext:
     return ctx
 
 
-async def get_db(request: Request) -> AsyncSession:
+def _session(request: Request, write: bool) -> AsyncSession:
     db: AsyncSession | None = getattr(request.state, "db", None)
     if db is None:
-        write = request.method not in ("GET", "HEAD")
         db = app_context(request).db.session(write=write)
         request.state.db = db
     return db
+
+
+async def get_db(request: Request) -> AsyncSession:
+    """The request's one session: a writer unless the method is GET or HEAD."""
+    return _session(request, write=request.method not in ("GET", "HEAD"))
+
+
+async def get_read_db(request: Request) -> AsyncSession:
+    """For POST endpoints that only read (filters, resolves): no write lock on SQLite."""
+    return _session(request, write=False)
 
 
 def after_commit(request: Request, hook: AfterCommit) -> None:

@@ -57,7 +57,12 @@ def parse_range(header: str | None) -> RangeSpec:
             raise BadRequest(
                 "Invalid `Range` header. Please use format like `id ..; max=10, order=desc`."
             )
-        start, _, end = bounds.partition("..")
+        # Values may themselves hold ".." (drain URLs): an open-ended range, as in
+        # every Next-Range we send, is taken to end at the final "..".
+        if bounds.endswith(".."):
+            start, end = bounds[:-2], ""
+        else:
+            start, _, end = bounds.partition("..")
         start = start.strip()
         if start.startswith("]"):
             spec.exclusive, start = True, start[1:]

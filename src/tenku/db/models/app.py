@@ -104,5 +104,5 @@ class Formation(Timestamps, Base):
     app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer, default=0)
-    size: Mapped[str] = mapped_column(String(32), default="standard-1X")
+    size: Mapped[str] = mapped_column(String(32), default="Standard-1X")
     command: Mapped[str] = mapped_column(Text)

@@ -27,8 +27,8 @@ async def info(
 @router.patch("/users/{account_email_or_id_or_self}")
 async def update(
     account_email_or_id_or_self: str = "~",
-    changes: AccountUpdate = body(AccountUpdate),
     caller: Principal = scoped("account:write"),
+    changes: AccountUpdate = body(AccountUpdate),
     db: AsyncSession = Depends(get_db),
 ) -> Response:
     account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)

@@ -1,7 +1,46 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
 
-from tenku.web.deps import TransactionRoute
+from tenku.resources.account_feature import service
+from tenku.resources.app_feature.schemas import FeatureOut, FeatureUpdate
+from tenku.web.catalog_list import catalog_list
+from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
+
+
+@router.get("/account/features")
+async def list_features(
+    request: Request,
+    caller: Principal = scoped("account:read"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    return catalog_list(request, FeatureOut, await service.account_features(db, caller.account))
+
+
+@router.get("/account/features/{account_feature_id_or_name}")
+async def info(
+    account_feature_id_or_name: str,
+    caller: Principal = scoped("account:read"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    feature = await service.account_feature(db, caller.account, account_feature_id_or_name)
+    return model_response(feature)
+
+
+@router.patch("/account/features/{account_feature_id_or_name}")
+async def update(
+    account_feature_id_or_name: str,
+    caller: Principal = scoped("account:write"),
+    params: FeatureUpdate = body(FeatureUpdate),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    feature = await service.update_account_feature(
+        db, caller.account, account_feature_id_or_name, params.enabled
+    )
+    return model_response(feature)

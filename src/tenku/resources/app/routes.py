@@ -10,18 +10,17 @@ from tenku.resources.account.service import resolve_self
 from tenku.resources.app import service
 from tenku.resources.app.schemas import AppCreate, AppOut, AppUpdate
 from tenku.web.deps import Principal, TransactionRoute, app_context, body, get_db, scoped
-from tenku.web.ranges import field, paginate
+from tenku.web.ranges import paginate
 from tenku.web.render import list_response, model_response
 
 router = APIRouter(route_class=TransactionRoute)
-SORT = {"id": field(App.id), "name": field(App.name), "updated_at": field(App.updated_at, False)}
 
 
 @router.post("/apps")
 async def create(
     request: Request,
-    params: AppCreate = body(AppCreate),
     caller: Principal = scoped("app:write"),
+    params: AppCreate = body(AppCreate),
     db: AsyncSession = Depends(get_db),
 ) -> Response:
     settings = app_context(request).settings
@@ -38,7 +37,7 @@ async def list_apps(
     db: AsyncSession = Depends(get_db),
 ) -> Response:
     account = await resolve_self(db, caller.account, account_email_or_id_or_self)
-    page = await paginate(db, request, service.visible_apps(account.id), SORT, App.id)
+    page = await paginate(db, request, service.visible_apps(account.id), service.SORT, App.id)
     settings = app_context(request).settings
     items = [AppOut.of(app, email, settings) for app, email in page.rows]
     return list_response(AppOut, items, page.status, page.headers)
@@ -60,8 +59,8 @@ async def info(
 async def update(
     request: Request,
     app_id_or_name: str,
-    changes: AppUpdate = body(AppUpdate),
     caller: Principal = scoped("app:write"),
+    changes: AppUpdate = body(AppUpdate),
     db: AsyncSession = Depends(get_db),
 ) -> Response:
     settings = app_context(request).settings

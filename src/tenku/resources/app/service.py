@@ -16,8 +16,10 @@ from tenku.resources.release import service as releases
 from tenku.resources.stack.catalog import DEFAULT_STACK, find_stack
 from tenku.web.deps import Principal
 from tenku.web.errors import Forbidden, InvalidParams, NotFound
+from tenku.web.ranges import field
 
 Need = Literal["read", "write", "owner"]
+SORT = {"id": field(App.id), "name": field(App.name), "updated_at": field(App.updated_at, False)}
 
 
 async def find_app(db: AsyncSession, ident: str) -> App | None:

@@ -1,7 +1,73 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
 
-from tenku.web.deps import TransactionRoute
+from tenku.db.models import Formation
+from tenku.resources.app.service import get_app
+from tenku.resources.formation import service
+from tenku.resources.formation.schemas import (
+    FormationBatch,
+    FormationChange,
+    FormationOut,
+    FormationUpdate,
+)
+from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.ranges import field, paginate
+from tenku.web.render import list_response, model_response
 
 router = APIRouter(route_class=TransactionRoute)
+SORT = {"id": field(Formation.id), "type": field(Formation.type)}
+
+
+@router.get("/apps/{app_id_or_name}/formation")
+async def list_formation(
+    request: Request,
+    app_id_or_name: str,
+    caller: Principal = scoped("app:read"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    app = await get_app(db, caller, app_id_or_name)
+    page = await paginate(db, request, service.formation_of(app.id), SORT, Formation.id)
+    items = [FormationOut.of(row, app) for (row,) in page.rows]
+    return list_response(FormationOut, items, page.status, page.headers)
+
+
+@router.get("/apps/{app_id_or_name}/formation/{formation_id_or_type}")
+async def info(
+    app_id_or_name: str,
+    formation_id_or_type: str,
+    caller: Principal = scoped("app:read"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    app = await get_app(db, caller, app_id_or_name)
+    row = await service.get_formation(db, app, formation_id_or_type)
+    return model_response(FormationOut.of(row, app))
+
+
+@router.patch("/apps/{app_id_or_name}/formation")
+async def batch_update(
+    app_id_or_name: str,
+    caller: Principal = scoped("app:write"),
+    params: FormationBatch = body(FormationBatch),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    app = await get_app(db, caller, app_id_or_name, need="write")
+    rows = await service.update_formation(db, app, params.updates)
+    return list_response(FormationOut, [FormationOut.of(row, app) for row in rows])
+
+
+@router.patch("/apps/{app_id_or_name}/formation/{formation_id_or_type}")
+async def update(
+    app_id_or_name: str,
+    formation_id_or_type: str,
+    caller: Principal = scoped("app:write"),
+    params: FormationUpdate = body(FormationUpdate),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    app = await get_app(db, caller, app_id_or_name, need="write")
+    change = FormationChange(type=formation_id_or_type, **params.model_dump())
+    (row,) = await service.update_formation(db, app, [change])
+    return model_response(FormationOut.of(row, app))

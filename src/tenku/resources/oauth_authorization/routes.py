@@ -40,8 +40,8 @@ def out(caller: Principal, auth: Authorization) -> AuthorizationOut:
 
 @router.post("/oauth/authorizations")
 async def create(
-    params: AuthorizationCreate = body(AuthorizationCreate),
     caller: Principal = scoped("global", password_login=True),
+    params: AuthorizationCreate = body(AuthorizationCreate),
     db: AsyncSession = Depends(get_db),
 ) -> Response:
     by_password = caller.authorization is None
@@ -77,8 +77,8 @@ async def info(
 async def update(
     request: Request,
     oauth_authorization_id: str,
-    changes: AuthorizationUpdate = body(AuthorizationUpdate),
     caller: Principal = scoped("global"),
+    changes: AuthorizationUpdate = body(AuthorizationUpdate),
     db: AsyncSession = Depends(get_db),
 ) -> Response:
     auth = await service.get_own(db, caller.account, oauth_authorization_id)

@@ -55,7 +55,8 @@ class AuthorizationOut(Out):
     access_token: TokenOut | None
     client: ClientOut | None = None
     created_at: Timestamp
-    description: str
+    # Not in the reference, but `authorizations --json` sorts on it.
+    description: str = ""
     grant: GrantOut | None = None
     id: uuid.UUID
     refresh_token: TokenOut | None

@@ -62,8 +62,8 @@ async def config_vars(
 @router.post("/apps/{app_id_or_name}/releases")
 async def create(
     app_id_or_name: str,
-    params: ReleaseCreate = body(ReleaseCreate),
     caller: Principal = scoped("app:write"),
+    params: ReleaseCreate = body(ReleaseCreate),
     db: AsyncSession = Depends(get_db),
 ) -> Response:
     app = await get_app(db, caller, app_id_or_name, need="write")

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenku.db.models import Account, App, Release, Slug
 from tenku.resources.common import as_uuid
 from tenku.resources.config_var.store import current_config, replace_config
+from tenku.resources.formation.service import sync_formation
 from tenku.web.errors import InvalidParams, NotFound
 
 
@@ -117,6 +118,9 @@ async def rollback(db: AsyncSession, app: App, user: Account, ident: str) -> Rel
         db, app, user, f"Rollback to v{target.version}", config=config, slug_id=target.slug_id
     )
     release.addon_plan_names = list(target.addon_plan_names)
+    slug = await db.get(Slug, target.slug_id) if target.slug_id is not None else None
+    if slug is not None:
+        await sync_formation(db, app, slug)
     await db.flush()
     return release
 
@@ -130,4 +134,6 @@ async def deploy_slug(
         raise NotFound("slug")
     await lock_app(db, app)
     text = description or (f"Deploy {slug.commit[:7]}" if slug.commit else "Deploy")
-    return await create_release(db, app, user, text, slug_id=slug.id)
+    release = await create_release(db, app, user, text, slug_id=slug.id)
+    await sync_formation(db, app, slug)
+    return release

@@ -1,7 +1,28 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
 
-from tenku.web.deps import TransactionRoute
+from tenku.resources.app.service import get_app
+from tenku.resources.common import Out
+from tenku.web.deps import Principal, TransactionRoute, get_db, scoped
+from tenku.web.ranges import paginate_memory
+from tenku.web.render import list_response
 
 router = APIRouter(route_class=TransactionRoute)
+
+
+@router.get("/apps/{app_id_or_name}/sni-endpoints")
+async def list_sni_endpoints(
+    request: Request,
+    app_id_or_name: str,
+    caller: Principal = scoped("app:read"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    # `heroku domains:add` lists these before adding a domain. Certificates
+    # cannot be uploaded to Tenku yet, so no app has an SNI endpoint.
+    await get_app(db, caller, app_id_or_name)
+    page = paginate_memory(request, [], ["id", "name"])
+    return list_response(Out, page.rows, page.status, page.headers)

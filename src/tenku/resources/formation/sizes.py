@@ -1,0 +1,41 @@
+"""Heroku's dyno sizes, spelled as the API returns them (the CLI's price table keys on it)."""
+
+from __future__ import annotations
+
+SIZES = (
+    "Eco",
+    "Basic",
+    "Standard-1X",
+    "Standard-2X",
+    "Performance-M",
+    "Performance-L",
+    "Performance-L-RAM",
+    "Performance-XL",
+    "Performance-2XL",
+)
+DEFAULT_SIZE = "Standard-1X"
+# Names from before the 2022 line-up, still accepted by Heroku.
+LEGACY = {
+    "free": "Eco",
+    "hobby": "Basic",
+    "1x": "Standard-1X",
+    "2x": "Standard-2X",
+    "px": "Performance-L",
+    "performance": "Performance-L",
+}
+_BY_KEY = {s.lower(): s for s in SIZES} | LEGACY
+
+# Heroku's default per-process-type ceilings; Eco and Basic allow a single dyno.
+MAX_QUANTITY = {"Eco": 1, "Basic": 1}
+MAX_PERFORMANCE = 10
+MAX_STANDARD = 100
+
+
+def canonical_size(name: str) -> str | None:
+    return _BY_KEY.get(name.strip().lower())
+
+
+def max_quantity(size: str) -> int:
+    if size in MAX_QUANTITY:
+        return MAX_QUANTITY[size]
+    return MAX_PERFORMANCE if size.startswith("Performance") else MAX_STANDARD
