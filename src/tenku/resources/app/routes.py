@@ -8,6 +8,7 @@ from starlette.responses import Response
 from tenku.db.models import App
 from tenku.resources.account.service import resolve_self
 from tenku.resources.app import service
+from tenku.resources.app.access import OnApp, on_app
 from tenku.resources.app.schemas import AppCreate, AppOut, AppUpdate
 from tenku.web.deps import Principal, TransactionRoute, app_context, body, get_db, scoped
 from tenku.web.ranges import paginate
@@ -46,11 +47,10 @@ async def list_apps(
 @router.get("/apps/{app_id_or_name}")
 async def info(
     request: Request,
-    app_id_or_name: str,
-    caller: Principal = scoped("app:read"),
-    db: AsyncSession = Depends(get_db),
+    on: OnApp = on_app("app:read"),
 ) -> Response:
-    app = await service.get_app(db, caller, app_id_or_name)
+    app = on.app
+    db = on.db
     email = await service.owner_email(db, app)
     return model_response(AppOut.of(app, email, app_context(request).settings))
 
@@ -58,13 +58,13 @@ async def info(
 @router.patch("/apps/{app_id_or_name}")
 async def update(
     request: Request,
-    app_id_or_name: str,
-    caller: Principal = scoped("app:write"),
+    on: OnApp = on_app("app:write", need="write"),
     changes: AppUpdate = body(AppUpdate),
-    db: AsyncSession = Depends(get_db),
 ) -> Response:
     settings = app_context(request).settings
-    app = await service.get_app(db, caller, app_id_or_name, need="write")
+    app = on.app
+    db = on.db
+    caller = on.caller
     app = await service.update_app(db, caller, app, changes, settings)
     email = await service.owner_email(db, app)
     return model_response(AppOut.of(app, email, settings))
@@ -73,11 +73,10 @@ async def update(
 @router.delete("/apps/{app_id_or_name}")
 async def delete(
     request: Request,
-    app_id_or_name: str,
-    caller: Principal = scoped("app:write"),
-    db: AsyncSession = Depends(get_db),
+    on: OnApp = on_app("app:write", need="owner"),
 ) -> Response:
-    app = await service.get_app(db, caller, app_id_or_name, need="owner")
+    app = on.app
+    db = on.db
     out = AppOut.of(app, await service.owner_email(db, app), app_context(request).settings)
     await service.delete_app(db, app)
     return model_response(out)

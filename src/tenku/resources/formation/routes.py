@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Formation
-from tenku.resources.app.service import get_app
+from tenku.resources.app.access import OnApp, on_app
 from tenku.resources.formation import service
 from tenku.resources.formation.schemas import (
     FormationBatch,
@@ -14,7 +13,7 @@ from tenku.resources.formation.schemas import (
     FormationOut,
     FormationUpdate,
 )
-from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.deps import TransactionRoute, body
 from tenku.web.ranges import field, paginate
 from tenku.web.render import list_response, model_response
 
@@ -25,11 +24,10 @@ SORT = {"id": field(Formation.id), "type": field(Formation.type)}
 @router.get("/apps/{app_id_or_name}/formation")
 async def list_formation(
     request: Request,
-    app_id_or_name: str,
-    caller: Principal = scoped("app:read"),
-    db: AsyncSession = Depends(get_db),
+    on: OnApp = on_app("app:read"),
 ) -> Response:
-    app = await get_app(db, caller, app_id_or_name)
+    app = on.app
+    db = on.db
     page = await paginate(db, request, service.formation_of(app.id), SORT, Formation.id)
     items = [FormationOut.of(row, app) for (row,) in page.rows]
     return list_response(FormationOut, items, page.status, page.headers)
@@ -37,37 +35,34 @@ async def list_formation(
 
 @router.get("/apps/{app_id_or_name}/formation/{formation_id_or_type}")
 async def info(
-    app_id_or_name: str,
     formation_id_or_type: str,
-    caller: Principal = scoped("app:read"),
-    db: AsyncSession = Depends(get_db),
+    on: OnApp = on_app("app:read"),
 ) -> Response:
-    app = await get_app(db, caller, app_id_or_name)
+    app = on.app
+    db = on.db
     row = await service.get_formation(db, app, formation_id_or_type)
     return model_response(FormationOut.of(row, app))
 
 
 @router.patch("/apps/{app_id_or_name}/formation")
 async def batch_update(
-    app_id_or_name: str,
-    caller: Principal = scoped("app:write"),
+    on: OnApp = on_app("app:write", need="write"),
     params: FormationBatch = body(FormationBatch),
-    db: AsyncSession = Depends(get_db),
 ) -> Response:
-    app = await get_app(db, caller, app_id_or_name, need="write")
+    app = on.app
+    db = on.db
     rows = await service.update_formation(db, app, params.updates)
     return list_response(FormationOut, [FormationOut.of(row, app) for row in rows])
 
 
 @router.patch("/apps/{app_id_or_name}/formation/{formation_id_or_type}")
 async def update(
-    app_id_or_name: str,
     formation_id_or_type: str,
-    caller: Principal = scoped("app:write"),
+    on: OnApp = on_app("app:write", need="write"),
     params: FormationUpdate = body(FormationUpdate),
-    db: AsyncSession = Depends(get_db),
 ) -> Response:
-    app = await get_app(db, caller, app_id_or_name, need="write")
+    app = on.app
+    db = on.db
     change = FormationChange(type=formation_id_or_type, **params.model_dump())
     (row,) = await service.update_formation(db, app, [change])
     return model_response(FormationOut.of(row, app))

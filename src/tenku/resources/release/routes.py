@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Release
-from tenku.resources.app.service import get_app
+from tenku.resources.app.access import OnApp, on_app
 from tenku.resources.release import service
 from tenku.resources.release.schemas import ReleaseCreate, ReleaseOut
-from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.deps import TransactionRoute, body
 from tenku.web.ranges import field, paginate
 from tenku.web.render import list_response, model_response, raw_json
 
@@ -21,11 +20,10 @@ SORT = {"id": field(Release.id), "version": field(Release.version)}
 @router.get("/apps/{app_id_or_name}/releases")
 async def list_releases(
     request: Request,
-    app_id_or_name: str,
-    caller: Principal = scoped("app:read"),
-    db: AsyncSession = Depends(get_db),
+    on: OnApp = on_app("app:read"),
 ) -> Response:
-    app = await get_app(db, caller, app_id_or_name)
+    app = on.app
+    db = on.db
     current = await service.current_version(db, app.id)
     # Releases read naturally in version order, so that is the default sort.
     stmt = select(Release).where(Release.app_id == app.id)
@@ -36,12 +34,11 @@ async def list_releases(
 
 @router.get("/apps/{app_id_or_name}/releases/{release_id_or_version}")
 async def info(
-    app_id_or_name: str,
     release_id_or_version: str,
-    caller: Principal = scoped("app:read"),
-    db: AsyncSession = Depends(get_db),
+    on: OnApp = on_app("app:read"),
 ) -> Response:
-    app = await get_app(db, caller, app_id_or_name)
+    app = on.app
+    db = on.db
     release = await service.get_release(db, app.id, release_id_or_version)
     current = await service.current_version(db, app.id)
     return model_response(ReleaseOut.of(release, app, current))
@@ -49,24 +46,23 @@ async def info(
 
 @router.get("/apps/{app_id_or_name}/releases/{release_id_or_version}/config-vars")
 async def config_vars(
-    app_id_or_name: str,
     release_id_or_version: str,
-    caller: Principal = scoped("secrets:read"),
-    db: AsyncSession = Depends(get_db),
+    on: OnApp = on_app("secrets:read"),
 ) -> Response:
-    app = await get_app(db, caller, app_id_or_name)
+    app = on.app
+    db = on.db
     release = await service.get_release(db, app.id, release_id_or_version)
     return raw_json(dict(sorted(release.config.items())))
 
 
 @router.post("/apps/{app_id_or_name}/releases")
 async def create(
-    app_id_or_name: str,
-    caller: Principal = scoped("app:write"),
+    on: OnApp = on_app("app:write", need="write"),
     params: ReleaseCreate = body(ReleaseCreate),
-    db: AsyncSession = Depends(get_db),
 ) -> Response:
-    app = await get_app(db, caller, app_id_or_name, need="write")
+    app = on.app
+    db = on.db
+    caller = on.caller
     if params.release is not None:
         release = await service.rollback(db, app, caller.account, params.release)
     else:
