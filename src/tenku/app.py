@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse, Response
 
 from tenku.config import Settings
 from tenku.db.engine import Database
+from tenku.storage.blobs import DirectoryBlobStore
+from tenku.storage.signing import Signer, load_secret
 from tenku.web.context import AppContext
 from tenku.web.errors import ApiError, BadRequest, InvalidParams, MethodNotAllowed, NotFound
 from tenku.web.middleware import ConventionsMiddleware
@@ -26,8 +28,16 @@ log = logging.getLogger("tenku.api")
 RESOURCES = (
     "account",
     "account_feature",
+    "addon",
+    "addon_attachment",
+    "addon_config",
+    "addon_region_capability",
+    "addon_service",
     "app",
     "app_feature",
+    "build",
+    "build_result",
+    "buildpack_installation",
     "collaborator",
     "config_var",
     "domain",
@@ -36,10 +46,13 @@ RESOURCES = (
     "key",
     "log_drain",
     "oauth_authorization",
+    "plan",
     "rate_limit",
     "region",
     "release",
+    "slug",
     "sni_endpoint",
+    "source",
     "stack",
     "user_preferences",
 )
@@ -83,7 +96,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 
     api = FastAPI(title="Tenku", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     api.state.ctx = AppContext(
-        settings=settings, db=db, ratelimiter=RateLimiter(db, settings.rate_limit_per_hour)
+        settings=settings,
+        db=db,
+        ratelimiter=RateLimiter(db, settings.rate_limit_per_hour),
+        blobs=DirectoryBlobStore(settings.data_dir / "blobs"),
+        signer=Signer(load_secret(settings.data_dir, settings.secret_key)),
     )
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(HTTPException, _http_error)

@@ -21,6 +21,8 @@ class Settings:
     # Apps answer at <app>.<base_domain>; the router listens for it (later).
     base_domain: str = "tenku.localhost"
     api_url: str = ""
+    # Signs blob URLs; shared by every host of one installation when set.
+    secret_key: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -66,4 +68,5 @@ def load_settings(
         rate_limit_per_hour=_env_int("TENKU_RATE_LIMIT_PER_HOUR", 4500),
         base_domain=os.environ.get("TENKU_BASE_DOMAIN", "tenku.localhost"),
         api_url=os.environ.get("TENKU_API_URL", ""),
+        secret_key=os.environ.get("TENKU_SECRET_KEY") or None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,8 @@ def _shape(path: str) -> str:
 
 
 def _routes() -> set[tuple[str, str]]:
-    app = create_app(Settings(data_dir=Path("/nonexistent"), database_url="sqlite+aiosqlite://"))
+    data_dir = Path(tempfile.mkdtemp(prefix="tenku-routes-"))
+    app = create_app(Settings(data_dir=data_dir, database_url="sqlite+aiosqlite://"))
     found = set()
     pending = list(app.routes)
     while pending:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from tenku.config import Settings
 from tenku.db.engine import Database
+from tenku.storage.blobs import BlobStore
+from tenku.storage.signing import Signer
 from tenku.web.ratelimit import RateLimiter
 
 
@@ -14,3 +16,5 @@ class AppContext:
     settings: Settings
     db: Database
     ratelimiter: RateLimiter
+    blobs: BlobStore
+    signer: Signer

@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tenku.web.deps import TransactionRoute
+
+router = APIRouter(route_class=TransactionRoute)
