@@ -196,45 +196,37 @@ def _credentials(request: Request) -> tuple[str | None, str | None]:
     return None, None
 
 
-async def _rate_limit(request: Request, subject: str, count: bool) -> None:
-    limiter = app_context(request).ratelimiter
-    if not count:
-        request.state.ratelimit_remaining = await limiter.remaining(subject)
-        return
-    allowed, remaining = await limiter.consume(subject)
-    request.state.ratelimit_remaining = remaining
-    if not allowed:
-        raise RateLimited()
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
-async def _lookup(
-    request: Request, token: str | None, user: str | None, password_login: bool
-) -> Principal | None:
-    if not token:
+async def _by_token(db: AsyncSession, token: str) -> Principal | None:
+    row = (
+        await db.execute(
+            select(Authorization, Account)
+            .join(Account, Account.id == Authorization.account_id)
+            .where(Authorization.access_token_hash == token_digest(token))
+        )
+    ).first()
+    if row is None:
         return None
-    # A short read of its own: the request's transaction (which on SQLite may hold
-    # the write lock) must not be open while the rate limiter writes.
+    auth, account = row
+    expires = auth.access_token_expires_at
+    if expires is not None and expires <= datetime.now(UTC):
+        return None
+    return Principal(account, auth, frozenset(auth.scope), token)
+
+
+async def _by_password(request: Request, email: str, password: str) -> Principal | None:
     async with app_context(request).db.session(write=False) as db, db.begin():
-        row = (
-            await db.execute(
-                select(Authorization, Account)
-                .join(Account, Account.id == Authorization.account_id)
-                .where(Authorization.access_token_hash == token_digest(token))
-            )
-        ).first()
-        if row is not None:
-            auth, account = row
-            expires = auth.access_token_expires_at
-            if expires is None or expires > datetime.now(UTC):
-                return Principal(account, auth, frozenset(auth.scope), token)
-        if password_login and user:
-            by_email = (
-                await db.execute(select(Account).where(Account.email == user.strip().lower()))
-            ).scalar_one_or_none()
-            # Unknown emails cost a hash check too, so timing does not reveal accounts.
-            stored = by_email.password_hash if by_email is not None else DUMMY_HASH
-            if await verify_password_async(stored, token) and by_email is not None:
-                return Principal(by_email, None, frozenset({"global"}))
+        account = (
+            await db.execute(select(Account).where(Account.email == email.strip().lower()))
+        ).scalar_one_or_none()
+    # Unknown emails cost a hash check too, so timing does not reveal accounts; and the
+    # slow check runs outside any transaction.
+    stored = account.password_hash if account is not None else DUMMY_HASH
+    if await verify_password_async(stored, password) and account is not None:
+        return Principal(account, None, frozenset({"global"}))
     return None
 
 
@@ -242,10 +234,32 @@ async def authenticate(
     request: Request, db: AsyncSession, password_login: bool = False, count: bool = True
 ) -> Principal:
     token, user = _credentials(request)
-    principal = await _lookup(request, token, user, password_login)
+    ctx = app_context(request)
+    principal: Principal | None = None
+    allowed, remaining = True, None
+    # One short transaction of its own finds the caller and spends its budget, before
+    # the request's transaction (which on SQLite may hold the write lock) begins.
+    async with ctx.db.session(write=count) as session, session.begin():
+        if token:
+            principal = await _by_token(session, token)
+        if principal is not None and count:
+            subject = f"account:{principal.account.id}"
+            allowed, remaining = await ctx.ratelimiter.consume_in(session, subject)
+        elif principal is None and count and not (password_login and user and token):
+            subject = f"ip:{_client(request)}"
+            allowed, remaining = await ctx.ratelimiter.consume_in(session, subject)
+    if principal is None and password_login and user and token:
+        principal = await _by_password(request, user, token)
+        # Failed password attempts spend the client's budget, which slows guessing.
+        subject = f"account:{principal.account.id}" if principal else f"ip:{_client(request)}"
+        allowed, remaining = await ctx.ratelimiter.consume(subject)
+    if principal is not None and not count:
+        remaining = await ctx.ratelimiter.remaining(f"account:{principal.account.id}")
+    if remaining is not None:
+        request.state.ratelimit_remaining = remaining
+    if not allowed:
+        raise RateLimited()
     if principal is None:
-        client = request.client.host if request.client else "unknown"
-        await _rate_limit(request, f"ip:{client}", count=True)
         if not request.headers.get("authorization"):
             raise Unauthorized(
                 "There were no credentials in your `Authorization` header. Try "
@@ -255,7 +269,6 @@ async def authenticate(
         raise Unauthorized()
     if principal.account.suspended_at is not None:
         raise Forbidden("This account is suspended.")
-    await _rate_limit(request, f"account:{principal.account.id}", count=count)
     # Hand the rows to the request's own session without querying again.
     principal.account = await db.merge(principal.account, load=False)
     if principal.authorization is not None:

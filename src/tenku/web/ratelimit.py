@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import time
 
-from sqlalchemy import case, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.engine import Database
 from tenku.db.models import RateLimitBucket
@@ -22,35 +24,37 @@ class RateLimiter:
         used = max(tat - now, 0.0) / self.interval
         return max(math.floor(self.capacity - used + 1e-9), 0)
 
-    async def consume(self, subject: str) -> tuple[bool, int]:
-        """Take one request from the subject's budget: (allowed, remaining)."""
+    async def consume_in(self, session: AsyncSession, subject: str) -> tuple[bool, int]:
+        """Take one request from the budget inside `session`'s (write) transaction."""
         now = time.time()
         horizon = self.capacity * self.interval
         start = case((RateLimitBucket.tat > now, RateLimitBucket.tat), else_=now)
-        stmt = (
+        take = (
             update(RateLimitBucket)
             .where(RateLimitBucket.subject == subject, start + self.interval - now <= horizon)
             .values(tat=start + self.interval)
             .returning(RateLimitBucket.tat)
         )
-        for _ in range(2):
-            async with self.db.session(write=True) as s, s.begin():
-                tat = (await s.execute(stmt)).scalar_one_or_none()
-                if tat is not None:
-                    return True, self._remaining(tat, now)
-                current = (
-                    await s.execute(
-                        select(RateLimitBucket.tat).where(RateLimitBucket.subject == subject)
-                    )
-                ).scalar_one_or_none()
-                if current is not None:
-                    return False, 0
-            try:
-                async with self.db.session(write=True) as s, s.begin():
-                    await s.execute(insert(RateLimitBucket).values(subject=subject, tat=now))
-            except IntegrityError:
-                pass  # another worker created it first; take the update path again
-        return False, 0
+        tat = (await session.execute(take)).scalar_one_or_none()
+        if tat is not None:
+            return True, self._remaining(tat, now)
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        created = await session.execute(
+            insert(RateLimitBucket)
+            .values(subject=subject, tat=now + self.interval)
+            .on_conflict_do_nothing()
+            .returning(RateLimitBucket.tat)
+        )
+        if created.scalar_one_or_none() is not None:
+            return True, self._remaining(now + self.interval, now)
+        # The row exists, so the conditional update found the budget spent (or another
+        # worker created the row a moment ago: one more try settles which).
+        tat = (await session.execute(take)).scalar_one_or_none()
+        return (True, self._remaining(tat, now)) if tat is not None else (False, 0)
+
+    async def consume(self, subject: str) -> tuple[bool, int]:
+        async with self.db.session(write=True) as s, s.begin():
+            return await self.consume_in(s, subject)
 
     async def remaining(self, subject: str) -> int:
         async with self.db.session(write=False) as s, s.begin():

@@ -45,6 +45,9 @@ def list_response(
     return Response(body, status, headers, media_type=JSON_TYPE)
 
 
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+
+
 def raw_json(data: Any, status: int = 200) -> Response:
-    body = TypeAdapter(Any).dump_json(data)
+    body = _ANY.dump_json(data)
     return Response(body, status, media_type=JSON_TYPE)

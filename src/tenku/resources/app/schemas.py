@@ -68,7 +68,8 @@ class AppOut(Out):
         region = find_region(app.region)
         stack = stack_named(app.stack)
         build_stack = stack_named(app.build_stack)
-        return cls(
+        # Built from trusted rows: skip validation, which dominated long app lists.
+        return cls.model_construct(
             acm=app.acm,
             archived_at=app.archived_at,
             buildpack_provided_description=app.buildpack_provided_description,

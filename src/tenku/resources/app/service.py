@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
@@ -45,10 +45,20 @@ async def get_app(db: AsyncSession, caller: Principal, ident: str, need: Need = 
     Apps have global names, so an app that exists but is not the caller's is a
     403 (as on Heroku), never a silent success.
     """
-    app = await find_app(db, ident)
-    if app is None:
+    uid = as_uuid(ident)
+    row = (
+        await db.execute(
+            select(App, Collaborator.role)
+            .outerjoin(
+                Collaborator,
+                and_(Collaborator.app_id == App.id, Collaborator.account_id == caller.account.id),
+            )
+            .where(App.id == uid if uid is not None else App.name == ident)
+        )
+    ).first()
+    if row is None:
         raise NotFound("app")
-    role = await role_on(db, app.id, caller.account.id)
+    app, role = row
     if role is None:
         raise Forbidden(f"You do not have access to the app {app.name}.")
     if need == "owner" and role != "owner":

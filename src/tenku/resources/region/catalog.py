@@ -33,9 +33,9 @@ REGIONS = [
 DEFAULT_REGION = "us"
 
 
+_BY_KEY = {key: r for r in REGIONS for key in (r.name, str(r.id))}
+
+
 def find_region(ident: str) -> RegionOut | None:
     uid = as_uuid(ident)
-    for region in REGIONS:
-        if region.id == uid or region.name == ident:
-            return region
-    return None
+    return _BY_KEY.get(str(uid) if uid is not None else ident)

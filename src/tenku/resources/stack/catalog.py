@@ -28,13 +28,12 @@ STACKS = [
 ]
 
 
+_BY_KEY = {key: s for s in STACKS for key in (s.name, str(s.id))}
+
+
 def find_stack(ident: str) -> StackOut | None:
     uid = as_uuid(ident)
-    name = ALIASES.get(ident, ident)
-    for stack in STACKS:
-        if stack.id == uid or stack.name == name:
-            return stack
-    return None
+    return _BY_KEY.get(str(uid) if uid is not None else ALIASES.get(ident, ident))
 
 
 def stack_named(name: str) -> StackOut:
