@@ -35,9 +35,11 @@ RESOURCES = (
     "addon_service",
     "app",
     "app_feature",
+    "blob",
     "build",
     "build_result",
     "buildpack_installation",
+    "buildpack_registry",
     "collaborator",
     "config_var",
     "domain",
@@ -108,5 +110,8 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     for name in RESOURCES:
         module = importlib.import_module(f"tenku.resources.{name}.routes")
         api.include_router(module.router)
+    # Build output streams and git, beside the Platform API's resources.
+    for extra in ("tenku.runtime.streams", "tenku.runtime.git"):
+        api.include_router(importlib.import_module(extra).router)
     api.add_middleware(ConventionsMiddleware)
     return api

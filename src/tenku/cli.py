@@ -18,6 +18,7 @@ from tenku.db.engine import Database
 from tenku.db.migrate import upgrade
 from tenku.db.models import Account, Authorization
 from tenku.resources.oauth_authorization.schemas import MAX_EXPIRES_IN
+from tenku.tls import tls_files
 
 T = TypeVar("T")
 
@@ -55,48 +56,94 @@ def main() -> None:
 
 
 def client_env(settings: Settings) -> str:
+    """The exact environment the heroku CLI and git need to use this server."""
     url = settings.public_api_url
-    return "\n".join(
-        [
-            f"export HEROKU_HOST={url}",
-            "export HEROKU_API_KEY=<the key printed by `tenku users create`>",
-            f"export HEROKU_PARTICLEBOARD_URL={url}",
-            f"export HEROKU_BUILDPACK_REGISTRY_URL={url}",
-            "export DISABLE_TELEMETRY=true IS_HEROKU_TEST_ENV=true HEROKU_SKIP_ANALYTICS=1",
-            "export HEROKU_DISABLE_AUTOUPDATE=1 HEROKU_SKIP_NEW_VERSION_CHECK=true",
+    ca = tls_files(settings.data_dir).ca_cert
+    lines = [
+        f"export HEROKU_HOST={url}",
+        f"export NODE_EXTRA_CA_CERTS={ca}",
+        "export HEROKU_API_KEY=<the key printed by `tenku users create`>",
+        f"export HEROKU_PARTICLEBOARD_URL={url}",
+        f"export HEROKU_BUILDPACK_REGISTRY_URL={url}",
+        "export DISABLE_TELEMETRY=true IS_HEROKU_TEST_ENV=true HEROKU_SKIP_ANALYTICS=1",
+        "export HEROKU_DISABLE_AUTOUPDATE=1 HEROKU_SKIP_NEW_VERSION_CHECK=true",
+        "# git (once): trust Tenku's CA for this server only",
+        f"git config --global http.{url}/.sslCAInfo {ca}",
+    ]
+    plain = settings.http_api_url
+    if plain is not None:
+        lines += [
+            "# or, for clients that cannot trust the CA, plain HTTP (git stays on HTTPS):",
+            f"#   export HEROKU_HOST={plain} HEROKU_GIT_HOST={settings.git_host}",
         ]
-    )
+    return "\n".join(lines)
 
 
 @main.command()
 @data_dir_option
-@click.option("--port", type=int, envvar="TENKU_PORT", help="API port (env TENKU_PORT).")
+@click.option("--port", type=int, envvar="TENKU_PORT", help="HTTPS port (env TENKU_PORT).")
+@click.option(
+    "--http-port",
+    type=int,
+    envvar="TENKU_HTTP_PORT",
+    help="Also serve plain HTTP on this port (env TENKU_HTTP_PORT).",
+)
 @click.option("--host", envvar="TENKU_HOST", help="Address to listen on (env TENKU_HOST).")
 @click.option("--workers", type=int, default=1, envvar="TENKU_WORKERS", show_default=True)
-def up(data_dir: Path | None, port: int | None, host: str | None, workers: int) -> None:
+def up(
+    data_dir: Path | None,
+    port: int | None,
+    http_port: int | None,
+    host: str | None,
+    workers: int,
+) -> None:
     """Create the data directory, migrate the database and serve the platform."""
-    import uvicorn
+    from tenku.serving import run
+    from tenku.tls import TlsError, ensure_tls
 
-    settings = load_settings(data_dir=data_dir, port=port, host=host)
+    settings = load_settings(data_dir=data_dir, port=port, host=host, http_port=http_port)
+    if settings.http_port is not None and settings.http_port == settings.port:
+        raise click.UsageError("--http-port must differ from --port")
     prepare(settings)
+    try:
+        ensure_tls(settings)
+    except TlsError as err:
+        raise click.ClickException(str(err)) from err
     click.echo(f"Tenku {settings.public_api_url} (data in {settings.data_dir})", err=True)
-    click.echo("Point the heroku CLI at it with:\n" + client_env(settings) + "\n", err=True)
-    # Workers are separate processes: hand them the settings through the environment.
+    if settings.http_api_url is not None:
+        click.echo(f"Plain HTTP on {settings.http_api_url}", err=True)
+    click.echo("Point the heroku CLI and git at it with:\n" + client_env(settings) + "\n", err=True)
+    # Settings that other Tenku processes (workers, the runtime) read from the environment.
     os.environ.update(
         TENKU_DATA_DIR=str(settings.data_dir),
         TENKU_DATABASE_URL=settings.database_url,
         TENKU_PORT=str(settings.port),
         TENKU_HOST=settings.host,
     )
-    uvicorn.run(
-        "tenku.asgi:create",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers if workers > 1 else None,
-        log_level="info",
-        access_log=False,
-    )
+    if settings.http_port is not None:
+        os.environ["TENKU_HTTP_PORT"] = str(settings.http_port)
+    from tenku.runtime.worker import spawn, stop_spawned
+
+    # Exactly one build runtime, whatever the number of API workers.
+    runtime = spawn(settings)
+    try:
+        run(settings, workers=workers)
+    finally:
+        stop_spawned(runtime)
+
+
+@main.command()
+@data_dir_option
+def runtime(data_dir: Path | None) -> None:
+    """Run the build runtime alone (`tenku up` starts one itself)."""
+    import logging
+
+    from tenku.runtime.worker import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+    settings = load_settings(data_dir=data_dir)
+    prepare(settings)
+    asyncio.run(serve(settings))
 
 
 @main.command()

@@ -1,13 +1,39 @@
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
+
+
+def _env_optional_int(name: str) -> int | None:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else None
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name) or ""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def url_host(host: str) -> str:
+    """`host` as it appears in a URL: IPv6 in brackets, wildcard binds as loopback."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]"
+    except ValueError:
+        pass
+    return host
 
 
 @dataclass(frozen=True)
@@ -23,15 +49,28 @@ class Settings:
     api_url: str = ""
     # Signs blob URLs; shared by every host of one installation when set.
     secret_key: str | None = None
+    # A plain-HTTP listener besides the HTTPS one on `port`, for clients that cannot be
+    # made to trust Tenku's certificate authority.
+    http_port: int | None = None
+    # Names and addresses the server certificate covers besides loopback and the app domain.
+    tls_hostnames: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def public_api_url(self) -> str:
-        return self.api_url or f"http://{self.host}:{self.port}"
+        """Where clients reach the API (and git, and blob URLs): HTTPS on `port`."""
+        return (self.api_url or f"https://{url_host(self.host)}:{self.port}").rstrip("/")
+
+    @property
+    def http_api_url(self) -> str | None:
+        if self.http_port is None:
+            return None
+        return f"http://{url_host(self.host)}:{self.http_port}"
 
     @property
     def git_host(self) -> str:
-        return f"{self.host}:{self.port}"
+        # The CLI builds the remote from HEROKU_HOST's host:port, i.e. the public URL's.
+        return urlsplit(self.public_api_url).netloc
 
 
 def default_data_dir() -> Path:
@@ -57,6 +96,7 @@ def load_settings(
     port: int | None = None,
     host: str | None = None,
     database_url: str | None = None,
+    http_port: int | None = None,
 ) -> Settings:
     data_dir = Path(data_dir or default_data_dir()).resolve()
     url = database_url or os.environ.get("TENKU_DATABASE_URL") or sqlite_url(data_dir)
@@ -69,4 +109,6 @@ def load_settings(
         base_domain=os.environ.get("TENKU_BASE_DOMAIN", "tenku.localhost"),
         api_url=os.environ.get("TENKU_API_URL", ""),
         secret_key=os.environ.get("TENKU_SECRET_KEY") or None,
+        http_port=http_port if http_port is not None else _env_optional_int("TENKU_HTTP_PORT"),
+        tls_hostnames=_env_list("TENKU_TLS_HOSTNAMES"),
     )

@@ -114,12 +114,29 @@ def _type_ok(kind: str, value: Any) -> bool:
     raise AssertionError(f"unknown reference type {kind!r}")
 
 
+def _check_items(resource: Resource, obj: dict[str, Any], name: str, kind: str) -> list[str]:
+    """`items/attr`: `attr` of every element of the array `items` (when there is one)."""
+    head, _, rest = name.partition("/")
+    if head not in obj:
+        return [f"{resource.id}: missing attribute {head}"]
+    items = obj[head]
+    if items is None and resource.attributes.get(head, "").startswith("nullable"):
+        return []
+    if not isinstance(items, list):
+        return [f"{resource.id}: {head}={items!r} is not an array"]
+    element = Resource(resource.id, resource.title, {rest: kind})
+    return [p for item in items for p in check_object(element, item)]
+
+
 def check_object(resource: Resource, obj: Any) -> list[str]:
     """Every documented attribute is present with its documented type."""
     if not isinstance(obj, dict):
         return [f"{resource.id}: expected an object, got {type(obj).__name__}"]
     problems: list[str] = []
     for name, kind in resource.attributes.items():
+        if "/" in name:
+            problems += _check_items(resource, obj, name, kind)
+            continue
         path = name.split(":")
         value: Any = obj
         missing: bool | None = False

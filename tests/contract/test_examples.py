@@ -13,19 +13,34 @@ from tests.contract.reference import Endpoint, endpoints
 MODELS = {
     "account": "tenku.resources.account.schemas:AccountOut",
     "account-feature": "tenku.resources.app_feature.schemas:FeatureOut",
+    "addon": "tenku.resources.addon.schemas:AddonOut",
+    "addon-attachment": "tenku.resources.addon_attachment.schemas:AttachmentOut",
+    "addon-config": "tenku.resources.addon_config.schemas:ConfigItemOut",
+    "addon-region-capability": (
+        "tenku.resources.addon_region_capability.schemas:RegionCapabilityOut"
+    ),
+    "addon-service": "tenku.resources.addon_service.schemas:AddonServiceOut",
     "app-feature": "tenku.resources.app_feature.schemas:FeatureOut",
+    "build": "tenku.resources.build.schemas:BuildOut",
+    "build-result": "tenku.resources.build_result.schemas:BuildResultOut",
+    "buildpack-installation": (
+        "tenku.resources.buildpack_installation.schemas:BuildpackInstallationOut"
+    ),
     "collaborator": "tenku.resources.collaborator.schemas:CollaboratorOut",
     "domain": "tenku.resources.domain.schemas:DomainOut",
     "formation": "tenku.resources.formation.schemas:FormationOut",
     "key": "tenku.resources.key.schemas:KeyOut",
     "log-drain": "tenku.resources.log_drain.schemas:LogDrainOut",
     "oauth-authorization": "tenku.resources.oauth_authorization.schemas:AuthorizationOut",
+    "plan": "tenku.resources.plan.schemas:PlanOut",
     "user-preferences": "tenku.resources.user_preferences.schemas:PreferencesOut",
     "app": "tenku.resources.app.schemas:AppOut",
     "filter-apps": "tenku.resources.filter_apps.schemas:FilteredAppOut",
     "rate-limit": "tenku.resources.rate_limit.schemas:RateLimitOut",
     "region": "tenku.resources.region.schemas:RegionOut",
     "release": "tenku.resources.release.schemas:ReleaseOut",
+    "slug": "tenku.resources.slug.schemas:SlugOut",
+    "source": "tenku.resources.source.schemas:SourceOut",
     "stack": "tenku.resources.stack.schemas:StackOut",
 }
 

@@ -7,6 +7,10 @@ the tests are skipped, except in CI (CI=true), where that is an error.
 Every process started here gets an environment built from scratch, so nothing from the
 runner (HEROKU_*, TENKU_*, proxies, XDG dirs, TLS and Node settings) leaks in, and all the
 hosts the CLI could reach are pointed at 127.0.0.1.
+
+The server listens as users run it: HTTPS on `port` (API, git, blob URLs), with the CLI
+and git trusting Tenku's own CA through NODE_EXTRA_CA_CERTS and GIT_SSL_CAINFO. The
+harness reads back what the server holds over the plain-HTTP listener on `http_port`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -90,17 +95,29 @@ class Account:
 class LiveServer:
     backend: str
     port: int
+    http_port: int
     root: Path
     env: dict[str, str]
     log_path: Path
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """The plain-HTTP listener, for the harness's own reads."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def https_url(self) -> str:
+        """What users point HEROKU_HOST at; the git remote is on it too."""
+        return f"https://127.0.0.1:{self.port}"
 
     @property
     def data_dir(self) -> Path:
         return self.root / "data"
+
+    @property
+    def ca(self) -> Path:
+        """Tenku's certificate authority, made on first start."""
+        return self.data_dir / "tls" / "ca.pem"
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -171,6 +188,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _wait_until_up(proc: subprocess.Popen[bytes], server: LiveServer) -> None:
+    for url in (server.url, server.https_url):
+        _wait_for(proc, server, url)
+
+
+def _wait_for(proc: subprocess.Popen[bytes], server: LiveServer, url: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -178,8 +200,16 @@ def _wait_until_up(proc: subprocess.Popen[bytes], server: LiveServer) -> None:
                 f"tenku up exited with {proc.returncode} ({server.backend}):\n" + server.log_tail()
             )
         try:
+            # Over HTTPS this also proves that the certificate verifies against the CA.
+            verify: ssl.SSLContext | bool = False
+            if url.startswith("https:"):
+                verify = ssl.create_default_context(cafile=str(server.ca))
             r = httpx.get(
-                server.url + "/account", headers={"Accept": V3}, timeout=2, trust_env=False
+                url + "/account",
+                headers={"Accept": V3},
+                timeout=2,
+                trust_env=False,
+                verify=verify,
             )
         except httpx.TransportError:
             time.sleep(0.2)
@@ -194,7 +224,7 @@ def _wait_until_up(proc: subprocess.Popen[bytes], server: LiveServer) -> None:
             and {"id", "message"} <= set(r.json())
         ):
             return
-        pytest.fail(f"unexpected answer on {server.url}: {r.status_code} {r.text[:200]}")
+        pytest.fail(f"unexpected answer on {url}: {r.status_code} {r.text[:200]}")
     pytest.fail(f"tenku up did not answer within {START_TIMEOUT}s:\n" + server.log_tail())
 
 
@@ -205,14 +235,26 @@ def server(
     backend: str = request.param
     root = tmp_path_factory.mktemp(f"tenku-{backend}")
     port = free_port()
+    http_port = free_port()
+    while http_port == port:
+        http_port = free_port()
     env = base_env(root)
     env["PYTHONUNBUFFERED"] = "1"
     if backend == "postgresql":
         env["TENKU_DATABASE_URL"] = request.getfixturevalue("e2e_pg_database")
-    live = LiveServer(backend, port, root, env, root / "server.log")
+    live = LiveServer(backend, port, http_port, root, env, root / "server.log")
     log: IO[bytes] = live.log_path.open("wb")
     proc = subprocess.Popen(
-        [*TENKU, "up", "--data-dir", str(live.data_dir), "--port", str(port)],
+        [
+            *TENKU,
+            "up",
+            "--data-dir",
+            str(live.data_dir),
+            "--port",
+            str(port),
+            "--http-port",
+            str(http_port),
+        ],
         env=env,
         cwd=root,
         stdin=subprocess.DEVNULL,
@@ -281,10 +323,13 @@ class Heroku:
         home.mkdir(parents=True, exist_ok=True)
 
     def env(self, extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
-        url = self.server.url
+        url = self.server.https_url
         env = base_env(self.home)
         env.update(
             HEROKU_HOST=url,
+            # Trust Tenku's CA as `tenku up` says, in node and (per process here) in git.
+            NODE_EXTRA_CA_CERTS=str(self.server.ca),
+            GIT_SSL_CAINFO=str(self.server.ca),
             HEROKU_PARTICLEBOARD_URL=url,
             HEROKU_BUILDPACK_REGISTRY_URL=url,
             DISABLE_TELEMETRY="true",

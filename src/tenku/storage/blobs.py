@@ -13,6 +13,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from stat import S_ISREG
 from typing import Protocol
 
 CHUNK = 1 << 16
@@ -31,11 +32,15 @@ def check_key(key: str) -> str:
 
 class BlobStore(Protocol):
     async def put(self, key: str, chunks: AsyncIterator[bytes]) -> int:
-        """Store the stream under `key` atomically; returns its size in bytes."""
+        """Store the stream under `key` atomically; returns its size in bytes.
+
+        If the stream raises, even after its last chunk, nothing is stored and any blob
+        already under `key` stays: uploads are verified by raising at the end.
+        """
         ...
 
-    def get(self, key: str) -> AsyncIterator[bytes]:
-        """Stream the blob; raises BlobNotFound when it does not exist."""
+    def get(self, key: str, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream the blob (or `length` bytes of it from `start`); raises BlobNotFound."""
         ...
 
     async def size(self, key: str) -> int | None: ...
@@ -72,23 +77,35 @@ class DirectoryBlobStore:
         await asyncio.to_thread(os.replace, tmp, path)
         return size
 
-    async def get(self, key: str) -> AsyncIterator[bytes]:
+    async def get(
+        self, key: str, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
         path = self._path(key)
         try:
             handle = await asyncio.to_thread(open, path, "rb")
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, IsADirectoryError) as exc:
             raise BlobNotFound(key) from exc
         try:
-            while chunk := await asyncio.to_thread(handle.read, CHUNK):
+            if start:
+                await asyncio.to_thread(handle.seek, start)
+            left = length
+            while left is None or left > 0:
+                want = CHUNK if left is None else min(CHUNK, left)
+                chunk = await asyncio.to_thread(handle.read, want)
+                if not chunk:
+                    break
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
         finally:
             handle.close()
 
     async def size(self, key: str) -> int | None:
         try:
-            return (await asyncio.to_thread(self._path(key).stat)).st_size
+            stat = await asyncio.to_thread(self._path(key).stat)
         except FileNotFoundError:
             return None
+        return stat.st_size if S_ISREG(stat.st_mode) else None
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)

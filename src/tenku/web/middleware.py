@@ -43,9 +43,16 @@ CORS_EXPOSE_HEADERS = (
 
 def unversioned(path: str) -> bool:
     """Paths that are not Platform API calls (blob, git, log-stream URLs...)."""
-    return path.startswith(UNVERSIONED_PREFIXES) or path.endswith(".git") or ".git/" in path
+    return (
+        path.startswith(UNVERSIONED_PREFIXES)
+        or path in UNVERSIONED_PATHS
+        or path.endswith(".git")
+        or ".git/" in path
+    )
 
 
+# Add-on partners exchange grants here as they would at Heroku's identity host.
+UNVERSIONED_PATHS = frozenset({"/oauth/token"})
 UNVERSIONED_PREFIXES: tuple[str, ...] = ("/blobs/", "/streams/", "/healthz")
 
 

@@ -18,6 +18,9 @@ async def add_slug(api: ApiClient, app_id: str, process_types: dict[str, str]) -
             process_types=process_types,
             stack="heroku-24",
             commit="a" * 40,
+            # Only a slug whose tarball is stored can be released.
+            blob_key="slugs/formation-test.tgz",
+            size=0,
         )
         db.add(slug)
         await db.commit()

@@ -7,6 +7,7 @@ from tenku.db.models.account import (
     Key,
     RateLimitBucket,
 )
+from tenku.db.models.addon import Addon, AddonAttachment, AddonToken, ReleaseAddonVars
 from tenku.db.models.app import (
     App,
     AppFeatureState,
@@ -16,14 +17,22 @@ from tenku.db.models.app import (
     Formation,
     LogDrain,
 )
+from tenku.db.models.build import Build, BuildOutput
+from tenku.db.models.buildpack import BuildpackInstallation
 from tenku.db.models.release import Release, Slug
 
 __all__ = [
     "Account",
     "AccountFeatureState",
+    "Addon",
+    "AddonAttachment",
+    "AddonToken",
     "App",
     "AppFeatureState",
     "Authorization",
+    "Build",
+    "BuildOutput",
+    "BuildpackInstallation",
     "Collaborator",
     "ConfigVar",
     "Domain",
@@ -32,5 +41,6 @@ __all__ = [
     "LogDrain",
     "RateLimitBucket",
     "Release",
+    "ReleaseAddonVars",
     "Slug",
 ]

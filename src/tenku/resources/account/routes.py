@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.resources.account import service
 from tenku.resources.account.schemas import AccountOut, AccountUpdate
+from tenku.resources.addon.flows import before_app_delete
 from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
 from tenku.web.render import model_response
 
@@ -39,11 +41,15 @@ async def update(
 @router.delete("/account")
 @router.delete("/users/{account_email_or_id_or_self}")
 async def delete(
+    request: Request,
     account_email_or_id_or_self: str = "~",
     caller: Principal = scoped("account:write"),
     db: AsyncSession = Depends(get_db),
 ) -> Response:
     account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)
     out = AccountOut.of(account)
+    # Owned apps go with the account, and with them their add-ons' real resources.
+    for app in await service.owned_apps(db, account):
+        await before_app_delete(request, db, app)
     await service.delete_account(db, account)
     return model_response(out)

@@ -74,6 +74,10 @@ async def update_account(db: AsyncSession, account: Account, changes: AccountUpd
     return account
 
 
+async def owned_apps(db: AsyncSession, account: Account) -> list[App]:
+    return list((await db.execute(select(App).where(App.owner_id == account.id))).scalars())
+
+
 async def delete_account(db: AsyncSession, account: Account) -> None:
     # Owned apps go with the account; apps it only collaborates on stay.
     await db.execute(delete(App).where(App.owner_id == account.id))

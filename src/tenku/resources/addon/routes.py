@@ -1,7 +1,205 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
 
-from tenku.web.deps import TransactionRoute
+from tenku.db.models import Addon
+from tenku.resources.addon import flows, lookup, service
+from tenku.resources.addon.access import catalog, runtime
+from tenku.resources.addon.partner import AddonCaller, addon_caller, exchange, token_params
+from tenku.resources.addon.render import Expand, render_addon, render_addons
+from tenku.resources.addon.schemas import (
+    AddonCreate,
+    AddonDelete,
+    AddonOut,
+    AddonResolve,
+    AddonUpdate,
+)
+from tenku.resources.app.access import OnApp, on_app
+from tenku.resources.app.service import get_app
+from tenku.web.deps import Principal, TransactionRoute, body, get_db, get_read_db, scoped
+from tenku.web.ranges import field, paginate
+from tenku.web.render import list_response, model_response, raw_json
 
 router = APIRouter(route_class=TransactionRoute)
+SORT = {"id": field(Addon.id), "name": field(Addon.name)}
+
+
+@router.post("/apps/{app_id_or_name}/addons")
+async def create(
+    request: Request,
+    on: OnApp = on_app("app:write", need="write"),
+    params: AddonCreate = body(AddonCreate),
+) -> Response:
+    rt = runtime(request)
+    pending = await service.begin_create(
+        on.db, catalog(request), on.app, on.caller.account, params, rt.settings.api_url
+    )
+    return flows.provision_later(request, rt, pending, Expand.of(request))
+
+
+@router.get("/apps/{app_id_or_name}/addons")
+async def list_by_app(
+    request: Request,
+    on: OnApp = on_app("app:read"),
+) -> Response:
+    stmt = lookup.addons_of_app(on.app.id).where(Addon.state != "deprovisioned")
+    page = await paginate(on.db, request, stmt, SORT, Addon.id, default="name")
+    addons = [a for (a,) in page.rows]
+    items = await render_addons(on.db, catalog(request), addons, Expand.of(request))
+    return list_response(AddonOut, items, page.status, page.headers)
+
+
+@router.get("/apps/{app_id_or_name}/addons/{addon_id_or_name}")
+async def info_by_app(
+    request: Request,
+    addon_id_or_name: str,
+    on: OnApp = on_app("app:read"),
+) -> Response:
+    addon = await lookup.addon_in_app(on.db, on.app, addon_id_or_name)
+    return model_response(await render_addon(on.db, catalog(request), addon, Expand.of(request)))
+
+
+@router.patch("/apps/{app_id_or_name}/addons/{addon_id_or_name}")
+async def update(
+    request: Request,
+    addon_id_or_name: str,
+    on: OnApp = on_app("app:write", need="write"),
+    params: AddonUpdate = body(AddonUpdate),
+) -> Response:
+    cat = catalog(request)
+    addon = await lookup.addon_in_app(on.db, on.app, addon_id_or_name)
+    await lookup.require_billing_access(on.db, on.caller.account.id, addon)
+    plan = service.check_plan_change(cat, addon, params.plan) if params.plan else None
+    if params.name is not None:
+        await service.rename(on.db, addon, params.name)
+    expand = Expand.of(request)
+    if plan is None:
+        return model_response(await render_addon(on.db, cat, addon, expand))
+    return flows.change_plan_later(
+        request, runtime(request), addon, plan, on.caller.account.id, expand
+    )
+
+
+@router.delete("/apps/{app_id_or_name}/addons/{addon_id_or_name}")
+async def delete(
+    request: Request,
+    addon_id_or_name: str,
+    on: OnApp = on_app("app:write", need="write"),
+    params: AddonDelete = body(AddonDelete),
+) -> Response:
+    cat = catalog(request)
+    addon = await lookup.addon_in_app(on.db, on.app, addon_id_or_name)
+    await service.check_destroy(on.db, on.app, addon, params.force)
+    spec = cat.services.get(addon.service)
+    if spec is None and addon.state != "deprovisioned":
+        raise service.gone_from_catalog(addon)
+    out = await render_addon(on.db, cat, addon, Expand.of(request), state="deprovisioned")
+    return flows.deprovision_later(
+        request, runtime(request), spec, addon.id, addon.provider_id, on.caller.account.id, out
+    )
+
+
+@router.get("/addons")
+async def list_all(
+    request: Request,
+    caller: Principal = scoped("app:read"),
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    stmt = lookup.visible_addons(caller.account.id).where(Addon.state != "deprovisioned")
+    page = await paginate(db, request, stmt, SORT, Addon.id, default="name")
+    addons = [a for (a,) in page.rows]
+    items = await render_addons(db, catalog(request), addons, Expand.of(request))
+    return list_response(AddonOut, items, page.status, page.headers)
+
+
+async def _addon_for(caller: AddonCaller, ident: str) -> Addon:
+    if caller.principal is not None:
+        return await lookup.visible_addon(caller.db, caller.principal.account.id, ident)
+    addon = await caller.db.get(Addon, caller.partner_addon_id)
+    if addon is None or ident not in (str(addon.id), addon.name):
+        raise lookup.addon_not_found()
+    return addon
+
+
+@router.get("/addons/{addon_id_or_name}")
+async def info(
+    request: Request,
+    addon_id_or_name: str,
+    caller: AddonCaller = addon_caller("app:read"),
+) -> Response:
+    addon = await _addon_for(caller, addon_id_or_name)
+    return model_response(
+        await render_addon(caller.db, catalog(request), addon, Expand.of(request))
+    )
+
+
+@router.post("/actions/addons/resolve")
+async def resolve(
+    request: Request,
+    db: AsyncSession = Depends(get_read_db),
+    caller: Principal = scoped("app:read"),
+    params: AddonResolve = body(AddonResolve),
+) -> Response:
+    """The CLI's way to turn any add-on identifier into add-ons (not in the reference)."""
+    service_filter = params.addon_service or None
+    if params.app:
+        app = await get_app(db, caller, params.app)
+        found = await lookup.match_in_app(db, app, params.addon, service_filter)
+    else:
+        found = await lookup.match_global(db, caller.account.id, params.addon, service_filter)
+    lookup.one(found)
+    items = await render_addons(db, catalog(request), found, Expand.of(request))
+    return list_response(AddonOut, items)
+
+
+@router.post("/addons/{addon_id_or_name}/actions/provision")
+async def action_provision(
+    request: Request,
+    addon_id_or_name: str,
+    caller: AddonCaller = addon_caller("app:write"),
+) -> Response:
+    """An asynchronously provisioning partner reports that it is done."""
+    addon = await _addon_for(caller, addon_id_or_name)
+    caller.partner_only(addon)
+    addon = await _locked(caller.db, addon)
+    await service.complete_provision(caller.db, addon, await service.actor_for(caller.db, addon))
+    return model_response(await render_addon(caller.db, catalog(request), addon))
+
+
+@router.post("/addons/{addon_id_or_name}/actions/deprovision")
+async def action_deprovision(
+    request: Request,
+    addon_id_or_name: str,
+    caller: AddonCaller = addon_caller("app:write"),
+) -> Response:
+    """The partner gave up on provisioning, or finished removing the resource."""
+    addon = await _addon_for(caller, addon_id_or_name)
+    caller.partner_only(addon)
+    addon = await _locked(caller.db, addon)
+    user = await service.actor_for(caller.db, addon)
+    if addon.state == "provisioning":
+        await service.fail_provision(caller.db, addon, None)
+        return model_response(await render_addon(caller.db, catalog(request), addon))
+    out = await render_addon(caller.db, catalog(request), addon, state="deprovisioned")
+    await service.remove(caller.db, addon, user)
+    return model_response(out)
+
+
+async def _locked(db: AsyncSession, addon: Addon) -> Addon:
+    found = await service.locked(db, addon.id)
+    if found is None:
+        raise lookup.addon_not_found()
+    return found
+
+
+@router.post("/oauth/token")
+async def partner_token(
+    request: Request,
+    db: AsyncSession = Depends(get_db),
+) -> Response:
+    """Partners exchange the provision grant (or a refresh token) for an add-on token."""
+    params = await token_params(request)
+    return raw_json(await exchange(db, catalog(request), params))

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from tenku.db.models import App
 from tenku.resources.account.service import resolve_self
+from tenku.resources.addon.flows import before_app_delete
 from tenku.resources.app import service
 from tenku.resources.app.access import OnApp, on_app
 from tenku.resources.app.schemas import AppCreate, AppOut, AppUpdate
@@ -78,5 +79,6 @@ async def delete(
     app = on.app
     db = on.db
     out = AppOut.of(app, await service.owner_email(db, app), app_context(request).settings)
+    await before_app_delete(request, db, app)
     await service.delete_app(db, app)
     return model_response(out)

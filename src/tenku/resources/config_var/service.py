@@ -5,7 +5,12 @@ import re
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import Account, App
-from tenku.resources.config_var.store import current_config, replace_config
+from tenku.resources.config_var.store import (
+    attachment_config,
+    current_config,
+    own_config,
+    replace_config,
+)
 from tenku.resources.release import service as releases
 from tenku.web.errors import InvalidParams
 
@@ -47,12 +52,22 @@ async def update_config(
         return await current_config(db, app.id)
     # Lock the app first so that concurrent changes apply one after the other.
     await releases.lock_app(db, app)
-    config = await current_config(db, app.id)
+    managed = await attachment_config(db, app.id)
+    # Attachment vars change only by attaching or detaching (as on Heroku).
+    for verb, wanted in (("overwrite", True), ("remove", False)):
+        clash = [k for k, v in changes.items() if k in managed and (v is not None) == wanted]
+        if clash:
+            raise InvalidParams(
+                f"Cannot {verb} attachment values {', '.join(clash)}: "
+                "they belong to an add-on attachment."
+            )
+    own = await own_config(db, app.id)
     for key, value in changes.items():
         if value is None:
-            config.pop(key, None)
+            own.pop(key, None)
         else:
-            config[key] = value
-    await replace_config(db, app.id, config)
+            own[key] = value
+    await replace_config(db, app.id, own)
+    config = {**own, **managed}
     await releases.create_release(db, app, user, describe(changes), config=config)
     return dict(sorted(config.items()))

@@ -1,4 +1,10 @@
-"""Reading and writing an app's config vars, below any release logic."""
+"""Reading and writing an app's config vars, below any release logic.
+
+An app's config is its own vars plus, for each attachment of a provisioned
+add-on, the provider's vars renamed to the attachment (`DATABASE_URL`). Those
+belong to the attachment: they win over own vars of the same name, and only
+attaching and detaching add or remove them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,11 @@ import uuid
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenku.db.models import ConfigVar
+from tenku.addons.naming import rename_vars
+from tenku.db.models import Addon, AddonAttachment, ConfigVar
 
 
-async def current_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
+async def own_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
     rows = await db.execute(
         select(ConfigVar.key, ConfigVar.value)
         .where(ConfigVar.app_id == app_id)
@@ -19,7 +26,38 @@ async def current_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
     return {row.key: row.value for row in rows}
 
 
+async def attachment_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
+    rows = await db.execute(
+        select(AddonAttachment.name, Addon.config, Addon.config_prefix)
+        .join(Addon, Addon.id == AddonAttachment.addon_id)
+        .where(AddonAttachment.app_id == app_id, Addon.state == "provisioned")
+        .order_by(AddonAttachment.created_at, AddonAttachment.name)
+    )
+    found: dict[str, str] = {}
+    for name, config, prefix in rows:
+        found.update(rename_vars(config, prefix, name))
+    return found
+
+
+async def current_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
+    config = await own_config(db, app_id)
+    config.update(await attachment_config(db, app_id))
+    return dict(sorted(config.items()))
+
+
 async def replace_config(db: AsyncSession, app_id: uuid.UUID, config: dict[str, str]) -> None:
+    """Make `config` the app's own vars; names an attachment provides are not stored."""
+    managed = await attachment_config(db, app_id)
     await db.execute(delete(ConfigVar).where(ConfigVar.app_id == app_id))
-    db.add_all(ConfigVar(app_id=app_id, key=k, value=v) for k, v in config.items())
+    db.add_all(
+        ConfigVar(app_id=app_id, key=k, value=v) for k, v in config.items() if k not in managed
+    )
     await db.flush()
+
+
+async def drop_own_vars(db: AsyncSession, app_id: uuid.UUID, keys: set[str]) -> None:
+    """An attachment takes these names over: the app's own values of them go."""
+    if keys:
+        await db.execute(
+            delete(ConfigVar).where(ConfigVar.app_id == app_id, ConfigVar.key.in_(keys))
+        )

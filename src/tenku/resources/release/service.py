@@ -6,11 +6,20 @@ from datetime import UTC, datetime
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenku.db.models import Account, App, Release, Slug
+from tenku.db.models import (
+    Account,
+    Addon,
+    AddonAttachment,
+    App,
+    Collaborator,
+    Release,
+    ReleaseAddonVars,
+    Slug,
+)
 from tenku.resources.common import as_uuid
-from tenku.resources.config_var.store import current_config, replace_config
+from tenku.resources.config_var.store import attachment_config, current_config, replace_config
 from tenku.resources.formation.service import sync_formation
-from tenku.web.errors import InvalidParams, NotFound
+from tenku.web.errors import Forbidden, InvalidParams, NotFound
 
 
 async def lock_app(db: AsyncSession, app: App) -> None:
@@ -58,14 +67,30 @@ async def create_release(
         user_id=user.id,
         user_email=user.email,
         config=config,
-        addon_plan_names=[],
+        addon_plan_names=await addon_plan_names(db, app.id),
     )
     db.add(release)
     now = datetime.now(UTC)
     app.release_seq = version
     app.released_at = now
     await db.flush()
+    # Remembered so a rollback restores the app's own vars and leaves add-on vars alone.
+    from_addons = sorted(k for k in await attachment_config(db, app.id) if k in config)
+    if from_addons:
+        db.add(ReleaseAddonVars(release_id=release.id, keys=from_addons))
+        await db.flush()
     return release
+
+
+async def addon_plan_names(db: AsyncSession, app_id: uuid.UUID) -> list[str]:
+    """`service:plan` of every add-on attached to the app, as releases record them."""
+    rows = await db.execute(
+        select(Addon.plan)
+        .join(AddonAttachment, AddonAttachment.addon_id == Addon.id)
+        .where(AddonAttachment.app_id == app_id, Addon.state != "deprovisioned")
+        .distinct()
+    )
+    return sorted(rows.scalars())
 
 
 def current_version_of(app_id: uuid.UUID) -> Select[int | None]:
@@ -112,12 +137,13 @@ async def rollback(db: AsyncSession, app: App, user: Account, ident: str) -> Rel
         raise NotFound("release")
     if target.status != "succeeded":
         raise InvalidParams(f"Cannot roll back to v{target.version}: it did not succeed.")
-    config = dict(target.config)
-    await replace_config(db, app.id, config)
+    # Code and the app's own vars roll back; add-ons and the vars they provide do not.
+    from_addons = await db.get(ReleaseAddonVars, target.id)
+    skip = set(from_addons.keys) if from_addons is not None else set()
+    await replace_config(db, app.id, {k: v for k, v in target.config.items() if k not in skip})
     release = await create_release(
-        db, app, user, f"Rollback to v{target.version}", config=config, slug_id=target.slug_id
+        db, app, user, f"Rollback to v{target.version}", slug_id=target.slug_id
     )
-    release.addon_plan_names = list(target.addon_plan_names)
     slug = await db.get(Slug, target.slug_id) if target.slug_id is not None else None
     if slug is not None:
         await sync_formation(db, app, slug)
@@ -125,15 +151,56 @@ async def rollback(db: AsyncSession, app: App, user: Account, ident: str) -> Rel
     return release
 
 
+async def _copy_slug(db: AsyncSession, slug: Slug, app: App) -> Slug:
+    """The app's own copy of another app's slug, sharing its tarball.
+
+    A copy keeps the release working when the other app (and its slugs) is deleted;
+    a blob is garbage only once no slug row names its key.
+    """
+    copy = Slug(
+        app_id=app.id,
+        process_types=dict(slug.process_types),
+        commit=slug.commit,
+        commit_description=slug.commit_description,
+        checksum=slug.checksum,
+        size=slug.size,
+        stack=slug.stack,
+        buildpack_provided_description=slug.buildpack_provided_description,
+        blob_key=slug.blob_key,
+    )
+    db.add(copy)
+    await db.flush()
+    return copy
+
+
 async def deploy_slug(
     db: AsyncSession, app: App, user: Account, slug_ident: str, description: str | None = None
 ) -> Release:
     uid = as_uuid(slug_ident)
     slug = await db.get(Slug, uid) if uid is not None else None
-    if slug is None or slug.app_id != app.id:
+    if slug is None:
         raise NotFound("slug")
+    if slug.app_id != app.id:
+        # Releasing another app's slug (copying slugs) needs access to that app too.
+        source = await db.get(App, slug.app_id)
+        access = await db.execute(
+            select(Collaborator.role).where(
+                Collaborator.app_id == slug.app_id, Collaborator.account_id == user.id
+            )
+        )
+        if source is None or access.first() is None:
+            raise Forbidden("You do not have access to the app this slug belongs to.")
+    if slug.blob_key is None:
+        raise InvalidParams(
+            f"Slug {slug.id} has no tarball yet: PUT it to the slug's blob URL "
+            "(from POST /apps/{app}/slugs), then release it."
+        )
     await lock_app(db, app)
+    if slug.app_id != app.id:
+        slug = await _copy_slug(db, slug, app)
     text = description or (f"Deploy {slug.commit[:7]}" if slug.commit else "Deploy")
     release = await create_release(db, app, user, text, slug_id=slug.id)
+    app.slug_size = slug.size
+    app.buildpack_provided_description = slug.buildpack_provided_description
     await sync_formation(db, app, slug)
     return release

@@ -1,0 +1,1 @@
+"""Add-on providers and the catalogue they are offered from."""

@@ -1,0 +1,95 @@
+"""Builds: recorded here as pending; the runtime picks them up once the request commits."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from urllib.parse import urlsplit
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenku.config import Settings
+from tenku.db.models import Account, App, Build
+from tenku.resources.build.schemas import BuildCreate
+from tenku.resources.buildpack_installation.service import canonical
+from tenku.resources.common import as_uuid
+from tenku.runtime.sources import CHECKSUM_RE
+from tenku.storage.signing import Signer
+from tenku.web.errors import InvalidParams, NotFound
+from tenku.web.ranges import field
+
+SORT = {"id": field(Build.id), "started_at": field(Build.started_at, unique=False)}
+STREAM_PREFIX = "/streams/builds/"
+
+
+def stream_token(signer: Signer, build_id: uuid.UUID) -> str:
+    """The secret part of a build's output URL (no expiry: the URL is part of the build)."""
+    mac = hmac.new(signer.secret, f"build-output:{build_id}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:32]
+
+
+def stream_path(signer: Signer, build_id: uuid.UUID) -> str:
+    return f"{STREAM_PREFIX}{build_id}/{stream_token(signer, build_id)}"
+
+
+def check_stream_token(signer: Signer, build_id: uuid.UUID, token: str) -> bool:
+    return hmac.compare_digest(stream_token(signer, build_id), token)
+
+
+def _check_source(params: BuildCreate) -> None:
+    blob = params.source_blob
+    scheme = urlsplit(blob.url).scheme.lower()
+    if scheme not in ("http", "https", "file") or any(c.isspace() for c in blob.url):
+        raise InvalidParams("Invalid source_blob.url provided: it must be an http(s) or file URL.")
+    if blob.checksum is not None and not CHECKSUM_RE.match(blob.checksum):
+        raise InvalidParams(
+            "Invalid source_blob.checksum provided: expected SHA256:<64 hex digits>."
+        )
+
+
+async def create_build(
+    db: AsyncSession,
+    settings: Settings,
+    app: App,
+    user: Account,
+    params: BuildCreate,
+    *,
+    blob_key: str | None = None,
+) -> Build:
+    _check_source(params)
+    packs = None
+    if params.buildpacks:
+        packs = []
+        for given in params.buildpacks:
+            url, name = canonical(settings, given.spec)
+            packs.append({"url": url, "name": name})
+    build = Build(
+        app_id=app.id,
+        user_id=user.id,
+        user_email=user.email,
+        status="pending",
+        source_url=params.source_blob.url,
+        source_checksum=params.source_blob.checksum,
+        source_version=params.source_blob.version,
+        source_version_description=params.source_blob.version_description,
+        source_blob_key=blob_key,
+        buildpacks=packs,
+        stack=app.build_stack,
+    )
+    db.add(build)
+    await db.flush()
+    return build
+
+
+async def get_build(db: AsyncSession, app: App, ident: str) -> Build:
+    uid = as_uuid(ident)
+    build = await db.get(Build, uid) if uid is not None else None
+    if build is None or build.app_id != app.id:
+        raise NotFound("build")
+    return build
+
+
+def builds_of(app_id: uuid.UUID) -> Select[Build]:
+    return select(Build).where(Build.app_id == app_id)

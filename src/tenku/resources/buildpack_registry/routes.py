@@ -1,0 +1,176 @@
+"""The buildpack registry, for Tenku's built-in buildpacks only.
+
+`heroku buildpacks:set heroku/python` asks the registry (HEROKU_BUILDPACK_REGISTRY_URL,
+no Authorization, the buildpack's id with its slash encoded) for `blob_url`, then
+installs that URL on the app; `buildpacks:info`, `:versions` and `:search` read the
+rest. `blob_url` really downloads the buildpack, as a tarball built from its directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import tarfile
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from tenku.buildpacks import BUILTIN, DESCRIPTIONS, URN_PREFIX
+from tenku.resources.catalog import EPOCH, stable_id
+from tenku.storage.urls import base_url
+from tenku.web.deps import TransactionRoute, app_context
+from tenku.web.errors import NotFound
+from tenku.web.render import raw_json, zulu
+
+router = APIRouter(route_class=TransactionRoute)
+CHUNK = 1 << 16
+SKIPPED = ("__pycache__", ".git")
+
+
+def _not_found(ident: str) -> NotFound:
+    return NotFound("buildpack", f"Couldn't find that buildpack ({ident}).")
+
+
+def _known(ident: str) -> str:
+    if ident not in BUILTIN or not BUILTIN[ident].is_dir():
+        raise _not_found(ident)
+    return ident
+
+
+def _describe(request: Request, name: str) -> dict[str, Any]:
+    namespace, short = name.split("/", 1)
+    base = base_url(app_context(request).settings, request)
+    return {
+        "blob_url": f"{base}/blobs/buildpacks/{namespace}/{short}.tgz",
+        "category": "languages",
+        "created_at": zulu(EPOCH),
+        "description": DESCRIPTIONS.get(name, ""),
+        "id": str(stable_id("buildpack", name)),
+        "logo_url": None,
+        "name": short,
+        "namespace": namespace,
+        "source": {"type": "tenku"},
+        "support": {"method": "tenku", "address": "Built into Tenku"},
+        "two_factor_authentication": False,
+        "updated_at": zulu(EPOCH),
+    }
+
+
+def _available() -> list[str]:
+    return sorted(name for name, path in BUILTIN.items() if path.is_dir())
+
+
+@router.get("/buildpacks")
+async def search(request: Request) -> Response:
+    params = request.query_params
+    namespaces = set(params.getlist("in[namespace][]"))
+    names = set(params.getlist("in[name][]"))
+    like = (params.get("like[description]") or "").lower()
+    found = []
+    for full in _available():
+        namespace, short = full.split("/", 1)
+        if namespaces and namespace not in namespaces:
+            continue
+        if names and short not in names:
+            continue
+        if like and like not in DESCRIPTIONS.get(full, "").lower():
+            continue
+        found.append(_describe(request, full))
+    return raw_json(found)
+
+
+@router.get("/buildpacks/{buildpack}")
+async def info(request: Request, buildpack: str) -> Response:
+    try:
+        name = _known(buildpack)
+    except NotFound as err:
+        # The CLI reads `blob_url` without looking at the status and installs whatever it
+        # gets; this one makes the installation refuse with a message naming the buildpack
+        # (otherwise it sends nothing at all).
+        err.extra["blob_url"] = URN_PREFIX + buildpack
+        raise
+    return raw_json(_describe(request, name))
+
+
+@router.get("/buildpacks/{buildpack}/revisions")
+async def revisions(buildpack: str) -> Response:
+    name = _known(buildpack)
+    revision = {
+        "buildpack_id": str(stable_id("buildpack", name)),
+        "checksum": None,
+        "created_at": zulu(EPOCH),
+        "id": str(stable_id("buildpack-revision", name)),
+        "license": None,
+        "published_by": None,
+        "release": 1,
+        "status": "published",
+        "updated_at": zulu(EPOCH),
+    }
+    return raw_json([revision])
+
+
+@router.get("/buildpacks/{buildpack}/readme")
+async def readme(buildpack: str) -> Response:
+    name = _known(buildpack)
+    path = BUILTIN[name] / "README.md"
+    text = (
+        path.read_bytes()
+        if path.is_file()
+        else (f"# {name}\n\n{DESCRIPTIONS.get(name, '')}\n").encode()
+    )
+    return raw_json({"content": base64.b64encode(text).decode(), "encoding": "base64"})
+
+
+def _pack(source: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix="tenku-buildpack-", suffix=".tgz")
+    os.close(fd)
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        parts = Path(info.name).parts
+        if any(p in SKIPPED for p in parts) or info.name.endswith(".pyc"):
+            return None
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    try:
+        with tarfile.open(name, "w:gz") as tar:
+            for child in sorted(source.iterdir()):
+                tar.add(child, arcname=child.name, filter=keep)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+async def _stream_and_remove(path: Path) -> AsyncIterator[bytes]:
+    try:
+        handle = await asyncio.to_thread(path.open, "rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                yield chunk
+        finally:
+            handle.close()
+    finally:
+        await asyncio.to_thread(path.unlink, True)
+
+
+# Under /blobs/ so that anything can download it, as from the real registry's storage.
+@router.get("/blobs/buildpacks/{namespace}/{filename}")
+async def tarball(namespace: str, filename: str) -> Response:
+    if not filename.endswith(".tgz"):
+        raise _not_found(f"{namespace}/{filename}")
+    name = _known(f"{namespace}/{filename.removesuffix('.tgz')}")
+    packed = await asyncio.to_thread(_pack, BUILTIN[name])
+    size = packed.stat().st_size
+    return StreamingResponse(
+        _stream_and_remove(packed),
+        headers={"Content-Length": str(size)},
+        media_type="application/gzip",
+    )

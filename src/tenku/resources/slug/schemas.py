@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import re
+import uuid
+
+from pydantic import Field, field_validator
+
+from tenku.db.models import Slug
+from tenku.resources.common import In, Out, Ref
+from tenku.resources.stack.catalog import stack_named
+from tenku.web.render import Timestamp
+
+PROCESS_TYPE_RE = re.compile(r"^[-\w]{1,128}$")
+CHECKSUM_RE = re.compile(r"^SHA256:([0-9a-fA-F]{64})$")
+
+
+class BlobOut(Out):
+    method: str
+    url: str
+
+
+class SlugOut(Out):
+    blob: BlobOut
+    buildpack_provided_description: str | None
+    checksum: str | None
+    commit: str | None
+    commit_description: str | None
+    created_at: Timestamp
+    id: uuid.UUID
+    process_types: dict[str, str]
+    size: int | None
+    stack: Ref
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, slug: Slug, method: str, url: str) -> SlugOut:
+        stack = stack_named(slug.stack)
+        return cls(
+            blob=BlobOut(method=method, url=url),
+            buildpack_provided_description=slug.buildpack_provided_description,
+            checksum=slug.checksum,
+            commit=slug.commit,
+            commit_description=slug.commit_description,
+            created_at=slug.created_at,
+            id=slug.id,
+            process_types=dict(slug.process_types),
+            size=slug.size,
+            stack=Ref(id=stack.id, name=stack.name),
+            updated_at=slug.updated_at,
+        )
+
+
+class SlugCreate(In):
+    process_types: dict[str, str]
+    buildpack_provided_description: str | None = Field(default=None, max_length=4096)
+    checksum: str | None = None
+    commit: str | None = Field(default=None, max_length=255)
+    commit_description: str | None = Field(default=None, max_length=65536)
+    stack: str | None = None
+
+    @field_validator("process_types")
+    @classmethod
+    def _types(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not PROCESS_TYPE_RE.match(name):
+                raise ValueError(
+                    f"process type {name!r} must be 1 to 128 letters, digits, '_' or '-'"
+                )
+        return value
+
+    @field_validator("checksum")
+    @classmethod
+    def _checksum(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        m = CHECKSUM_RE.match(value.strip())
+        if m is None:
+            raise ValueError("checksum must look like SHA256:<64 hexadecimal digits>")
+        return f"SHA256:{m.group(1).lower()}"
+
+
+def expected_digest(checksum: str | None) -> str | None:
+    """The hex SHA-256 a slug's tarball must have, when its checksum names one."""
+    if checksum is None:
+        return None
+    m = CHECKSUM_RE.match(checksum)
+    return m.group(1).lower() if m else None

@@ -1,0 +1,138 @@
+"""Child processes of the runtime: each in its own process group, killed as a group.
+
+A buildpack may leave background processes behind, or ignore SIGTERM; killing the whole
+group once the step is over (or timed out, or the runtime stops) leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+# Seconds a process group gets between SIGTERM and SIGKILL.
+GRACE = 5.0
+READ_CHUNK = 64 * 1024
+MAX_PARTIAL = 16 * 1024
+
+Sink = Callable[[str, str], None]
+
+
+class StepTimeout(Exception):
+    pass
+
+
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def stop_group(proc: asyncio.subprocess.Process, grace: float = GRACE) -> None:
+    """SIGTERM the process's group, then SIGKILL whatever is left after `grace`."""
+    kill_group(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), grace)
+    kill_group(proc.pid, signal.SIGKILL)
+    await proc.wait()
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses; fields resume after the last ")".
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[2]) if len(fields) > 2 else None
+
+
+def kill_leftovers(pgid: int, marker: str) -> int:
+    """SIGKILL the processes of group `pgid` whose environment holds `marker`.
+
+    Used for groups recorded by an earlier runtime that died: the group id may have been
+    reused since, so only processes that carry the build's own marker are touched.
+    """
+    killed = 0
+    needle = marker.encode() + b"\0"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if _group_of(pid) != pgid:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ + b"\0":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    return killed
+
+
+async def _pump(stream: asyncio.StreamReader | None, name: str, sink: Sink) -> None:
+    if stream is None:
+        return
+    partial = b""
+    while chunk := await stream.read(READ_CHUNK):
+        partial += chunk
+        *lines, partial = partial.split(b"\n")
+        for line in lines:
+            sink(name, line.decode(errors="replace"))
+        if len(partial) > MAX_PARTIAL:
+            sink(name, partial.decode(errors="replace"))
+            partial = b""
+    if partial:
+        sink(name, partial.decode(errors="replace"))
+
+
+async def run(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    sink: Sink,
+    limit: float,
+    on_start: Callable[[int], Awaitable[None]] | None = None,
+) -> int:
+    """Run one step, feeding each output line to `sink(stream, line)`; its exit status.
+
+    Raises StepTimeout after `limit` seconds; on timeout or cancellation the process
+    group is stopped before this returns.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    pumps = asyncio.gather(_pump(proc.stdout, "STDOUT", sink), _pump(proc.stderr, "STDERR", sink))
+    try:
+        if on_start is not None:
+            await on_start(proc.pid)
+        try:
+            code = await asyncio.wait_for(proc.wait(), limit)
+        except TimeoutError as exc:
+            await stop_group(proc)
+            raise StepTimeout(argv[0]) from exc
+    except BaseException:
+        await asyncio.shield(stop_group(proc))
+        pumps.cancel()
+        with contextlib.suppress(BaseException):
+            await pumps
+        raise
+    # Whatever the step left running in its group goes too; that also closes the pipes
+    # such leftovers held open, so the readers reach the end.
+    kill_group(proc.pid)
+    try:
+        await asyncio.wait_for(pumps, GRACE)
+    except TimeoutError:
+        pumps.cancel()
+    return code

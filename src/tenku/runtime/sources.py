@@ -1,0 +1,170 @@
+"""Getting a build's source onto disk: fetched as a stream, checked, then unpacked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import ssl
+import tarfile
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from tenku.config import Settings
+from tenku.storage.blobs import CHUNK, BlobNotFound, BlobStore
+from tenku.storage.signing import Signer
+from tenku.storage.urls import subject_of
+
+# Sources larger than this are refused (the slug limit is 500 MB compressed).
+MAX_SOURCE = 1 << 30
+CHECKSUM_RE = re.compile(r"^SHA256:([0-9a-fA-F]{64})$")
+
+
+class SourceError(Exception):
+    """A problem with the source that the build output reports to the user."""
+
+
+def expected_sha256(checksum: str | None) -> str | None:
+    if checksum is None:
+        return None
+    m = CHECKSUM_RE.match(checksum)
+    if m is None:
+        raise SourceError(f"Unsupported checksum {checksum!r}: use SHA256:<hex digest>.")
+    return m.group(1).lower()
+
+
+def _client_tls(settings: Settings) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    # Trust Tenku's own CA as well, for source URLs served by another Tenku host.
+    from tenku.tls import tls_files
+
+    ca = tls_files(settings.data_dir).ca_cert
+    if ca.exists():
+        with contextlib.suppress(OSError, ssl.SSLError):
+            ctx.load_verify_locations(cafile=str(ca))
+    return ctx
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _download(url: str, dest: Path, settings: Settings) -> None:
+    timeout = httpx.Timeout(30.0, read=120.0)
+    size = 0
+    async with (
+        httpx.AsyncClient(
+            timeout=timeout, follow_redirects=True, verify=_client_tls(settings)
+        ) as client,
+        client.stream("GET", url) as response,
+    ):
+        if response.status_code != 200:
+            raise SourceError(f"Downloading the source failed: HTTP {response.status_code}.")
+        handle = await asyncio.to_thread(dest.open, "wb")
+        try:
+            async for chunk in response.aiter_bytes(CHUNK):
+                size += len(chunk)
+                if size > MAX_SOURCE:
+                    raise SourceError("The source is larger than 1 GB.")
+                await asyncio.to_thread(handle.write, chunk)
+        finally:
+            handle.close()
+
+
+async def _copy_blob(blobs: BlobStore, key: str, dest: Path) -> None:
+    handle = await asyncio.to_thread(dest.open, "wb")
+    try:
+        async for chunk in blobs.get(key):
+            await asyncio.to_thread(handle.write, chunk)
+    finally:
+        handle.close()
+
+
+def _file_path(url: str, settings: Settings) -> Path:
+    path = Path(unquote(urlsplit(url).path)).resolve()
+    # Other apps' sources and slugs live in the data directory.
+    if path.is_relative_to(settings.data_dir.resolve()):
+        raise SourceError("file:// sources inside Tenku's data directory are not allowed.")
+    if not path.is_file():
+        raise SourceError(f"The source file {path} does not exist.")
+    return path
+
+
+async def fetch_url(url: str, dest: Path, settings: Settings) -> Path:
+    """A file:// or http(s) URL's content as a local file."""
+    if url.startswith("file://"):
+        return _file_path(url, settings)
+    if url.startswith(("http://", "https://")):
+        try:
+            await _download(url, dest, settings)
+        except httpx.HTTPError as exc:
+            raise SourceError(f"Downloading {url} failed: {exc}") from exc
+        return dest
+    raise SourceError(f"Unsupported URL: {url}")
+
+
+async def fetch(
+    *,
+    url: str,
+    blob_key: str | None,
+    checksum: str | None,
+    dest: Path,
+    settings: Settings,
+    blobs: BlobStore,
+    signer: Signer,
+) -> tuple[Path, str]:
+    """The source tarball as a local file (the blob store's own file when it has one), and
+    its SHA-256."""
+    want = expected_sha256(checksum)
+    key = blob_key
+    if key is None and url.startswith(("http://", "https://")):
+        # A source URL of this installation is read straight from the store.
+        key = subject_of(settings, signer, url)
+    path: Path
+    if key is not None:
+        local = blobs.local_path(key)
+        if local is not None and local.is_file():
+            path = local
+        else:
+            try:
+                await _copy_blob(blobs, key, dest)
+            except BlobNotFound as exc:
+                raise SourceError("The source blob does not exist (was it uploaded?).") from exc
+            path = dest
+    else:
+        path = await fetch_url(url, dest, settings)
+    got = await asyncio.to_thread(_sha256_of, path)
+    if want is not None and got != want:
+        raise SourceError(f"Checksum mismatch: the source's SHA256 is {got}, expected {want}.")
+    return path, got
+
+
+def _unpack(tarball: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarball.open("rb") as f, tarfile.open(fileobj=f, mode="r|*") as tar:
+            tar.extractall(dest, filter="data")
+    except tarfile.FilterError as exc:
+        raise SourceError(f"The source tarball holds an unsafe entry: {exc}") from exc
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise SourceError(f"The source is not a readable gzipped tarball: {exc}") from exc
+
+
+async def unpack(tarball: Path, dest: Path, strip_lone_dir: bool = True) -> Path:
+    """Unpack into `dest`; the app's root (inside a lone top-level directory, if any)."""
+    await asyncio.to_thread(_unpack, tarball, dest)
+    return await asyncio.to_thread(_app_root, dest) if strip_lone_dir else dest
+
+
+def _app_root(dest: Path) -> Path:
+    entries = list(dest.iterdir())
+    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+        return entries[0]
+    return dest

@@ -1,0 +1,165 @@
+"""Build output streams at `output_stream_url`: no Authorization, the URL is the secret.
+
+`text/plain` (chunked, resumable with `Range: bytes=N-`) or, when the client accepts it,
+`text/event-stream` (one event per line, `id:` = line number, resumable with
+`Last-Event-Id`). Both poll the database for the rows the runtime appends, so any API
+worker can serve any build, and both end once the build has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from tenku.db.engine import Database
+from tenku.db.models import Build
+from tenku.resources.build.service import check_stream_token
+from tenku.resources.common import as_uuid
+from tenku.runtime import output
+from tenku.web.deps import app_context
+from tenku.web.errors import NotFound, RangeNotSatisfiable
+
+router = APIRouter()
+POLL = 0.25
+KEEPALIVE = 15.0
+RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d+)\s*-\s*$")
+
+
+def _not_found() -> NotFound:
+    return NotFound("build", "Couldn't find that build output stream.")
+
+
+async def _status(db: Database, build_id: uuid.UUID) -> str | None:
+    async with db.session(write=False) as s:
+        status: str | None = (
+            await s.execute(select(Build.status).where(Build.id == build_id))
+        ).scalar_one_or_none()
+        return status
+
+
+def _finished(status: str | None) -> bool:
+    return status != "pending"
+
+
+async def _plain(db: Database, build_id: uuid.UUID, start: int) -> AsyncIterator[bytes]:
+    # An empty first chunk sends the headers before there is any output.
+    yield b""
+    offset = start
+    seq: int | None = None
+    while True:
+        async with db.session(write=False) as s:
+            status = (
+                await s.execute(select(Build.status).where(Build.id == build_id))
+            ).scalar_one_or_none()
+            if seq is None:
+                rows = await output.rows_from_offset(s, build_id, offset)
+            else:
+                rows = await output.rows_after(s, build_id, seq)
+        for row in rows:
+            data = row.text.encode()
+            if row.offset < offset:
+                data = data[offset - row.offset :]
+            seq = row.seq
+            offset = row.offset + row.size
+            if data:
+                yield data
+        if len(rows) >= 500:
+            continue
+        if _finished(status):
+            return
+        await asyncio.sleep(POLL)
+
+
+async def _events(db: Database, build_id: uuid.UUID, after: int) -> AsyncIterator[bytes]:
+    yield b": build output\n\n"
+    last = after
+    seq: int | None = None
+    quiet_since = time.monotonic()
+    while True:
+        async with db.session(write=False) as s:
+            status = (
+                await s.execute(select(Build.status).where(Build.id == build_id))
+            ).scalar_one_or_none()
+            if seq is None:
+                rows = await output.rows_after_line(s, build_id, last)
+            else:
+                rows = await output.rows_after(s, build_id, seq)
+        for row in rows:
+            seq = row.seq
+            for i, line in enumerate(row.text.splitlines()):
+                number = row.first_line + i
+                if number <= last:
+                    continue
+                last = number
+                yield f"id: {number}\ndata: {line}\n\n".encode()
+        if rows:
+            quiet_since = time.monotonic()
+        if len(rows) >= 500:
+            continue
+        if _finished(status):
+            return
+        if time.monotonic() - quiet_since >= KEEPALIVE:
+            quiet_since = time.monotonic()
+            yield b": keep-alive\n\n"
+        await asyncio.sleep(POLL)
+
+
+@router.get("/streams/builds/{build_id}/{token}")
+async def build_output(request: Request, build_id: str, token: str) -> Response:
+    ctx = app_context(request)
+    uid = as_uuid(build_id)
+    if uid is None or not check_stream_token(ctx.signer, uid, token):
+        raise _not_found()
+    status = await _status(ctx.db, uid)
+    if status is None:
+        raise _not_found()
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+    if "text/event-stream" in request.headers.get("accept", ""):
+        raw = (request.headers.get("last-event-id") or "").strip()
+        after = int(raw) if raw.isdigit() else 0
+        if raw.isdigit() and _finished(status):
+            async with ctx.db.session(write=False) as s:
+                left = await output.rows_after_line(s, uid, after)
+            if not left:
+                # All of it was delivered: 204 tells EventSource not to reconnect.
+                return Response(status_code=204, headers=headers)
+        return StreamingResponse(
+            _events(ctx.db, uid, after), media_type="text/event-stream", headers=headers
+        )
+
+    start = 0
+    code = 200
+    m = RANGE_RE.match(request.headers.get("range") or "")
+    if m:
+        start = int(m.group(1))
+        code = 206
+        if _finished(status):
+            async with ctx.db.session(write=False) as s:
+                total = await output.total_size(s, uid)
+            if start >= total and start > 0:
+                err = RangeNotSatisfiable()
+                err.headers["Content-Range"] = f"bytes */{total}"
+                raise err
+            if total:
+                headers["Content-Range"] = f"bytes {start}-{total - 1}/{total}"
+            else:
+                code = 200
+        else:
+            # Still growing: the length is not known yet.
+            headers["Content-Range"] = f"bytes {start}-*/*"
+    headers["Accept-Ranges"] = "bytes"
+    return StreamingResponse(
+        _plain(ctx.db, uid, start),
+        status_code=code,
+        media_type="text/plain; charset=utf-8",
+        headers=headers,
+    )

@@ -1,0 +1,350 @@
+"""The build runtime: claims pending builds from the database and runs them.
+
+The API only records a build as pending and nudges the runtime after commit. The
+runtime claims builds with a conditional UPDATE, so however many API workers there are,
+and whichever process created the build (a git hook), each build runs once. One build per
+app runs at a time; the app's other builds wait, oldest first. An installation runs one
+runtime, so a build that was claimed but never finished when a runtime starts was left by
+its predecessor (crashed or killed): it is failed, and whatever its processes left
+running is killed.
+
+Nudges reach a runtime in the same process directly and one in another process through a
+datagram on an abstract Unix socket named after the data directory; without either, the
+runtime still finds pending builds by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+import weakref
+
+from sqlalchemy import select, update
+
+from tenku.config import Settings
+from tenku.db.base import utcnow
+from tenku.db.engine import Database
+from tenku.db.models import Build
+from tenku.runtime.builder import DEFAULT_TIMEOUT, Builder, BuildSettings
+from tenku.runtime.output import STDERR, OutputWriter
+from tenku.runtime.procs import kill_leftovers
+from tenku.storage.blobs import BlobStore, DirectoryBlobStore
+from tenku.storage.signing import Signer, load_secret
+
+log = logging.getLogger("tenku.runtime")
+
+POLL_INTERVAL = 2.0
+PR_SET_PDEATHSIG = 1
+DEFAULT_CONCURRENCY = 2
+_local: weakref.WeakSet[Runtime] = weakref.WeakSet()
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def socket_name(settings: Settings) -> bytes:
+    digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:24]
+    return b"\0tenku-runtime-" + digest.encode()
+
+
+def nudge(settings: Settings) -> None:
+    """Tell the runtime that a build is waiting (best effort; it polls anyway)."""
+    woke = False
+    for runtime in list(_local):
+        if runtime.settings.data_dir == settings.data_dir:
+            runtime.wake()
+            woke = True
+    if woke:
+        return
+    with (
+        contextlib.suppress(OSError),
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
+    ):
+        sock.setblocking(False)
+        sock.sendto(b"build", socket_name(settings))
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database | None = None,
+        blobs: BlobStore | None = None,
+        signer: Signer | None = None,
+        *,
+        concurrency: int | None = None,
+        poll_interval: float = POLL_INTERVAL,
+        timeout: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self._own_db = db is None
+        self.db = db or Database(settings.database_url)
+        self.build_settings = BuildSettings(
+            settings=settings,
+            db=self.db,
+            blobs=blobs or DirectoryBlobStore(settings.data_dir / "blobs"),
+            signer=signer or Signer(load_secret(settings.data_dir, settings.secret_key)),
+            timeout=timeout or _env_float("TENKU_BUILD_TIMEOUT", DEFAULT_TIMEOUT),
+        )
+        self.concurrency = concurrency or int(
+            _env_float("TENKU_BUILD_CONCURRENCY", DEFAULT_CONCURRENCY)
+        )
+        self.poll_interval = poll_interval
+        self.id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._busy_apps: set[uuid.UUID] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._sock: socket.socket | None = None
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def start(self, exclusive: bool = False) -> None:
+        """Start claiming builds; with `exclusive`, refuse to start beside another runtime
+        of the same data directory (RuntimeError)."""
+        # The socket doubles as a lock: only the one runtime of a data directory recovers.
+        if self._listen():
+            await self.recover()
+        elif exclusive:
+            raise RuntimeError(f"A build runtime already runs for {self.settings.data_dir}.")
+        else:
+            log.warning("another build runtime serves %s", self.settings.data_dir)
+        _local.add(self)
+        self._loop_task = asyncio.create_task(self._loop(), name="tenku-runtime")
+
+    async def stop(self) -> None:
+        """Stop claiming, stop running builds (their processes killed, builds failed)."""
+        _local.discard(self)
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._unlisten()
+        if self._own_db:
+            await self.db.dispose()
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- nudges from other processes ------------------------------------------------
+
+    @property
+    def listening(self) -> bool:
+        return self._sock is not None
+
+    def _listen(self) -> bool:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.bind(socket_name(self.settings))
+        except OSError:
+            sock.close()
+            return False
+        sock.setblocking(False)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_datagram)
+        self._sock = sock
+        return True
+
+    def _on_datagram(self) -> None:
+        if self._sock is None:
+            return
+        with contextlib.suppress(BlockingIOError, OSError):
+            while self._sock.recv(64):
+                pass
+        self.wake()
+
+    def _unlisten(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+    # --- recovery -------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Fail the builds an earlier runtime claimed and never finished."""
+        async with self.db.session(write=False) as db:
+            stale = list(
+                (
+                    await db.execute(
+                        select(Build.id, Build.pgid).where(
+                            Build.status == "pending",
+                            Build.runner.is_not(None),
+                            Build.runner != self.id,
+                        )
+                    )
+                ).all()
+            )
+        for build_id, pgid in stale:
+            if pgid:
+                killed = await asyncio.to_thread(kill_leftovers, pgid, f"TENKU_BUILD_ID={build_id}")
+                if killed:
+                    log.warning("killed %d leftover processes of build %s", killed, build_id)
+            out = OutputWriter(self.db, build_id)
+            await out.resume()
+            out.write(STDERR, " !     Build interrupted: the platform restarted during the build.")
+            async with self.db.session(write=True) as db:
+                result = await db.execute(
+                    update(Build)
+                    .where(Build.id == build_id, Build.status == "pending")
+                    .values(status="failed", exit_code=1, finished_at=utcnow(), pgid=None)
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(result, "rowcount", 0):
+                    db.add_all(out.take_rows())
+                await db.commit()
+            log.warning("build %s was interrupted by a restart; marked failed", build_id)
+        # Nothing runs yet, so every build directory left on disk is debris.
+        await asyncio.to_thread(shutil.rmtree, self.build_settings.work_root, True)
+
+    # --- claiming -------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._claim()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not claim builds")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+
+    async def _claim(self) -> None:
+        free = self.concurrency - len(self._tasks)
+        if free <= 0:
+            return
+        # A read first: most polls find nothing, and on SQLite a write would lock.
+        async with self.db.session(write=False) as db:
+            waiting = list(
+                (
+                    await db.execute(
+                        select(Build.id, Build.app_id)
+                        .where(Build.status == "pending", Build.runner.is_(None))
+                        .order_by(Build.created_at, Build.id)
+                        .limit(200)
+                    )
+                ).all()
+            )
+            if not waiting:
+                return
+            busy = set(
+                (
+                    await db.execute(
+                        select(Build.app_id).where(
+                            Build.status == "pending", Build.runner.is_not(None)
+                        )
+                    )
+                ).scalars()
+            )
+        busy |= self._busy_apps
+        claimed: list[tuple[uuid.UUID, uuid.UUID]] = []
+        async with self.db.session(write=True) as db:
+            for build_id, app_id in waiting:
+                if len(claimed) >= free:
+                    break
+                if app_id in busy:
+                    continue
+                result = await db.execute(
+                    update(Build)
+                    .where(Build.id == build_id, Build.runner.is_(None))
+                    .values(runner=self.id)
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(result, "rowcount", 0) == 1:
+                    claimed.append((build_id, app_id))
+                    busy.add(app_id)
+            await db.commit()
+        for build_id, app_id in claimed:
+            self._busy_apps.add(app_id)
+            task = asyncio.create_task(self._run(build_id, app_id), name=f"build-{build_id}")
+            self._tasks[build_id] = task
+
+    async def _run(self, build_id: uuid.UUID, app_id: uuid.UUID) -> None:
+        try:
+            await Builder(self.build_settings, build_id).run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("build %s crashed", build_id)
+        finally:
+            self._tasks.pop(build_id, None)
+            self._busy_apps.discard(app_id)
+            # The app's next build may be waiting.
+            self.wake()
+
+
+# --- running it as a process of its own ---------------------------------------------
+
+
+async def serve(settings: Settings) -> None:
+    """Run a runtime until SIGTERM or SIGINT; running builds are then stopped and failed."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = Runtime(settings)
+    try:
+        await runtime.start(exclusive=True)
+    except RuntimeError as exc:
+        await runtime.db.dispose()
+        raise SystemExit(str(exc)) from exc
+    log.info("build runtime %s started", runtime.id)
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()
+        log.info("build runtime %s stopped", runtime.id)
+
+
+def _die_with_parent() -> None:
+    # The runtime must not outlive `tenku up`, even when that is killed outright.
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(settings: Settings) -> subprocess.Popen[bytes]:
+    """Start `tenku runtime` beside the API (same process group, so ^C reaches both)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tenku.cli", "runtime", "--data-dir", str(settings.data_dir)],
+        env=os.environ.copy(),
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509
+    )
+
+
+def stop_spawned(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

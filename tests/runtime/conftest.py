@@ -1,0 +1,257 @@
+"""A live Tenku in the test's event loop: the API on a loopback port and the build runtime.
+
+Builds, git pushes and streams go over real TCP and real processes. The server runs in
+this process (so that memory can be measured where the work happens), which means every
+client process a test starts must be awaited asynchronously, never with subprocess.run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import tarfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from tenku.app import create_app
+from tenku.config import Settings
+from tenku.db.engine import Database
+from tenku.runtime.worker import Runtime
+from tenku.serving import Listener, uvicorn_config
+from tests.conftest import V3, ApiClient, User, wipe
+
+SAMPLES = Path(__file__).parent / "samples"
+BUILD_WAIT = 240.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def tarball(source: Path, dest: Path, top: str | None = None) -> Path:
+    """`source` as a gzipped tarball, its files at the root or under `top/`."""
+    with tarfile.open(dest, "w:gz") as tar:
+        for path in sorted(source.rglob("*")):
+            rel = path.relative_to(source).as_posix()
+            tar.add(path, arcname=f"{top}/{rel}" if top else rel, recursive=False)
+    return dest
+
+
+def sample(name: str, dest_dir: Path, top: str | None = None) -> Path:
+    return tarball(SAMPLES / name, dest_dir / f"{name}.tgz", top)
+
+
+def sample_buildpack(name: str) -> str:
+    return (SAMPLES / "buildpacks" / name).as_uri()
+
+
+@dataclass
+class Proc:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run(
+    *argv: str, cwd: Path | None = None, env: Mapping[str, str] | None = None, limit: float = 300
+) -> Proc:
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), limit)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return Proc(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+@dataclass
+class Live:
+    api: ApiClient
+    url: str
+    settings: Settings
+    runtime: Runtime
+    tmp: Path
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.settings.port}"
+
+    @property
+    def ca(self) -> Path:
+        return self.settings.data_dir / "tls" / "ca.pem"
+
+    async def upload(self, user: User, app: str, path: Path) -> str:
+        """Upload a tarball the way the CLI does; its GET URL."""
+        blob = (await user.post(f"/apps/{app}/sources")).json()["source_blob"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 16):
+                    yield chunk
+
+        size = await asyncio.to_thread(os.path.getsize, path)
+        r = await self.api.http.put(
+            blob["put_url"], content=chunks(), headers={"Content-Length": str(size)}
+        )
+        assert r.status_code == 200, r.text
+        url: str = blob["get_url"]
+        return url
+
+    async def build(self, user: User, app: str, **body: Any) -> dict[str, Any]:
+        r = await user.post(f"/apps/{app}/builds", json=body)
+        assert r.status_code == 201, r.text
+        data: dict[str, Any] = r.json()
+        assert data["status"] == "pending"
+        return data
+
+    async def wait(self, user: User, app: str, build_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + BUILD_WAIT
+        while time.monotonic() < deadline:
+            r = await user.get(f"/apps/{app}/builds/{build_id}")
+            data: dict[str, Any] = r.json()
+            if data["status"] != "pending":
+                return data
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"build {build_id} did not finish")
+
+    async def deploy(self, user: User, app: str, path: Path, **source: Any) -> dict[str, Any]:
+        url = await self.upload(user, app, path)
+        build = await self.build(user, app, source_blob={"url": url, **source})
+        return await self.wait(user, app, build["id"])
+
+    async def pending_result(self, user: User, app: str, build_id: str) -> dict[str, Any]:
+        """The result of a build that may still run, read around the reference check: the
+        reference types exit_code as a number, documenting finished builds only."""
+        r = await self.api.http.get(
+            f"/apps/{app}/builds/{build_id}/result",
+            headers={"Accept": V3, "Authorization": f"Bearer {user.token}"},
+        )
+        assert r.status_code == 200
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def output(self, user: User, app: str, build_id: str) -> str:
+        r = await user.get(f"/apps/{app}/builds/{build_id}/result")
+        return "".join(line["line"] for line in r.json()["lines"])
+
+    async def slug_files(self, user: User, app: str, slug_id: str) -> dict[str, tarfile.TarInfo]:
+        """The slug's entries by name, downloaded through its blob URL."""
+        slug = (await user.get(f"/apps/{app}/slugs/{slug_id}")).json()
+        dest = self.tmp / f"slug-{slug_id}.tgz"
+        async with self.api.http.stream("GET", slug["blob"]["url"]) as r:
+            assert r.status_code == 200
+            with dest.open("wb") as f:
+                async for chunk in r.aiter_bytes():
+                    f.write(chunk)
+        with tarfile.open(dest) as tar:
+            return {m.name: m for m in tar.getmembers()}
+
+    async def unpack_slug(self, user: User, app: str, slug_id: str) -> Path:
+        """Unpack the slug somewhere no build ever ran, as a dyno would."""
+        await self.slug_files(user, app, slug_id)
+        home = self.tmp / f"dyno-{uuid.uuid4().hex[:8]}"
+        home.mkdir()
+        await run(
+            "tar", "-C", str(home), "--strip-components=2", "-xzf",
+            str(self.tmp / f"slug-{slug_id}.tgz"),
+        )  # fmt: skip
+        return home
+
+
+@pytest.fixture
+async def live(database: Database, db_url: str, tmp_path: Path) -> AsyncIterator[Live]:
+    await wipe(database)
+    port = free_port()
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=db_url, port=free_port(), http_port=port
+    )
+    settings.data_dir.mkdir()
+    app = create_app(settings, database)
+    plain = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
+    # HTTPS on settings.port, as `tenku up` serves it (the CA is under the data dir).
+    tls = uvicorn_config(settings, Listener(settings.port, tls=True), app, lifespan=False)
+    tls.log_level = "warning"
+    tls.timeout_graceful_shutdown = 5
+    servers = [uvicorn.Server(plain), uvicorn.Server(tls)]
+    serving = [asyncio.create_task(server.serve()) for server in servers]
+    while not all(server.started for server in servers):
+        for task in serving:
+            if task.done():
+                task.result()
+        await asyncio.sleep(0.01)
+    runtime = Runtime(settings, database, poll_interval=0.5)
+    await runtime.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=120, trust_env=False) as http:
+            yield Live(ApiClient(http, database), url, settings, runtime, tmp_path)
+    finally:
+        await runtime.stop()
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*serving)
+
+
+@pytest.fixture
+async def owner(live: Live) -> User:
+    return await live.api.user("owner@example.com")
+
+
+@pytest.fixture
+async def stranger(live: Live) -> User:
+    return await live.api.user("stranger@example.com")
+
+
+def git_env(home: Path) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_AUTHOR_NAME": "Tester",
+        "GIT_AUTHOR_EMAIL": "tester@example.com",
+        "GIT_COMMITTER_NAME": "Tester",
+        "GIT_COMMITTER_EMAIL": "tester@example.com",
+    }
+
+
+async def git_repo(source: Path, dest: Path, env: Mapping[str, str]) -> Path:
+    shutil.copytree(source, dest)
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-q", "-m", "first")):
+        done = await run("git", *args, cwd=dest, env=env)
+        assert done.returncode == 0, done.stderr
+    return dest
