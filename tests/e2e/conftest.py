@@ -156,13 +156,17 @@ def _pg_reachable() -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def e2e_pg_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database, as the user-facing URL an operator would give."""
+def require_pg() -> None:
     if not _pg_reachable():
         if os.environ.get("TENKU_REQUIRE_POSTGRES") == "1":
             pytest.fail("PostgreSQL is required (TENKU_REQUIRE_POSTGRES=1) but not reachable")
         pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+
+
+@contextlib.contextmanager
+def throwaway_pg_database() -> Iterator[str]:
+    """A new PostgreSQL database, as the user-facing URL an operator would give."""
+    require_pg()
     name = f"tenku_e2e_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -172,6 +176,12 @@ def e2e_pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def e2e_pg_database() -> Iterator[str]:
+    with throwaway_pg_database() as url:
+        yield url
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -228,33 +238,29 @@ def _wait_for(proc: subprocess.Popen[bytes], server: LiveServer, url: str) -> No
     pytest.fail(f"tenku up did not answer within {START_TIMEOUT}s:\n" + server.log_tail())
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def launch(
+    backend: str,
+    root: Path,
+    database_url: str | None = None,
+    workers: int = 1,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[LiveServer]:
-    backend: str = request.param
-    root = tmp_path_factory.mktemp(f"tenku-{backend}")
+    """`tenku up` as a user runs it, in its own process group, until the block ends."""
     port = free_port()
     http_port = free_port()
     while http_port == port:
         http_port = free_port()
     env = base_env(root)
     env["PYTHONUNBUFFERED"] = "1"
-    if backend == "postgresql":
-        env["TENKU_DATABASE_URL"] = request.getfixturevalue("e2e_pg_database")
+    if database_url is not None:
+        env["TENKU_DATABASE_URL"] = database_url
+    env.update(extra_env or {})
     live = LiveServer(backend, port, http_port, root, env, root / "server.log")
     log: IO[bytes] = live.log_path.open("wb")
+    args = ["--port", str(port), "--http-port", str(http_port), "--workers", str(workers)]
     proc = subprocess.Popen(
-        [
-            *TENKU,
-            "up",
-            "--data-dir",
-            str(live.data_dir),
-            "--port",
-            str(port),
-            "--http-port",
-            str(http_port),
-        ],
+        [*TENKU, "up", "--data-dir", str(live.data_dir), *args],
         env=env,
         cwd=root,
         stdin=subprocess.DEVNULL,
@@ -268,6 +274,17 @@ def server(
     finally:
         _stop(proc)
         log.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    backend: str = request.param
+    root = tmp_path_factory.mktemp(f"tenku-{backend}")
+    url = request.getfixturevalue("e2e_pg_database") if backend == "postgresql" else None
+    with launch(backend, root, url) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")
