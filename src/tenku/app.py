@@ -47,6 +47,7 @@ RESOURCES = (
     "formation",
     "key",
     "log_drain",
+    "log_session",
     "oauth_authorization",
     "plan",
     "rate_limit",

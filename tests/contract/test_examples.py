@@ -31,6 +31,7 @@ MODELS = {
     "formation": "tenku.resources.formation.schemas:FormationOut",
     "key": "tenku.resources.key.schemas:KeyOut",
     "log-drain": "tenku.resources.log_drain.schemas:LogDrainOut",
+    "log-session": "tenku.resources.log_session.schemas:LogSessionOut",
     "oauth-authorization": "tenku.resources.oauth_authorization.schemas:AuthorizationOut",
     "plan": "tenku.resources.plan.schemas:PlanOut",
     "user-preferences": "tenku.resources.user_preferences.schemas:PreferencesOut",

@@ -20,6 +20,7 @@ ANONYMOUS = {
     ("GET", "/buildpacks/{}/revisions"): "the buildpack registry is public",
     ("GET", "/buildpacks/{}/readme"): "the buildpack registry is public",
     ("GET", "/streams/builds/{}/{}"): "a build's output_stream_url: the URL is the secret",
+    ("GET", "/streams/logs/{}"): "a log session's logplex_url: the URL is the secret",
 }
 
 

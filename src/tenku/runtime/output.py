@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.engine import Database
@@ -174,59 +174,32 @@ class OutputWriter:
             self._task = None
 
 
-async def rows_after(db: AsyncSession, build_id: uuid.UUID, seq: int) -> Sequence[BuildOutput]:
-    return (
-        (
-            await db.execute(
-                select(BuildOutput)
-                .where(BuildOutput.build_id == build_id, BuildOutput.seq > seq)
-                .order_by(BuildOutput.seq)
-                .limit(500)
-            )
-        )
-        .scalars()
-        .all()
+async def _rows(
+    db: AsyncSession, build_id: uuid.UUID, after: ColumnElement[bool]
+) -> Sequence[BuildOutput]:
+    stmt = (
+        select(BuildOutput)
+        .where(BuildOutput.build_id == build_id, after)
+        .order_by(BuildOutput.seq)
+        .limit(500)
     )
+    return (await db.execute(stmt)).scalars().all()
+
+
+async def rows_after(db: AsyncSession, build_id: uuid.UUID, seq: int) -> Sequence[BuildOutput]:
+    return await _rows(db, build_id, BuildOutput.seq > seq)
 
 
 async def rows_from_offset(
     db: AsyncSession, build_id: uuid.UUID, offset: int
 ) -> Sequence[BuildOutput]:
-    return (
-        (
-            await db.execute(
-                select(BuildOutput)
-                .where(
-                    BuildOutput.build_id == build_id,
-                    BuildOutput.offset + BuildOutput.size > offset,
-                )
-                .order_by(BuildOutput.seq)
-                .limit(500)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    return await _rows(db, build_id, BuildOutput.offset + BuildOutput.size > offset)
 
 
 async def rows_after_line(
     db: AsyncSession, build_id: uuid.UUID, line: int
 ) -> Sequence[BuildOutput]:
-    return (
-        (
-            await db.execute(
-                select(BuildOutput)
-                .where(
-                    BuildOutput.build_id == build_id,
-                    BuildOutput.first_line + BuildOutput.line_count - 1 > line,
-                )
-                .order_by(BuildOutput.seq)
-                .limit(500)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    return await _rows(db, build_id, BuildOutput.first_line + BuildOutput.line_count - 1 > line)
 
 
 async def total_size(db: AsyncSession, build_id: uuid.UUID) -> int:

@@ -33,6 +33,24 @@ KEEPALIVE = 15.0
 RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d+)\s*-\s*$")
 
 
+# Proxies must pass each line on as it comes, and nothing may be served from a cache.
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def wants_events(request: Request) -> bool:
+    return "text/event-stream" in request.headers.get("accept", "")
+
+
+def last_event_id(request: Request) -> int | None:
+    raw = (request.headers.get("last-event-id") or "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def event(number: int, line: str) -> bytes:
+    """One server-sent event per line, so a client resuming names the last line it saw."""
+    return f"id: {number}\ndata: {line}\n\n".encode()
+
+
 def _not_found() -> NotFound:
     return NotFound("build", "Couldn't find that build output stream.")
 
@@ -99,7 +117,7 @@ async def _events(db: Database, build_id: uuid.UUID, after: int) -> AsyncIterato
                 if number <= last:
                     continue
                 last = number
-                yield f"id: {number}\ndata: {line}\n\n".encode()
+                yield event(number, line)
         if rows:
             quiet_since = time.monotonic()
         if len(rows) >= 500:
@@ -121,12 +139,12 @@ async def build_output(request: Request, build_id: str, token: str) -> Response:
     status = await _status(ctx.db, uid)
     if status is None:
         raise _not_found()
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    headers = dict(STREAM_HEADERS)
 
-    if "text/event-stream" in request.headers.get("accept", ""):
-        raw = (request.headers.get("last-event-id") or "").strip()
-        after = int(raw) if raw.isdigit() else 0
-        if raw.isdigit() and _finished(status):
+    if wants_events(request):
+        resumed = last_event_id(request)
+        after = resumed or 0
+        if resumed is not None and _finished(status):
             async with ctx.db.session(write=False) as s:
                 left = await output.rows_after_line(s, uid, after)
             if not left:

@@ -19,6 +19,7 @@ from tenku.db.models.app import (
 )
 from tenku.db.models.build import Build, BuildOutput
 from tenku.db.models.buildpack import BuildpackInstallation
+from tenku.db.models.log import LogLine
 from tenku.db.models.release import Release, Slug
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Formation",
     "Key",
     "LogDrain",
+    "LogLine",
     "RateLimitBucket",
     "Release",
     "ReleaseAddonVars",

@@ -51,7 +51,7 @@ async def batch_update(
 ) -> Response:
     app = on.app
     db = on.db
-    rows = await service.update_formation(db, app, params.updates)
+    rows = await service.update_formation(db, app, on.caller.account, params.updates)
     return list_response(FormationOut, [FormationOut.of(row, app) for row in rows])
 
 
@@ -64,5 +64,5 @@ async def update(
     app = on.app
     db = on.db
     change = FormationChange(type=formation_id_or_type, **params.model_dump())
-    (row,) = await service.update_formation(db, app, [change])
+    (row,) = await service.update_formation(db, app, on.caller.account, [change])
     return model_response(FormationOut.of(row, app))

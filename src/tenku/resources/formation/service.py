@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenku.db.models import App, Formation, Slug
+from tenku.db.models import Account, App, Formation, Slug
+from tenku.logs import store as logs
 from tenku.resources.common import as_uuid
 from tenku.resources.formation.schemas import FormationChange
 from tenku.resources.formation.sizes import DEFAULT_SIZE, canonical_size, max_quantity
@@ -114,7 +115,7 @@ def _plan(row: Formation, change: FormationChange, planned: _Planned | None) -> 
 
 
 async def update_formation(
-    db: AsyncSession, app: App, changes: list[FormationChange]
+    db: AsyncSession, app: App, user: Account, changes: list[FormationChange]
 ) -> list[Formation]:
     """Scale and resize several process types at once; one bad change fails them all."""
     rows = await _rows(db, app.id, lock=True)
@@ -124,9 +125,15 @@ async def update_formation(
         if row is None:
             raise _not_found(change.type)
         plans[row.id] = _plan(row, change, plans.get(row.id))
+    changed = False
     for plan in plans.values():
         if plan.row.quantity != plan.quantity or plan.row.size != plan.size:
+            changed = True
             plan.row.quantity = plan.quantity
             plan.row.size = plan.size
     await db.flush()
+    if changed:
+        # The whole formation, not only the types that changed, as Heroku logs it.
+        scale = ", ".join(f"{row.type}={row.quantity}" for row in rows)
+        await logs.append(db, app.id, "heroku", "api", f"Scale to {scale} by {user.email}")
     return [plan.row for plan in plans.values()]

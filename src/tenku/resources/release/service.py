@@ -16,6 +16,7 @@ from tenku.db.models import (
     ReleaseAddonVars,
     Slug,
 )
+from tenku.logs import store as logs
 from tenku.resources.common import as_uuid
 from tenku.resources.config_var.store import attachment_config, current_config, replace_config
 from tenku.resources.formation.service import sync_formation
@@ -79,6 +80,8 @@ async def create_release(
     if from_addons:
         db.add(ReleaseAddonVars(release_id=release.id, keys=from_addons))
         await db.flush()
+    await logs.append(db, app.id, "heroku", "api", f"{description} by {user.email}")
+    await logs.append(db, app.id, "heroku", "api", f"Release v{version} created by {user.email}")
     return release
 
 

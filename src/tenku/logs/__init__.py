@@ -1,0 +1,1 @@
+"""Each app's one log stream: platform and dyno lines, kept in the database."""

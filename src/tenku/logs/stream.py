@@ -1,0 +1,139 @@
+"""Log sessions and the stream they open at `logplex_url`.
+
+The URL carries a signed token holding the session's filters, so any API worker can
+serve it and the request needs no Authorization. `text/event-stream` clients (the CLI's
+EventSource) get one event per line with the line's id, and resume with `Last-Event-ID`;
+anyone else (heroku3) gets plain text lines. Both poll the database for new lines, as
+build output streams do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from tenku.db.engine import Database
+from tenku.db.models import App, LogLine
+from tenku.logs import store
+from tenku.runtime.streams import KEEPALIVE, STREAM_HEADERS, event, last_event_id, wants_events
+from tenku.storage.signing import Signer
+from tenku.web.deps import app_context
+from tenku.web.errors import NotFound
+
+router = APIRouter()
+METHOD = "LOGS"
+# Long enough to connect (and for an EventSource to reconnect); a session is cheap to renew.
+TTL = 3600
+POLL = 0.5
+
+
+@dataclass(frozen=True)
+class Session:
+    app_id: uuid.UUID
+    filters: store.Filters
+    lines: int
+    tail: bool
+
+
+def issue(signer: Signer, session: Session) -> str:
+    key = json.dumps(
+        {
+            "app": str(session.app_id),
+            "dyno": session.filters.dyno,
+            "source": session.filters.source,
+            "lines": session.lines,
+            "tail": session.tail,
+        },
+        separators=(",", ":"),
+    )
+    return signer.sign(key, METHOD, TTL)
+
+
+def redeem(signer: Signer, token: str) -> Session | None:
+    key = signer.verify(token, METHOD)
+    if key is None:
+        return None
+    try:
+        data = json.loads(key)
+        return Session(
+            app_id=uuid.UUID(data["app"]),
+            filters=store.Filters(dyno=data["dyno"], source=data["source"]),
+            lines=int(data["lines"]),
+            tail=bool(data["tail"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+async def _follow(db: Database, s: Session, after: int | None) -> AsyncIterator[list[LogLine]]:
+    """The backlog (or what followed `after`), then, when tailing, each poll's new lines."""
+    async with db.session(write=False) as dbs:
+        if after is None:
+            batch = await store.read(dbs, s.app_id, s.filters, lines=s.lines)
+        else:
+            batch = await store.read(dbs, s.app_id, s.filters, after=after, limit=store.KEEP)
+        # Lines the filters skip need not be looked at again.
+        last = await store.last_id(dbs, s.app_id)
+    yield batch
+    if not s.tail:
+        return
+    while True:
+        await asyncio.sleep(POLL)
+        async with db.session(write=False) as dbs:
+            batch = await store.read(dbs, s.app_id, s.filters, after=last)
+        if batch:
+            last = batch[-1].id
+        yield batch
+
+
+async def _events(db: Database, s: Session, after: int | None) -> AsyncIterator[bytes]:
+    yield b": log stream\n\n"
+    quiet_since = time.monotonic()
+    async for batch in _follow(db, s, after):
+        if batch:
+            quiet_since = time.monotonic()
+            yield b"".join(event(line.id, store.format_line(line)) for line in batch)
+        elif time.monotonic() - quiet_since >= KEEPALIVE:
+            quiet_since = time.monotonic()
+            yield b": keep-alive\n\n"
+
+
+async def _plain(db: Database, s: Session) -> AsyncIterator[bytes]:
+    # An empty first chunk sends the headers before there is any line.
+    yield b""
+    async for batch in _follow(db, s, None):
+        if batch:
+            yield "".join(store.format_line(line) + "\n" for line in batch).encode()
+
+
+@router.get("/streams/logs/{token}")
+async def log_stream(request: Request, token: str) -> Response:
+    ctx = app_context(request)
+    session = redeem(ctx.signer, token)
+    if session is not None:
+        async with ctx.db.session(write=False) as dbs:
+            found = (
+                await dbs.execute(select(App.id).where(App.id == session.app_id))
+            ).scalar_one_or_none()
+        if found is None:
+            session = None
+    if session is None:
+        raise NotFound("log_session", "Couldn't find that log session.")
+    if wants_events(request):
+        return StreamingResponse(
+            _events(ctx.db, session, last_event_id(request)),
+            media_type="text/event-stream",
+            headers=STREAM_HEADERS,
+        )
+    return StreamingResponse(
+        _plain(ctx.db, session), media_type="text/plain; charset=utf-8", headers=STREAM_HEADERS
+    )
