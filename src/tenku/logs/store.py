@@ -115,6 +115,11 @@ async def read(
     return list(reversed((await db.execute(stmt)).scalars().all()))
 
 
+async def ids_after(db: AsyncSession, app_id: uuid.UUID, after: int) -> set[int]:
+    rows = await db.execute(select(LogLine.id).where(LogLine.app_id == app_id, LogLine.id > after))
+    return set(rows.scalars())
+
+
 async def last_id(db: AsyncSession, app_id: uuid.UUID) -> int:
     """The id the stream has reached, so a tail can start after it with nothing to show."""
     found = (

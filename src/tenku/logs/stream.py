@@ -74,6 +74,11 @@ def redeem(signer: Signer, token: str) -> Session | None:
         return None
 
 
+# Lines are numbered when written but become visible when their transaction commits,
+# which need not be in number order: each poll looks this far back for latecomers.
+LOOKBACK = 200
+
+
 async def _follow(db: Database, s: Session, after: int | None) -> AsyncIterator[list[LogLine]]:
     """The backlog (or what followed `after`), then, when tailing, each poll's new lines."""
     async with db.session(write=False) as dbs:
@@ -81,17 +86,20 @@ async def _follow(db: Database, s: Session, after: int | None) -> AsyncIterator[
             batch = await store.read(dbs, s.app_id, s.filters, lines=s.lines)
         else:
             batch = await store.read(dbs, s.app_id, s.filters, after=after, limit=store.KEEP)
-        # Lines the filters skip need not be looked at again.
         last = await store.last_id(dbs, s.app_id)
+        if after is not None:
+            last = max(last, after)
+        seen = await store.ids_after(dbs, s.app_id, last - LOOKBACK)
     yield batch
     if not s.tail:
         return
     while True:
         await asyncio.sleep(POLL)
         async with db.session(write=False) as dbs:
-            batch = await store.read(dbs, s.app_id, s.filters, after=last)
-        if batch:
-            last = batch[-1].id
+            fresh = await store.read(dbs, s.app_id, s.filters, after=max(last - LOOKBACK, 0))
+            last = max(last, await store.last_id(dbs, s.app_id))
+        batch = [line for line in fresh if line.id not in seen]
+        seen = {i for i in seen if i > last - LOOKBACK} | {line.id for line in batch}
         yield batch
 
 

@@ -194,3 +194,34 @@ async def test_tail_receives_new_lines(
     await asyncio.wait_for(reader, timeout=10)
     text = b"".join(chunks).decode()
     assert "heroku[api]: Set LATE config vars by alice@example.com" in text
+
+
+async def test_tail_delivers_a_line_that_commits_after_a_newer_one(
+    alice: User, api: ApiClient, app: dict[str, Any]
+) -> None:
+    """Two writers: the line numbered first commits last, and still reaches the tail."""
+    from sqlalchemy import func, select
+
+    from tenku.db.models import LogLine
+
+    path = await session(alice, app["name"], tail=True, lines=1)
+    chunks: list[bytes] = []
+    asgi = api.http._transport.app  # type: ignore[attr-defined]
+    reader = asyncio.create_task(_read_tail(asgi, path, "*/*", "latecomer", chunks))
+    app_id = uuid.UUID(app["id"])
+    async with api.database.session(write=True) as db:
+        top = (await db.execute(select(func.max(LogLine.id)))).scalar_one()
+        db.add(LogLine(id=top + 5, app_id=app_id, source="app", dyno="web.1", message="early"))
+        await db.commit()
+    for _ in range(50):
+        if b"early" in b"".join(chunks):
+            break
+        await asyncio.sleep(0.1)
+    assert b"early" in b"".join(chunks)
+    async with api.database.session(write=True) as db:
+        db.add(LogLine(id=top + 3, app_id=app_id, source="app", dyno="web.1", message="latecomer"))
+        await db.commit()
+    await asyncio.wait_for(reader, timeout=10)
+    text = b"".join(chunks).decode()
+    assert text.count("early") == 1
+    assert "app[web.1]: latecomer" in text
