@@ -25,9 +25,13 @@ MAX_MESSAGE = 10000
 
 
 class LogSink(Protocol):
-    """Where lines go besides the stream (drains), fed the lines a change produced."""
+    """One destination besides the stream (a drain), fed the stream's lines in order.
 
-    async def deliver(self, app_id: uuid.UUID, lines: Sequence[LogLine]) -> None: ...
+    `deliver` returns once the lines are handed over and raises when they were not, so
+    the caller knows whether to move on or to retry the same lines later.
+    """
+
+    async def deliver(self, lines: Sequence[LogLine]) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from tenku.config import Settings
 from tenku.db.base import utcnow
 from tenku.db.engine import Database
 from tenku.db.models import Build
+from tenku.logs.drains import DrainForwarder
 from tenku.runtime.builder import DEFAULT_TIMEOUT, Builder, BuildSettings
 from tenku.runtime.output import STDERR, OutputWriter
 from tenku.runtime.procs import kill_leftovers
@@ -109,6 +110,7 @@ class Runtime:
         self._busy_apps: set[uuid.UUID] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
+        self._drains: DrainForwarder | None = None
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -118,6 +120,9 @@ class Runtime:
         # The socket doubles as a lock: only the one runtime of a data directory recovers.
         if self._listen():
             await self.recover()
+            # Only the runtime that owns the data directory delivers, so no line goes twice.
+            self._drains = DrainForwarder(self.settings, self.db)
+            self._drains.start()
         elif exclusive:
             raise RuntimeError(f"A build runtime already runs for {self.settings.data_dir}.")
         else:
@@ -137,6 +142,9 @@ class Runtime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._drains is not None:
+            await self._drains.stop()
+            self._drains = None
         self._unlisten()
         if self._own_db:
             await self.db.dispose()

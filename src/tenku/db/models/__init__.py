@@ -19,6 +19,7 @@ from tenku.db.models.app import (
 )
 from tenku.db.models.build import Build, BuildOutput
 from tenku.db.models.buildpack import BuildpackInstallation
+from tenku.db.models.drain import DrainCursor
 from tenku.db.models.log import LogLine
 from tenku.db.models.release import Release, Slug
 
@@ -37,6 +38,7 @@ __all__ = [
     "Collaborator",
     "ConfigVar",
     "Domain",
+    "DrainCursor",
     "Formation",
     "Key",
     "LogDrain",
