@@ -218,6 +218,15 @@ async def cursor(api: ApiClient, token: str) -> DrainCursor:
         return found
 
 
+async def deliver_once(settings: Settings, api: ApiClient) -> None:
+    """One delivery pass of a fresh forwarder, as the runtime would run it."""
+    forwarder = DrainForwarder(settings, api.database)
+    try:
+        await forwarder.run_once()
+    finally:
+        await forwarder.stop()
+
+
 async def test_syslog_drain_receives_framed_rfc5424_lines(
     alice: User, api: ApiClient, settings: Settings
 ) -> None:
@@ -225,11 +234,7 @@ async def test_syslog_drain_receives_framed_rfc5424_lines(
     async with syslog() as receiver:
         token = await add_drain(alice, app, f"syslog://127.0.0.1:{receiver.port}")
         await set_foo(alice, app)
-        forwarder = DrainForwarder(settings, api.database)
-        try:
-            await forwarder.run_once()
-        finally:
-            await forwarder.stop()
+        await deliver_once(settings, api)
         await until(receiver.arrived, lambda: len(receiver.frames) >= 2)
         frames = receiver.frames
     # The stream from the moment the drain was added: no "Initial release" backfill.
@@ -253,11 +258,7 @@ async def test_tls_syslog_drain_trusts_tenku_ca(
     async with syslog(tls=tls) as receiver:
         token = await add_drain(alice, app, f"syslog+tls://127.0.0.1:{receiver.port}")
         await set_foo(alice, app)
-        forwarder = DrainForwarder(settings, api.database)
-        try:
-            await forwarder.run_once()
-        finally:
-            await forwarder.stop()
+        await deliver_once(settings, api)
         await until(receiver.arrived, lambda: len(receiver.frames) >= 2)
         m = SYSLOG.match(receiver.frames[0])
         assert m is not None
@@ -274,11 +275,7 @@ async def test_tls_drain_with_untrusted_certificate_is_not_delivered(
     async with syslog(tls=tls) as receiver:
         token = await add_drain(alice, app, f"syslog+tls://127.0.0.1:{receiver.port}")
         await set_foo(alice, app)
-        forwarder = DrainForwarder(settings, api.database)
-        try:
-            await forwarder.run_once()
-        finally:
-            await forwarder.stop()
+        await deliver_once(settings, api)
         assert receiver.frames == []
     # Not delivered, so the position stays where the drain started.
     assert (await cursor(api, token)).dropped == 0
@@ -294,11 +291,7 @@ async def test_http_drain_receives_logplex_batches(
         app = await alice.create_app()
         token = await add_drain(alice, app, f"http://user:secret@127.0.0.1:{port}/logs?x=1")
         await set_foo(alice, app)
-        forwarder = DrainForwarder(settings, api.database)
-        try:
-            await forwarder.run_once()
-        finally:
-            await forwarder.stop()
+        await deliver_once(settings, api)
     finally:
         server.close()
         await server.wait_closed()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenku.web.errors import NotFound
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
@@ -34,3 +38,21 @@ class Ref(Out):
 class AccountRef(Out):
     email: str
     id: uuid.UUID
+
+
+class _AppOwned(Protocol):
+    app_id: Any
+
+
+Owned = TypeVar("Owned", bound=_AppOwned)
+
+
+async def get_in_app(
+    db: AsyncSession, model: type[Owned], app_id: uuid.UUID, ident: str, resource: str
+) -> Owned:
+    """A row of `model` by id that belongs to the app; any other answer is a 404."""
+    uid = as_uuid(ident)
+    row = await db.get(model, uid) if uid is not None else None
+    if row is None or row.app_id != app_id:
+        raise NotFound(resource)
+    return row

@@ -14,10 +14,10 @@ from tenku.config import Settings
 from tenku.db.models import Account, App, Build
 from tenku.resources.build.schemas import BuildCreate
 from tenku.resources.buildpack_installation.service import canonical
-from tenku.resources.common import as_uuid
+from tenku.resources.common import get_in_app
 from tenku.runtime.sources import CHECKSUM_RE
 from tenku.storage.signing import Signer
-from tenku.web.errors import InvalidParams, NotFound
+from tenku.web.errors import InvalidParams
 from tenku.web.ranges import field
 
 SORT = {"id": field(Build.id), "started_at": field(Build.started_at, unique=False)}
@@ -84,11 +84,7 @@ async def create_build(
 
 
 async def get_build(db: AsyncSession, app: App, ident: str) -> Build:
-    uid = as_uuid(ident)
-    build = await db.get(Build, uid) if uid is not None else None
-    if build is None or build.app_id != app.id:
-        raise NotFound("build")
-    return build
+    return await get_in_app(db, Build, app.id, ident, "build")
 
 
 def builds_of(app_id: uuid.UUID) -> Select[Build]:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.base import utcnow
 from tenku.db.models import App, Slug
-from tenku.resources.common import as_uuid
+from tenku.resources.common import get_in_app
 from tenku.resources.slug.schemas import SlugCreate, expected_digest
 from tenku.resources.stack.catalog import find_stack
 from tenku.web.errors import Conflict, InvalidParams, NotFound
@@ -44,11 +44,7 @@ async def create_slug(db: AsyncSession, app: App, params: SlugCreate) -> Slug:
 
 
 async def get_slug(db: AsyncSession, app: App, ident: str) -> Slug:
-    uid = as_uuid(ident)
-    slug = await db.get(Slug, uid) if uid is not None else None
-    if slug is None or slug.app_id != app.id:
-        raise NotFound("slug")
-    return slug
+    return await get_in_app(db, Slug, app.id, ident, "slug")
 
 
 def new_blob_key(slug_id: uuid.UUID) -> str:
