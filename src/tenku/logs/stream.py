@@ -81,15 +81,20 @@ LOOKBACK = 200
 
 async def _follow(db: Database, s: Session, after: int | None) -> AsyncIterator[list[LogLine]]:
     """The backlog (or what followed `after`), then, when tailing, each poll's new lines."""
+    # Each statement may see a newer snapshot (PostgreSQL's read committed), so what
+    # counts as seen is taken before the backlog, and the backlog then added to it: a
+    # line committing in between is delivered once, never skipped.
     async with db.session(write=False) as dbs:
-        if after is None:
-            batch = await store.read(dbs, s.app_id, s.filters, lines=s.lines)
-        else:
-            batch = await store.read(dbs, s.app_id, s.filters, after=after, limit=store.KEEP)
         last = await store.last_id(dbs, s.app_id)
         if after is not None:
             last = max(last, after)
         seen = await store.ids_after(dbs, s.app_id, last - LOOKBACK)
+        if after is None:
+            batch = await store.read(dbs, s.app_id, s.filters, lines=s.lines)
+        else:
+            batch = await store.read(dbs, s.app_id, s.filters, after=after, limit=store.KEEP)
+    seen |= {line.id for line in batch}
+    last = max([last, *seen])
     yield batch
     if not s.tail:
         return
