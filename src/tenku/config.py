@@ -17,6 +17,14 @@ def _env_optional_int(name: str) -> int | None:
     return int(raw) if raw not in (None, "") else None
 
 
+def _env_port(name: str, default: int) -> int | None:
+    """A listener's port from the environment; `off` turns the listener off."""
+    raw = (os.environ.get(name) or "").strip()
+    if raw.lower() in ("off", "none", "disabled"):
+        return None
+    return int(raw) if raw else default
+
+
 def _env_list(name: str) -> tuple[str, ...]:
     raw = os.environ.get(name) or ""
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -54,6 +62,11 @@ class Settings:
     http_port: int | None = None
     # Names and addresses the server certificate covers besides loopback and the app domain.
     tls_hostnames: tuple[str, ...] = ()
+    # The router: apps' web dynos over HTTP and HTTPS (None: that listener is off).
+    router_port: int | None = 5080
+    router_https_port: int | None = 5443
+    # TLS listener `heroku run` attaches to (attach_url rendezvous://host:port/secret).
+    rendezvous_port: int = 5001
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -66,6 +79,21 @@ class Settings:
         if self.http_port is None:
             return None
         return f"http://{url_host(self.host)}:{self.http_port}"
+
+    @property
+    def public_host(self) -> str:
+        """The host clients use for Tenku's own listeners (API, rendezvous)."""
+        return urlsplit(self.public_api_url).hostname or url_host(self.host)
+
+    def app_web_url(self, app_name: str) -> str:
+        host = f"{app_name}.{self.base_domain}"
+        if self.router_https_port is not None:
+            port = "" if self.router_https_port == 443 else f":{self.router_https_port}"
+            return f"https://{host}{port}/"
+        if self.router_port is not None:
+            port = "" if self.router_port == 80 else f":{self.router_port}"
+            return f"http://{host}{port}/"
+        return f"https://{host}/"
 
     @property
     def git_host(self) -> str:
@@ -111,4 +139,7 @@ def load_settings(
         secret_key=os.environ.get("TENKU_SECRET_KEY") or None,
         http_port=http_port if http_port is not None else _env_optional_int("TENKU_HTTP_PORT"),
         tls_hostnames=_env_list("TENKU_TLS_HOSTNAMES"),
+        router_port=_env_port("TENKU_ROUTER_PORT", 5080),
+        router_https_port=_env_port("TENKU_ROUTER_HTTPS_PORT", 5443),
+        rendezvous_port=_env_int("TENKU_RENDEZVOUS_PORT", 5001),
     )

@@ -581,7 +581,7 @@ class Builder:
                 if outcome.detected and not await installations(db, app.id):
                     # Later builds keep the language detected now, as on Heroku.
                     await replace_installations(db, self.env.settings, app, [outcome.detected])
-                web_url = f"https://{app.name}.{self.env.settings.base_domain}/"
+                web_url = self.env.settings.app_web_url(app.name)
                 self.out.out("-----> Launching...")
                 self.out.out(f"       Released v{release.version}")
                 self.out.out(f"       {web_url} deployed to Tenku")

@@ -20,6 +20,7 @@ from tenku.db.models.app import (
 from tenku.db.models.build import Build, BuildOutput
 from tenku.db.models.buildpack import BuildpackInstallation
 from tenku.db.models.drain import DrainCursor
+from tenku.db.models.dyno import Dyno
 from tenku.db.models.log import LogLine
 from tenku.db.models.release import Release, Slug
 
@@ -39,6 +40,7 @@ __all__ = [
     "ConfigVar",
     "Domain",
     "DrainCursor",
+    "Dyno",
     "Formation",
     "Key",
     "LogDrain",

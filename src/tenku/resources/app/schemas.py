@@ -95,7 +95,7 @@ class AppOut(Out):
             stack=Ref(id=stack.id, name=stack.name),
             team=None,
             updated_at=app.updated_at,
-            web_url=f"https://{app.name}.{settings.base_domain}/",
+            web_url=settings.app_web_url(app.name),
         )
 
 
