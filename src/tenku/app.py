@@ -43,6 +43,7 @@ RESOURCES = (
     "collaborator",
     "config_var",
     "domain",
+    "dyno",
     "filter_apps",
     "formation",
     "key",

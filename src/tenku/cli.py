@@ -112,6 +112,16 @@ def up(
     click.echo(f"Tenku {settings.public_api_url} (data in {settings.data_dir})", err=True)
     if settings.http_api_url is not None:
         click.echo(f"Plain HTTP on {settings.http_api_url}", err=True)
+    routed = [
+        f"{scheme}://<app>.{settings.base_domain}:{p}"
+        for scheme, p in (("https", settings.router_https_port), ("http", settings.router_port))
+        if p is not None
+    ]
+    if routed:
+        click.echo(f"Apps answer at {' and '.join(routed)}", err=True)
+    click.echo(
+        f"heroku run attaches on {settings.public_host}:{settings.rendezvous_port} (TLS)", err=True
+    )
     click.echo("Point the heroku CLI and git at it with:\n" + client_env(settings) + "\n", err=True)
     # Settings that other Tenku processes (workers, the runtime) read from the environment.
     os.environ.update(

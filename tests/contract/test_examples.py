@@ -28,6 +28,7 @@ MODELS = {
     ),
     "collaborator": "tenku.resources.collaborator.schemas:CollaboratorOut",
     "domain": "tenku.resources.domain.schemas:DomainOut",
+    "dyno": "tenku.resources.dyno.schemas:DynoOut",
     "formation": "tenku.resources.formation.schemas:FormationOut",
     "key": "tenku.resources.key.schemas:KeyOut",
     "log-drain": "tenku.resources.log_drain.schemas:LogDrainOut",

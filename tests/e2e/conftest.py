@@ -101,6 +101,17 @@ class LiveServer:
     log_path: Path
 
     @property
+    def router_port(self) -> int:
+        return int(self.env["TENKU_ROUTER_PORT"])
+
+    @property
+    def router_https_port(self) -> int:
+        return int(self.env["TENKU_ROUTER_HTTPS_PORT"])
+
+    def web_url(self, app: str) -> str:
+        return f"https://{app}.tenku.localhost:{self.router_https_port}/"
+
+    @property
     def url(self) -> str:
         """The plain-HTTP listener, for the harness's own reads."""
         return f"http://127.0.0.1:{self.http_port}"
@@ -253,6 +264,13 @@ def launch(
         http_port = free_port()
     env = base_env(root)
     env["PYTHONUNBUFFERED"] = "1"
+    taken = {port, http_port}
+    for name in ("TENKU_ROUTER_PORT", "TENKU_ROUTER_HTTPS_PORT", "TENKU_RENDEZVOUS_PORT"):
+        chosen = free_port()
+        while chosen in taken:
+            chosen = free_port()
+        taken.add(chosen)
+        env[name] = str(chosen)
     if database_url is not None:
         env["TENKU_DATABASE_URL"] = database_url
     env.update(extra_env or {})

@@ -17,23 +17,20 @@ def test_apps_create_named(heroku: Heroku, api: httpx.Client, server: LiveServer
     _, out, err = heroku("apps:create", name)
     assert f"Creating {name}... done" in err
     # The CLI computes the git remote from HEROKU_HOST, so it points at this server.
-    assert (
-        out.strip()
-        == f"https://{name}.tenku.localhost/ | https://127.0.0.1:{server.port}/{name}.git"
-    )
+    assert out.strip() == f"{server.web_url(name)} | https://127.0.0.1:{server.port}/{name}.git"
     held = json_of(api.get(f"/apps/{name}"))
     assert held["name"] == name
     assert held["owner"]["email"] == "owner@example.com"
-    assert held["web_url"] == f"https://{name}.tenku.localhost/"
+    assert held["web_url"] == server.web_url(name)
 
 
-def test_apps_create_unnamed(heroku: Heroku, api: httpx.Client) -> None:
+def test_apps_create_unnamed(heroku: Heroku, api: httpx.Client, server: LiveServer) -> None:
     _, out, err = heroku("apps:create")
     found = re.search(r"Creating app\.\.\. done, (\S+)", err)
     assert found, err
     name = found.group(1)
     assert re.fullmatch(r"[a-z][a-z0-9-]+", name)
-    assert out.startswith(f"https://{name}.tenku.localhost/ | ")
+    assert out.startswith(f"{server.web_url(name)} | ")
     assert json_of(api.get(f"/apps/{name}"))["name"] == name
 
 
@@ -64,25 +61,23 @@ def test_apps_info(heroku: Heroku, app: str, server: LiveServer) -> None:
     assert fields["Owner"] == "owner@example.com"
     assert fields["Region"] == "us"
     assert fields["Stack"] == "heroku-24"
-    assert fields["Web URL"] == f"https://{app}.tenku.localhost/"
+    assert fields["Web URL"] == server.web_url(app)
     assert fields["Git URL"] == f"https://127.0.0.1:{server.port}/{app}.git"
 
 
-def test_apps_info_shell(heroku: Heroku, app: str) -> None:
+def test_apps_info_shell(heroku: Heroku, app: str, server: LiveServer) -> None:
     _, out, _ = heroku("apps:info", "-a", app, "--shell")
     pairs = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     assert pairs["owner"] == "owner@example.com"
     assert pairs["stack"] == "heroku-24"
-    assert pairs["web_url"] == f"https://{app}.tenku.localhost/"
+    assert pairs["web_url"] == server.web_url(app)
 
 
 def test_apps_rename(heroku: Heroku, app: str, api: httpx.Client, server: LiveServer) -> None:
     new = unique_app_name("renamed")
     _, out, err = heroku("apps:rename", new, "-a", app)
     assert f"Renaming {app} to {new}... done" in err
-    assert (
-        out.strip() == f"https://{new}.tenku.localhost/ | https://127.0.0.1:{server.port}/{new}.git"
-    )
+    assert out.strip() == f"{server.web_url(new)} | https://127.0.0.1:{server.port}/{new}.git"
     assert api.get(f"/apps/{app}").status_code == 404
     assert json_of(api.get(f"/apps/{new}"))["name"] == new
     api.delete(f"/apps/{new}")

@@ -103,6 +103,31 @@ class Live:
         return f"https://127.0.0.1:{self.settings.port}"
 
     @property
+    def router_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.router_port}"
+
+    def host(self, app: str) -> str:
+        return f"{app}.{self.settings.base_domain}"
+
+    async def release_slug(
+        self, user: User, app: str, source: Path, process_types: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Release `source` as a slug (`./app/...`) with these process types; the release."""
+        r = await user.post(f"/apps/{app}/slugs", json={"process_types": dict(process_types)})
+        assert r.status_code == 201, r.text
+        slug = r.json()
+        path = tarball(source, self.tmp / f"slug-{uuid.uuid4().hex[:8]}.tgz", top="./app")
+        parts = httpx.URL(slug["blob"]["url"])
+        put = await self.api.http.put(
+            parts.raw_path.decode(), content=await asyncio.to_thread(path.read_bytes)
+        )
+        assert put.status_code == 200, put.text
+        r = await user.post(f"/apps/{app}/releases", json={"slug": slug["id"]})
+        assert r.status_code == 201, r.text
+        release: dict[str, Any] = r.json()
+        return release
+
+    @property
     def ca(self) -> Path:
         return self.settings.data_dir / "tls" / "ca.pem"
 
@@ -189,7 +214,13 @@ async def live(database: Database, db_url: str, tmp_path: Path) -> AsyncIterator
     await wipe(database)
     port = free_port()
     settings = Settings(
-        data_dir=tmp_path / "data", database_url=db_url, port=free_port(), http_port=port
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        port=free_port(),
+        http_port=port,
+        router_port=free_port(),
+        router_https_port=free_port(),
+        rendezvous_port=free_port(),
     )
     settings.data_dir.mkdir()
     app = create_app(settings, database)

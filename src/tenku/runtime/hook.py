@@ -29,7 +29,7 @@ from tenku.resources.build.schemas import BuildCreate, SourceBlobIn
 from tenku.resources.build.service import create_build
 from tenku.runtime import output
 from tenku.runtime.builder import DEFAULT_TIMEOUT, GIT_KEY_PREFIX
-from tenku.runtime.worker import nudge
+from tenku.runtime.nudge import nudge
 from tenku.storage.blobs import CHUNK, DirectoryBlobStore
 from tenku.storage.signing import Signer, load_secret
 from tenku.storage.urls import blob_url

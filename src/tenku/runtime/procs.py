@@ -136,3 +136,59 @@ async def run(
     except TimeoutError:
         pumps.cancel()
     return code
+
+
+def group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _group_of(int(entry.name)) == pgid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def group_rss(pgid: int) -> int:
+    """Resident bytes of every process in the group."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid in group_pids(pgid):
+        try:
+            fields = Path(f"/proc/{pid}/statm").read_text().split()
+        except OSError:
+            continue
+        if len(fields) > 1:
+            total += int(fields[1]) * page
+    return total
+
+
+def listening_ports() -> set[int]:
+    """Ports with a listening TCP socket on this machine (IPv4 and IPv6)."""
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # st == 0A is LISTEN.
+            if len(fields) > 3 and fields[3] == "0A":
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def kill_marked(marker: str) -> int:
+    """SIGKILL every process (of any group) whose environment holds `marker` exactly."""
+    killed = 0
+    needle = b"\0" + marker.encode() + b"\0"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = b"\0" + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ + b"\0":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed

@@ -74,6 +74,9 @@ class AppState:
     dyno_metadata: bool = False
     # Dyno names whose restart (or stop, which a formation brings back) was requested.
     restarts: frozenset[str] = field(default_factory=frozenset)
+    # The row id of each formation dyno (`web.1`...), which the scheduler reports under.
+    dyno_ids: Mapping[str, uuid.UUID] = field(default_factory=dict)
+    default_domain: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
-import hashlib
 import logging
 import os
 import shutil
@@ -28,7 +27,6 @@ import socket
 import subprocess
 import sys
 import uuid
-import weakref
 
 from sqlalchemy import select, update
 
@@ -37,45 +35,28 @@ from tenku.db.base import utcnow
 from tenku.db.engine import Database
 from tenku.db.models import Build
 from tenku.logs.drains import DrainForwarder
+from tenku.router import Router
 from tenku.runtime.builder import DEFAULT_TIMEOUT, Builder, BuildSettings
+from tenku.runtime.dynos import DynoManager
+from tenku.runtime.local import LocalOptions, LocalScheduler
+from tenku.runtime.nudge import register, socket_name, unregister
 from tenku.runtime.output import STDERR, OutputWriter
 from tenku.runtime.procs import kill_leftovers
+from tenku.runtime.rendezvous import RendezvousServer
 from tenku.storage.blobs import BlobStore, DirectoryBlobStore
 from tenku.storage.signing import Signer, load_secret
+from tenku.tls import server_ssl_context
 
 log = logging.getLogger("tenku.runtime")
 
 POLL_INTERVAL = 2.0
 PR_SET_PDEATHSIG = 1
 DEFAULT_CONCURRENCY = 2
-_local: weakref.WeakSet[Runtime] = weakref.WeakSet()
 
 
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     return float(raw) if raw else default
-
-
-def socket_name(settings: Settings) -> bytes:
-    digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:24]
-    return b"\0tenku-runtime-" + digest.encode()
-
-
-def nudge(settings: Settings) -> None:
-    """Tell the runtime that a build is waiting (best effort; it polls anyway)."""
-    woke = False
-    for runtime in list(_local):
-        if runtime.settings.data_dir == settings.data_dir:
-            runtime.wake()
-            woke = True
-    if woke:
-        return
-    with (
-        contextlib.suppress(OSError),
-        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
-    ):
-        sock.setblocking(False)
-        sock.sendto(b"build", socket_name(settings))
 
 
 class Runtime:
@@ -89,6 +70,7 @@ class Runtime:
         concurrency: int | None = None,
         poll_interval: float = POLL_INTERVAL,
         timeout: float | None = None,
+        run_dynos: bool = True,
     ) -> None:
         self.settings = settings
         self._own_db = db is None
@@ -111,6 +93,10 @@ class Runtime:
         self._loop_task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self._drains: DrainForwarder | None = None
+        self.run_dynos = run_dynos
+        self.dynos: DynoManager | None = None
+        self.router: Router | None = None
+        self.rendezvous: RendezvousServer | None = None
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -123,16 +109,18 @@ class Runtime:
             # Only the runtime that owns the data directory delivers, so no line goes twice.
             self._drains = DrainForwarder(self.settings, self.db)
             self._drains.start()
+            if self.run_dynos:
+                await self._start_dynos()
         elif exclusive:
             raise RuntimeError(f"A build runtime already runs for {self.settings.data_dir}.")
         else:
             log.warning("another build runtime serves %s", self.settings.data_dir)
-        _local.add(self)
+        register(self)
         self._loop_task = asyncio.create_task(self._loop(), name="tenku-runtime")
 
     async def stop(self) -> None:
         """Stop claiming, stop running builds (their processes killed, builds failed)."""
-        _local.discard(self)
+        unregister(self)
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -142,6 +130,7 @@ class Runtime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_dynos()
         if self._drains is not None:
             await self._drains.stop()
             self._drains = None
@@ -158,6 +147,45 @@ class Runtime:
 
     def wake(self) -> None:
         self._wake.set()
+        if self.dynos is not None:
+            self.dynos.wake()
+
+    # --- dynos, the router and rendezvous -----------------------------------------------
+
+    async def _start_dynos(self) -> None:
+        marker = ("TENKU_INSTANCE", socket_name(self.settings).decode().lstrip("\0"))
+        root = self.settings.data_dir / "dynos"
+        self.dynos = DynoManager(
+            self.settings,
+            self.db,
+            self.build_settings.blobs,
+            lambda manager: LocalScheduler(LocalOptions.from_env(root, marker), manager),
+            self.id,
+        )
+        await self.dynos.recover("=".join(marker))
+        await self.dynos.start()
+        settings = self.settings
+        ssl_context = await asyncio.to_thread(server_ssl_context, settings)
+        self.router = Router(self.dynos, self.dynos.router_log)
+        self.rendezvous = RendezvousServer(ssl_context, self.dynos.claim)
+        try:
+            await self.router.start(
+                settings.host, settings.router_port, settings.router_https_port, ssl_context
+            )
+            await self.rendezvous.start(settings.host, settings.rendezvous_port)
+        except OSError as exc:
+            log.error("could not listen for apps' traffic or dyno attaches: %s", exc)
+
+    async def _stop_dynos(self) -> None:
+        if self.rendezvous is not None:
+            await self.rendezvous.stop()
+            self.rendezvous = None
+        if self.router is not None:
+            await self.router.stop()
+            self.router = None
+        if self.dynos is not None:
+            await self.dynos.stop()
+            self.dynos = None
 
     # --- nudges from other processes ------------------------------------------------
 
@@ -348,7 +376,7 @@ def spawn(settings: Settings) -> subprocess.Popen[bytes]:
     )
 
 
-def stop_spawned(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+def stop_spawned(proc: subprocess.Popen[bytes], grace: float = 45.0) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Account, Authorization
+from tenku.runtime.nudge import nudge
 from tenku.security import DUMMY_HASH, token_digest, verify_password_async
 from tenku.web.context import AppContext
 from tenku.web.errors import (
@@ -72,6 +73,9 @@ def _hooks(request: Request) -> list[AfterCommit]:
     return hooks
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class TransactionRoute(APIRoute):
     """Commits the request's one transaction after the route returns, then runs hooks."""
 
@@ -95,6 +99,10 @@ class TransactionRoute(APIRoute):
                         ) from exc
                 for hook in getattr(request.state, "after_commit", []):
                     await hook()
+                if request.method not in READ_METHODS:
+                    # Any write may change what should run (formation, config, release,
+                    # maintenance, features, one-off dynos): the runtime re-reads it.
+                    nudge(app_context(request).settings)
                 return response
             except BaseException:
                 db = getattr(request.state, "db", None)

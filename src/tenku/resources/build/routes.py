@@ -8,7 +8,7 @@ from tenku.db.models import Build
 from tenku.resources.app.access import OnApp, on_app
 from tenku.resources.build import service
 from tenku.resources.build.schemas import BuildCreate, BuildOut
-from tenku.runtime.worker import nudge
+from tenku.runtime.nudge import nudge
 from tenku.storage.urls import base_url
 from tenku.web.deps import TransactionRoute, after_commit, app_context, body
 from tenku.web.ranges import paginate

@@ -54,11 +54,14 @@ async def get_formation(db: AsyncSession, app: App, ident: str) -> Formation:
     return row
 
 
-async def sync_formation(db: AsyncSession, app: App, slug: Slug) -> list[Formation]:
+async def sync_formation(
+    db: AsyncSession, app: App, slug: Slug, user: Account | None = None
+) -> list[Formation]:
     """Match the formation to a newly released slug's process types.
 
     New types start at quantity 0, except `web`, which Heroku scales to 1 the
-    first time a release brings it; existing types keep their quantity and size.
+    first time a release brings it (and logs, as a scale by the releaser); existing
+    types keep their quantity and size.
     """
     commands = {
         str(kind): str(command)
@@ -66,6 +69,7 @@ async def sync_formation(db: AsyncSession, app: App, slug: Slug) -> list[Formati
         if kind != RELEASE_TYPE
     }
     rows = {row.type: row for row in await _rows(db, app.id)}
+    existing = set(rows)
     for kind, row in rows.items():
         if kind not in commands:
             await db.delete(row)
@@ -82,7 +86,16 @@ async def sync_formation(db: AsyncSession, app: App, slug: Slug) -> list[Formati
             )
             db.add(rows[kind])
     await db.flush()
-    return [rows[kind] for kind in sorted(commands)]
+    kept = [rows[kind] for kind in sorted(commands)]
+    if user is not None and "web" in commands and "web" not in existing:
+        await _log_scale(db, app, user, kept)
+    return kept
+
+
+async def _log_scale(db: AsyncSession, app: App, user: Account, rows: list[Formation]) -> None:
+    # The whole formation, not only the types that changed, as Heroku logs it.
+    scale = ", ".join(f"{row.type}={row.quantity}" for row in rows)
+    await logs.append(db, app.id, "heroku", "api", f"Scale to {scale} by {user.email}")
 
 
 @dataclass
@@ -133,7 +146,5 @@ async def update_formation(
             plan.row.size = plan.size
     await db.flush()
     if changed:
-        # The whole formation, not only the types that changed, as Heroku logs it.
-        scale = ", ".join(f"{row.type}={row.quantity}" for row in rows)
-        await logs.append(db, app.id, "heroku", "api", f"Scale to {scale} by {user.email}")
+        await _log_scale(db, app, user, rows)
     return [plan.row for plan in plans.values()]

@@ -39,3 +39,21 @@ def max_quantity(size: str) -> int:
     if size in MAX_QUANTITY:
         return MAX_QUANTITY[size]
     return MAX_PERFORMANCE if size.startswith("Performance") else MAX_STANDARD
+
+
+# Memory quota in MB: beyond it a dyno is logged with R14, beyond twice it R15 kills it.
+MEMORY_MB = {
+    "Eco": 512,
+    "Basic": 512,
+    "Standard-1X": 512,
+    "Standard-2X": 1024,
+    "Performance-M": 2560,
+    "Performance-L": 14336,
+    "Performance-L-RAM": 30720,
+    "Performance-XL": 63488,
+    "Performance-2XL": 126976,
+}
+
+
+def memory_mb(size: str) -> int:
+    return MEMORY_MB.get(canonical_size(size) or size, 512)

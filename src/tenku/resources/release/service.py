@@ -56,6 +56,16 @@ async def create_release(
     slug_id: uuid.UUID | None = None,
     status: str = "succeeded",
 ) -> Release:
+    if slug_id is None:
+        # A config or add-on release runs the code already released, as on Heroku.
+        slug_id = (
+            await db.execute(
+                select(Release.slug_id)
+                .where(Release.app_id == app.id, Release.status == "succeeded")
+                .order_by(Release.version.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
     version = await _allocate_version(db, app)
     if config is None:
         config = await current_config(db, app.id)
@@ -149,7 +159,7 @@ async def rollback(db: AsyncSession, app: App, user: Account, ident: str) -> Rel
     )
     slug = await db.get(Slug, target.slug_id) if target.slug_id is not None else None
     if slug is not None:
-        await sync_formation(db, app, slug)
+        await sync_formation(db, app, slug, user)
     await db.flush()
     return release
 
@@ -205,5 +215,5 @@ async def deploy_slug(
     release = await create_release(db, app, user, text, slug_id=slug.id)
     app.slug_size = slug.size
     app.buildpack_provided_description = slug.buildpack_provided_description
-    await sync_formation(db, app, slug)
+    await sync_formation(db, app, slug, user)
     return release

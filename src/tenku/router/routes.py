@@ -1,0 +1,40 @@
+"""What the router needs to know about an app, and how it asks for it.
+
+The router holds no app state of its own: it asks a `RouteTable` on every request, so
+a deploy, a scale, a restart or a maintenance switch is visible to the next request
+without the platform having to push anything into the router.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from tenku.runtime.scheduler import Backend
+
+
+@dataclass(frozen=True)
+class Target:
+    """The app a host name belongs to, and where its web dynos listen right now."""
+
+    app_id: uuid.UUID
+    app_name: str
+    maintenance: bool
+    # Routable web dynos (state `up`); the router picks among these at random.
+    backends: tuple[Backend, ...]
+    # "up" | "starting" | "crashed" | "none" (no web dyno scaled) | "blank" (never deployed)
+    web_state: str
+    # The app's config vars; the router reads ERROR_PAGE_URL and MAINTENANCE_PAGE_URL.
+    config: Mapping[str, str]
+
+
+class RouteTable(Protocol):
+    async def lookup(self, host: str) -> Target | None:
+        """The app serving `host` (lowercased, port stripped); None for an unknown host."""
+        ...
+
+
+# (app_id, message): the message of one `heroku[router]` line in that app's log.
+RouterLog = Callable[[uuid.UUID, str], None]

@@ -1,0 +1,739 @@
+"""The local-process scheduler: every dyno a process group on this machine.
+
+Each dyno gets its own directory with the slug unpacked, its own port and its own process
+group. A supervisor task per dyno follows Heroku's dyno manager: `starting`, then `up`
+(web dynos once `$PORT` is bound, within the boot timeout, else R10), `crashed` when the
+command exits unasked (restarted with Heroku's cool-off), and `down` when stopped:
+SIGTERM to the group, SIGKILL after the grace period. Memory over the size's quota is
+logged as R14; twice the quota kills the dyno (R15). The lines it logs are Heroku's, word
+for word, since clients colour them by pattern.
+
+On a restart the new dyno starts as soon as the old one is signalled. With preboot, new
+web dynos start beside the old ones, which keep the traffic until every new one is up
+(or the preboot window passes); then the router's set switches at once and the old ones
+stop, so no request meets a missing dyno.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tenku.resources.formation.sizes import memory_mb
+from tenku.runtime import procs
+from tenku.runtime.dyno_env import dyno_argv, dyno_env, free_port, resolve_command, unpack_slug
+from tenku.runtime.rendezvous import Attachment
+from tenku.runtime.scheduler import (
+    COMPLETE,
+    CRASHED,
+    DOWN,
+    STARTING,
+    UP,
+    AppState,
+    Backend,
+    OneOffSpec,
+    ReleaseSpec,
+    Reporter,
+)
+
+log = logging.getLogger("tenku.runtime.dynos")
+
+READ_CHUNK = 64 * 1024
+MAX_LINE = 10000
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    root: Path
+    host: str = "127.0.0.1"
+    boot_timeout: float = 60.0
+    grace: float = 30.0
+    # Heroku's cool-off: the second boot crash waits this long, doubling up to the cap.
+    cooloff: float = 600.0
+    cooloff_cap: float = 86400.0
+    boot_window: float = 600.0
+    memory_interval: float = 20.0
+    # Preboot switches once every new web dyno is up, or at the latest after this.
+    preboot_window: float = 180.0
+    attach_timeout: float = 60.0
+    # Environment every dyno carries, so a later runtime finds what an earlier one left.
+    marker: tuple[str, str] = ("TENKU_INSTANCE", "")
+
+    @classmethod
+    def from_env(cls, root: Path, marker: tuple[str, str]) -> LocalOptions:
+        def num(name: str, default: float) -> float:
+            raw = os.environ.get(name)
+            return float(raw) if raw else default
+
+        boot = num("TENKU_BOOT_TIMEOUT", 60.0)
+        return cls(
+            root=root,
+            boot_timeout=boot,
+            grace=num("TENKU_DYNO_GRACE", 30.0),
+            cooloff=num("TENKU_CRASH_COOLOFF", 600.0),
+            memory_interval=num("TENKU_MEMORY_INTERVAL", 20.0),
+            preboot_window=num("TENKU_PREBOOT_WINDOW", boot + 120.0),
+            marker=marker,
+        )
+
+
+def _exit_status(code: int | None) -> int:
+    if code is None:
+        return 0
+    return 128 - code if code < 0 else code
+
+
+def _spec_key(state: AppState, release: ReleaseSpec, command: str, size: str) -> str:
+    """What a running dyno was started from; a change means a restart."""
+    raw = json.dumps(
+        [
+            str(release.id),
+            sorted(release.config.items()),
+            command,
+            size,
+            state.dyno_metadata,
+        ],
+        default=str,
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class _LineSink:
+    """Splits a dyno's output into log lines."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self.emit = emit
+        self.partial = b""
+
+    def feed(self, data: bytes) -> None:
+        self.partial += data
+        *lines, self.partial = self.partial.split(b"\n")
+        for line in lines:
+            self.emit(line.rstrip(b"\r").decode(errors="replace"))
+        while len(self.partial) > MAX_LINE:
+            self.emit(self.partial[:MAX_LINE].decode(errors="replace"))
+            self.partial = self.partial[MAX_LINE:]
+
+    def close(self) -> None:
+        if self.partial:
+            self.emit(self.partial.decode(errors="replace"))
+            self.partial = b""
+
+
+class Dyno:
+    """One formation dyno's life: started, supervised, restarted after crashes, stopped."""
+
+    def __init__(
+        self,
+        sched: LocalScheduler,
+        app: _App,
+        dyno_id: uuid.UUID,
+        name: str,
+        kind: str,
+        size: str,
+        command: str,
+        release: ReleaseSpec,
+        key: str,
+    ) -> None:
+        self.sched = sched
+        self.app = app
+        self.id = dyno_id
+        self.name = name
+        self.type = kind
+        self.size = size
+        self.command = command
+        self.release = release
+        self.key = key
+        self.state = STARTING
+        self.port: int | None = None
+        self.proc: asyncio.subprocess.Process | None = None
+        self.generation = uuid.uuid4().hex[:8]
+        self.dir = sched.opts.root / str(app.id) / f"{name}-{self.generation}"
+        self._stop: str | None = None
+        self._stopped = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._killed_for: str | None = None
+        self.task = asyncio.create_task(self._life(), name=f"dyno-{app.name}-{name}")
+
+    # --- reporting ------------------------------------------------------------------
+
+    def _log(self, message: str) -> None:
+        self.sched.reporter.log(self.app.id, "heroku", self.name, message)
+
+    async def _set(self, state: str) -> None:
+        if state != self.state:
+            self._log(f"State changed from {self.state} to {state}")
+        self.state = state
+        if self.app.dynos.get(self.name) is self:
+            await self.sched.reporter.dyno_state(
+                self.app.id,
+                self.id,
+                self.name,
+                state,
+                port=self.port,
+                pgid=self.proc.pid if self.proc and self.proc.returncode is None else None,
+            )
+        self.sched.changed(self.app)
+
+    # --- life -----------------------------------------------------------------------
+
+    async def _life(self) -> None:
+        crashes = 0
+        try:
+            while self._stop is None:
+                started = time.monotonic()
+                status = await self._run_once()
+                if self._stop is not None:
+                    break
+                # Any exit the platform did not ask for is a crash, status 0 included.
+                await self._set(CRASHED)
+                if time.monotonic() - started > self.sched.opts.boot_window:
+                    crashes = 0
+                crashes += 1
+                delay = (
+                    0.0
+                    if crashes == 1
+                    else min(
+                        self.sched.opts.cooloff * 2 ** (crashes - 2), self.sched.opts.cooloff_cap
+                    )
+                )
+                log.info(
+                    "%s %s crashed (status %s); restart in %ss",
+                    self.app.name,
+                    self.name,
+                    status,
+                    delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                if self._stop is not None:
+                    break
+                await self._set(STARTING)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("dyno %s of %s failed", self.name, self.app.name)
+            with contextlib.suppress(Exception):
+                await self._set(CRASHED)
+        finally:
+            await self._kill_now()
+            await asyncio.to_thread(shutil.rmtree, self.dir, True)
+            self._stopped.set()
+
+    async def _run_once(self) -> int:
+        opts = self.sched.opts
+        slug = self.release.slug_path
+        if slug is None:
+            raise RuntimeError("release without a slug")
+        await asyncio.to_thread(unpack_slug, slug, self.dir)
+        self.port = free_port(opts.host)
+        env = dyno_env(
+            home=self.dir,
+            dyno=self.name,
+            dyno_id=self.id,
+            port=self.port,
+            release=self.release,
+            app_id=self.app.id,
+            app_name=self.app.name,
+            metadata=self.app.state.dyno_metadata,
+            default_domain=self.app.state.default_domain,
+        )
+        env[opts.marker[0]] = opts.marker[1]
+        self._log(f"Starting process with command `{self.command}`")
+        self.proc = await asyncio.create_subprocess_exec(
+            *dyno_argv(self.command),
+            cwd=self.dir,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        await self._set(STARTING)
+        pump = asyncio.create_task(self._pump(self.proc))
+        memory = asyncio.create_task(self._watch_memory(self.proc))
+        try:
+            if self.type == "web":
+                await self._await_bind(self.proc)
+            elif self.proc.returncode is None:
+                await self._set(UP)
+            if self.proc.returncode is None and self.state == STARTING and self._stop is None:
+                await self._set(UP)
+            code = await self.proc.wait()
+        finally:
+            memory.cancel()
+            procs.kill_group(self.proc.pid)
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(pump), 5)
+        status = _exit_status(code)
+        # A kill (R10, or a stop) has logged the exit where it happened.
+        if self._killed_for is None:
+            self._log(f"Process exited with status {status}")
+        self._killed_for = None
+        return status
+
+    async def _await_bind(self, proc: asyncio.subprocess.Process) -> None:
+        deadline = time.monotonic() + self.sched.opts.boot_timeout
+        while proc.returncode is None and self._stop is None:
+            if self.port in await asyncio.to_thread(procs.listening_ports):
+                await self._set(UP)
+                return
+            if time.monotonic() >= deadline:
+                limit = int(self.sched.opts.boot_timeout)
+                self._log(
+                    "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within "
+                    f"{limit} seconds of launch"
+                )
+                self._log("Stopping process with SIGKILL")
+                self._killed_for = "R10"
+                procs.kill_group(proc.pid)
+                await proc.wait()
+                self._log(f"Process exited with status {_exit_status(proc.returncode)}")
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proc.wait()), 0.2)
+
+    async def _pump(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        sink = _LineSink(lambda line: self.sched.reporter.log(self.app.id, "app", self.name, line))
+        while chunk := await proc.stdout.read(READ_CHUNK):
+            sink.feed(chunk)
+        sink.close()
+
+    async def _watch_memory(self, proc: asyncio.subprocess.Process) -> None:
+        quota = memory_mb(self.size) * 1024 * 1024
+        while proc.returncode is None:
+            await asyncio.sleep(self.sched.opts.memory_interval)
+            rss = await asyncio.to_thread(procs.group_rss, proc.pid)
+            if rss <= quota or proc.returncode is not None:
+                continue
+            used = rss / (1024 * 1024)
+            self._log(f"Process running mem={used:.0f}M({100 * rss / quota:.1f}%)")
+            if rss >= 2 * quota:
+                self._log("Error R15 (Memory quota vastly exceeded)")
+                self._log("Stopping process with SIGKILL")
+                procs.kill_group(proc.pid)
+                return
+            self._log("Error R14 (Memory quota exceeded)")
+
+    # --- stopping -------------------------------------------------------------------
+
+    def stop(self, reason: str) -> Awaitable[bool]:
+        """Stop for good: `restart`, `down` (scaled away, stopped) or `shutdown`."""
+        if self._stop is None:
+            self._stop = reason
+            self._wake.set()
+            self.sched.spawn(self._terminate(reason))
+        return self._stopped.wait()
+
+    async def _terminate(self, reason: str) -> None:
+        proc = self.proc
+        running = proc is not None and proc.returncode is None
+        if reason == "restart":
+            self._log("Restarting")
+            if running:
+                self._log(f"State changed from {self.state} to starting")
+                self.state = STARTING
+        elif running or self.state != DOWN:
+            self._log(f"State changed from {self.state} to down")
+            self.state = DOWN
+        if proc is None or proc.returncode is not None:
+            return
+        self._log("Stopping all processes with SIGTERM")
+        self._killed_for = "stop"
+        procs.kill_group(proc.pid, signal.SIGTERM)
+        grace = self.sched.opts.grace
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
+        except TimeoutError:
+            self._log(
+                "Error R12 (Exit timeout) -> At least one process failed to exit within "
+                f"{int(grace)} seconds of SIGTERM"
+            )
+            self._log("Stopping remaining processes with SIGKILL")
+            procs.kill_group(proc.pid)
+            await proc.wait()
+        self._log(f"Process exited with status {_exit_status(proc.returncode)}")
+
+    async def _kill_now(self) -> None:
+        proc = self.proc
+        if proc is not None:
+            procs.kill_group(proc.pid)
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    await proc.wait()
+
+
+class OneOff:
+    """A `run.N` dyno: detached (output to the log) or attached through rendezvous."""
+
+    def __init__(self, sched: LocalScheduler, app: _App, spec: OneOffSpec) -> None:
+        self.sched = sched
+        self.app = app
+        self.spec = spec
+        self.release = app.state.release
+        self.dir = sched.opts.root / str(app.id) / f"{spec.name}-{uuid.uuid4().hex[:8]}"
+        self.pgid: int | None = None
+        self.state = STARTING
+        self.claimed = False
+        self.done = asyncio.Event()
+        self._stopping = False
+        self.task = asyncio.create_task(self._life(), name=f"oneoff-{app.name}-{spec.name}")
+
+    def _log(self, message: str) -> None:
+        self.sched.reporter.log(self.app.id, "heroku", self.spec.name, message)
+
+    @property
+    def command(self) -> str:
+        types = self.release.process_types if self.release else {}
+        return resolve_command(self.spec.command, types)
+
+    async def _set(self, state: str) -> None:
+        if state != self.state:
+            self._log(f"State changed from {self.state} to {state}")
+        self.state = state
+        await self.sched.reporter.dyno_state(
+            self.app.id, self.spec.id, self.spec.name, state, pgid=self.pgid
+        )
+
+    async def _prepare(self) -> tuple[list[str], dict[str, str]]:
+        if self.release is None or self.release.slug_path is None:
+            raise RuntimeError("no release to run")
+        await asyncio.to_thread(unpack_slug, self.release.slug_path, self.dir)
+        env = dyno_env(
+            home=self.dir,
+            dyno=self.spec.name,
+            dyno_id=self.spec.id,
+            port=free_port(self.sched.opts.host),
+            release=self.release,
+            app_id=self.app.id,
+            app_name=self.app.name,
+            metadata=self.app.state.dyno_metadata,
+            extra=self.spec.env,
+            default_domain=self.app.state.default_domain,
+        )
+        env[self.sched.opts.marker[0]] = self.sched.opts.marker[1]
+        return dyno_argv(self.command), env
+
+    async def _life(self) -> None:
+        try:
+            if self.spec.attach:
+                self._log("Awaiting client")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.done.wait(), self.sched.opts.attach_timeout)
+                if not self.claimed and not self._stopping:
+                    self._log("Error R13 (Attach error) -> Failed to attach to process")
+                    self.state = COMPLETE
+                await self.done.wait()
+            else:
+                await self._run_detached()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("one-off %s of %s failed", self.spec.name, self.app.name)
+        finally:
+            if self.pgid is not None:
+                procs.kill_group(self.pgid)
+            await asyncio.to_thread(shutil.rmtree, self.dir, True)
+            self.app.oneoffs.pop(self.spec.id, None)
+            self.app.finished.add(self.spec.id)
+            await self.sched.reporter.dyno_gone(self.app.id, self.spec.id)
+
+    async def _run_detached(self) -> None:
+        argv, env = await self._prepare()
+        self._log(f"Starting process with command `{self.command}`")
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=self.dir,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pgid = proc.pid
+        await self._set(UP)
+        assert proc.stdout is not None
+        sink = _LineSink(
+            lambda line: self.sched.reporter.log(self.app.id, "app", self.spec.name, line)
+        )
+        ttl = self.spec.time_to_live
+        reader = asyncio.create_task(self._read_all(proc.stdout, sink))
+        try:
+            await asyncio.wait_for(proc.wait(), ttl) if ttl else await proc.wait()
+        except TimeoutError:
+            await self._terminate()
+            await proc.wait()
+        procs.kill_group(proc.pid)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reader, 5)
+        await self._exited(_exit_status(proc.returncode))
+
+    @staticmethod
+    async def _read_all(stream: asyncio.StreamReader, sink: _LineSink) -> None:
+        while chunk := await stream.read(READ_CHUNK):
+            sink.feed(chunk)
+        sink.close()
+
+    async def _exited(self, status: int) -> None:
+        self.pgid = None
+        self._log(f"Process exited with status {status}")
+        await self._set(COMPLETE)
+        self.done.set()
+
+    async def attachment(self) -> Attachment | None:
+        if self.claimed or self._stopping:
+            return None
+        self.claimed = True
+        argv, env = await self._prepare()
+        self._log(f"Starting process with command `{self.command}`")
+
+        async def started(pid: int) -> None:
+            self.pgid = pid
+            await self._set(UP)
+            if self._stopping:
+                await self._terminate()
+            elif self.spec.time_to_live:
+                asyncio.get_running_loop().call_later(
+                    self.spec.time_to_live, lambda: asyncio.ensure_future(self._terminate())
+                )
+
+        return Attachment(
+            argv=argv,
+            env=env,
+            cwd=self.dir,
+            tty=self.spec.tty,
+            started=started,
+            exited=self._exited,
+        )
+
+    async def _terminate(self) -> None:
+        pgid = self.pgid
+        if pgid is None:
+            return
+        self._log("Stopping all processes with SIGTERM")
+        procs.kill_group(pgid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.done.wait(), self.sched.opts.grace)
+        if self.pgid is not None:
+            self._log("Stopping remaining processes with SIGKILL")
+            procs.kill_group(pgid)
+
+    async def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.pgid is not None:
+            await self._terminate()
+        elif not self.claimed:
+            self.done.set()
+
+
+@dataclass
+class _Preboot:
+    old: list[Dyno]
+    new: list[Dyno]
+    deadline: float
+
+
+class _App:
+    def __init__(self, state: AppState) -> None:
+        self.id = state.app_id
+        self.name = state.app_name
+        self.state = state
+        self.dynos: dict[str, Dyno] = {}
+        self.retiring: set[Dyno] = set()
+        self.oneoffs: dict[uuid.UUID, OneOff] = {}
+        # One-offs that ended: their rows may be read again before they are deleted.
+        self.finished: set[uuid.UUID] = set()
+        self.preboot: _Preboot | None = None
+        self.backends: tuple[Backend, ...] = ()
+
+
+class LocalScheduler:
+    def __init__(self, opts: LocalOptions, reporter: Reporter) -> None:
+        self.opts = opts
+        self.reporter = reporter
+        self._apps: dict[uuid.UUID, _App] = {}
+        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- the interface ----------------------------------------------------------------
+
+    def apps(self) -> set[uuid.UUID]:
+        return set(self._apps)
+
+    def backends(self, app_id: uuid.UUID) -> tuple[Backend, ...]:
+        app = self._apps.get(app_id)
+        return app.backends if app else ()
+
+    def web_state(self, app_id: uuid.UUID) -> str:
+        app = self._apps.get(app_id)
+        if app is None:
+            return "none"
+        if app.backends:
+            return UP
+        webs = [d for d in app.dynos.values() if d.type == "web"]
+        if not webs:
+            return "none"
+        if any(d.state == STARTING for d in webs):
+            return STARTING
+        return CRASHED
+
+    async def apply(self, state: AppState) -> None:
+        async with self._lock:
+            app = self._apps.get(state.app_id)
+            if app is None:
+                app = self._apps[state.app_id] = _App(state)
+            app.state = state
+            app.name = state.app_name
+            self._apply_formation(app, state)
+            self._apply_oneoffs(app, state)
+            self.changed(app)
+
+    async def remove(self, app_id: uuid.UUID) -> None:
+        async with self._lock:
+            app = self._apps.pop(app_id, None)
+        if app is None:
+            return
+        waits = [d.stop("down") for d in [*app.dynos.values(), *app.retiring]]
+        app.backends = ()
+        for one in list(app.oneoffs.values()):
+            await one.stop()
+        await asyncio.gather(*waits, return_exceptions=True)
+        await asyncio.to_thread(shutil.rmtree, self.opts.root / str(app_id), True)
+
+    async def close(self) -> None:
+        for app_id in list(self._apps):
+            await self.remove(app_id)
+        for task in list(self._background):
+            task.cancel()
+
+    async def attachment(self, app_id: uuid.UUID, dyno_id: uuid.UUID) -> Attachment | None:
+        app = self._apps.get(app_id)
+        one = app.oneoffs.get(dyno_id) if app else None
+        return await one.attachment() if one else None
+
+    # --- formation --------------------------------------------------------------------
+
+    def _wanted(self, state: AppState) -> dict[str, tuple[str, str, str]]:
+        """name -> (type, size, command) of every formation dyno the state asks for."""
+        wanted: dict[str, tuple[str, str, str]] = {}
+        release = state.release
+        if release is None or release.slug_path is None:
+            return wanted
+        for proc in state.formation:
+            for i in range(1, proc.quantity + 1):
+                name = f"{proc.type}.{i}"
+                if name in state.dyno_ids:
+                    wanted[name] = (proc.type, proc.size, proc.command)
+        return wanted
+
+    def _apply_formation(self, app: _App, state: AppState) -> None:
+        wanted = self._wanted(state)
+        for name in [n for n in app.dynos if n not in wanted]:
+            self._retire(app, app.dynos.pop(name), "down")
+        release = state.release
+        fresh: list[Dyno] = []
+        replaced: list[Dyno] = []
+        for name, (kind, size, command) in sorted(wanted.items()):
+            assert release is not None
+            key = _spec_key(state, release, command, size)
+            current = app.dynos.get(name)
+            if current is not None and current.key == key and name not in state.restarts:
+                continue
+            dyno = Dyno(self, app, state.dyno_ids[name], name, kind, size, command, release, key)
+            app.dynos[name] = dyno
+            fresh.append(dyno)
+            if current is not None:
+                replaced.append(current)
+        preboot_old = [d for d in replaced if d.type == "web"] if state.preboot else []
+        for old in replaced:
+            if old in preboot_old:
+                # Hidden from the API (the new dyno owns the row) but still routed to.
+                app.retiring.add(old)
+            else:
+                self._retire(app, old, "restart")
+        if preboot_old:
+            previous = app.preboot.old if app.preboot else []
+            app.preboot = _Preboot(
+                old=[*previous, *preboot_old],
+                new=[d for d in fresh if d.type == "web"],
+                deadline=time.monotonic() + self.opts.preboot_window,
+            )
+            self.spawn(self._preboot_switch(app, app.preboot))
+
+    def _retire(self, app: _App, dyno: Dyno, reason: str) -> None:
+        app.retiring.add(dyno)
+        waiting = dyno.stop(reason)
+
+        async def gone() -> None:
+            await waiting
+            app.retiring.discard(dyno)
+            self.changed(app)
+
+        self.spawn(gone())
+
+    async def _preboot_switch(self, app: _App, preboot: _Preboot) -> None:
+        while time.monotonic() < preboot.deadline and app.preboot is preboot:
+            if preboot.new and all(d.state == UP for d in preboot.new):
+                break
+            await asyncio.sleep(0.2)
+        if app.preboot is not preboot:
+            return
+        app.preboot = None
+        self.changed(app)
+        for old in preboot.old:
+            app.retiring.discard(old)
+            self._retire(app, old, "down")
+
+    # --- one-offs ---------------------------------------------------------------------
+
+    def _apply_oneoffs(self, app: _App, state: AppState) -> None:
+        app.finished &= {spec.id for spec in state.oneoffs}
+        for spec in state.oneoffs:
+            one = app.oneoffs.get(spec.id)
+            if spec.id in app.finished:
+                continue
+            if one is None and not spec.stop:
+                app.oneoffs[spec.id] = OneOff(self, app, spec)
+            elif one is not None and spec.stop:
+                self.spawn(one.stop())
+
+    # --- routing ----------------------------------------------------------------------
+
+    def changed(self, app: _App) -> None:
+        """Recompute the app's routable set; replaced as a whole, never edited in place."""
+        if app.preboot is not None:
+            olds = [d for d in app.preboot.old if d.state == UP and d._stop is None]
+            if olds:
+                app.backends = tuple(
+                    Backend(d.name, self.opts.host, d.port) for d in olds if d.port
+                )
+                return
+        app.backends = tuple(
+            Backend(d.name, self.opts.host, d.port)
+            for d in app.dynos.values()
+            if d.type == "web" and d.state == UP and d.port and d._stop is None
+        )
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def random_suffix() -> int:
+    return random.randint(1000, 9999)

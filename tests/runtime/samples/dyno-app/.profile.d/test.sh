@@ -1,0 +1,1 @@
+export PROFILE_RAN="${PROFILE_RAN:-yes}"

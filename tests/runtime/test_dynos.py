@@ -1,0 +1,411 @@
+"""Dynos as real processes: formation, crashes, restarts, the router, preboot, one-offs.
+
+Every test runs a live Tenku (API, runtime, router on loopback ports) and real dyno
+processes from a slug; waits are upper bounds only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+import ssl
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from tenku.db.models import Dyno
+from tests.conftest import User
+from tests.runtime.conftest import SAMPLES, Live
+
+APP_DIR = SAMPLES / "dyno-app"
+TYPES = {
+    "web": "python3 server.py",
+    "worker": 'while true; do echo "tick $DYNO"; sleep 1; done',
+}
+WAIT = 60.0
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str, limit: float = WAIT) -> Any:
+    deadline = time.monotonic() + limit
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+async def dynos(user: User, app: str) -> dict[str, dict[str, Any]]:
+    r = await user.get(f"/apps/{app}/dynos")
+    assert r.status_code in (200, 206), r.text
+    return {d["name"]: d for d in r.json()}
+
+
+async def states(user: User, app: str) -> dict[str, str]:
+    return {name: d["state"] for name, d in (await dynos(user, app)).items()}
+
+
+async def all_up(user: User, app: str, names: set[str]) -> bool:
+    now = await states(user, app)
+    return set(now) == names and all(s == "up" for s in now.values())
+
+
+async def logs(live: Live, app_id: str) -> str:
+    from tenku.db.models import LogLine
+    from tenku.logs.store import format_line
+
+    async with live.api.database.session(write=False) as db:
+        rows = (
+            await db.execute(
+                select(LogLine).where(LogLine.app_id == uuid.UUID(app_id)).order_by(LogLine.id)
+            )
+        ).scalars()
+        return "\n".join(format_line(row) for row in rows)
+
+
+async def pgid_of(live: Live, app_id: str, name: str) -> int | None:
+    async with live.api.database.session(write=False) as db:
+        row = (
+            await db.execute(
+                select(Dyno).where(Dyno.app_id == uuid.UUID(app_id), Dyno.name == name)
+            )
+        ).scalar_one_or_none()
+        return row.pgid if row else None
+
+
+def alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def get(live: Live, app: str, path: str = "/", **kw: Any) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=live.router_url, timeout=60, trust_env=False) as c:
+        return await c.get(path, headers={"Host": live.host(app), **kw.pop("headers", {})}, **kw)
+
+
+async def deployed(live: Live, owner: User, name: str, **config: str) -> dict[str, Any]:
+    app: dict[str, Any] = await owner.create_app(name)
+    if config:
+        r = await owner.patch(f"/apps/{name}/config-vars", json=config)
+        assert r.status_code == 200, r.text
+    await live.release_slug(owner, name, APP_DIR, TYPES)
+    return app
+
+
+async def test_formation_runs_routes_and_scales(live: Live, owner: User) -> None:
+    app = await deployed(live, owner, "dyno-scale", GREETING="hello")
+    await until(lambda: all_up(owner, "dyno-scale", {"web.1"}), "web.1 up")
+    r = await get(live, "dyno-scale", headers={"X-Forwarded-For": "10.0.0.1"})
+    assert r.status_code == 200, r.text
+    seen = r.json()
+    assert seen["dyno"] == "web.1"
+    assert seen["profile"] == "yes"
+    assert seen["greeting"] == "hello"
+    assert seen["home"] == seen["cwd"]
+    assert seen["headers"]["x-forwarded-for"] == "10.0.0.1, 127.0.0.1"
+    assert seen["headers"]["x-forwarded-proto"] == "http"
+    assert len(seen["headers"]["x-request-id"]) >= 20
+
+    r = await owner.patch(
+        "/apps/dyno-scale/formation",
+        json={"updates": [{"type": "web", "quantity": 2}, {"type": "worker", "quantity": 1}]},
+    )
+    assert r.status_code == 200, r.text
+    await until(
+        lambda: all_up(owner, "dyno-scale", {"web.1", "web.2", "worker.1"}), "three dynos up"
+    )
+    served = set()
+    for _ in range(40):
+        served.add((await get(live, "dyno-scale")).json()["dyno"])
+    assert served == {"web.1", "web.2"}
+
+    text = await until(
+        lambda: _has(live, app["id"], "app[worker.1]: tick worker.1"), "worker output"
+    )
+    assert "heroku[web.1]: Starting process with command `python3 server.py`" in text
+    assert "heroku[web.1]: State changed from starting to up" in text
+    assert 'heroku[router]: at=info method=GET path="/" host=dyno-scale.' in text
+    assert "heroku[api]: Scale to web=2, worker=1 by owner@example.com" in text
+
+    web2 = await pgid_of(live, app["id"], "web.2")
+    assert web2 is not None
+    assert alive(web2)
+    r = await owner.patch("/apps/dyno-scale/formation/web", json={"quantity": 1})
+    assert r.status_code == 200
+    await until(lambda: all_up(owner, "dyno-scale", {"web.1", "worker.1"}), "scaled down")
+    await until(lambda: _false(alive(web2)), "web.2 processes gone")
+    text = await until(
+        lambda: _has(live, app["id"], "heroku[web.2]: Process exited with status 143"), "exit"
+    )
+    assert "heroku[web.2]: Stopping all processes with SIGTERM" in text
+
+
+async def _has(live: Live, app_id: str, needle: str) -> str | None:
+    text = await logs(live, app_id)
+    return text if needle in text else None
+
+
+async def _false(value: bool) -> bool:
+    return not value
+
+
+async def test_crash_restarts_and_config_change_restarts(live: Live, owner: User) -> None:
+    app = await deployed(live, owner, "dyno-crash", GREETING="one")
+    await until(lambda: all_up(owner, "dyno-crash", {"web.1"}), "web.1 up")
+    first = await pgid_of(live, app["id"], "web.1")
+    assert first is not None
+    os.killpg(first, signal.SIGKILL)
+    text = await until(
+        lambda: _has(live, app["id"], "heroku[web.1]: State changed from crashed to starting"),
+        "restart after crash",
+    )
+    assert "heroku[web.1]: Process exited with status 137" in text
+    assert "heroku[web.1]: State changed from up to crashed" in text
+
+    async def restarted() -> bool:
+        pgid = await pgid_of(live, app["id"], "web.1")
+        return pgid not in (None, first) and await all_up(owner, "dyno-crash", {"web.1"})
+
+    await until(restarted, "a new web.1")
+    assert (await get(live, "dyno-crash")).json()["greeting"] == "one"
+
+    r = await owner.patch("/apps/dyno-crash/config-vars", json={"GREETING": "two"})
+    assert r.status_code == 200
+
+    async def greets_two() -> bool:
+        r = await get(live, "dyno-crash")
+        return r.status_code == 200 and r.json()["greeting"] == "two"
+
+    await until(greets_two, "the new config")
+    assert "heroku[web.1]: Restarting" in await logs(live, app["id"])
+
+
+async def test_web_that_never_binds_is_killed_with_r10(live: Live, owner: User) -> None:
+    assert live.runtime.dynos is not None
+    sched = live.runtime.dynos.scheduler
+    sched.opts = dataclasses.replace(sched.opts, boot_timeout=1.5, cooloff=3600)
+    app = await owner.create_app("dyno-r10")
+    await live.release_slug(owner, "dyno-r10", APP_DIR, {"web": "sleep 1000"})
+    text = await until(
+        lambda: _has(live, app["id"], "heroku[web.1]: State changed from starting to crashed"),
+        "R10",
+    )
+    assert (
+        "heroku[web.1]: Error R10 (Boot timeout) -> Web process failed to bind to $PORT "
+        "within 1 seconds of launch" in text
+    )
+    assert "heroku[web.1]: Stopping process with SIGKILL" in text
+    assert "heroku[web.1]: Process exited with status 137" in text
+    # The first boot crash restarts at once; the second waits out the cool-off.
+    await until(
+        lambda: _count(live, app["id"], "State changed from starting to crashed", 2),
+        "second crash",
+    )
+    assert (await states(owner, "dyno-r10")) == {"web.1": "crashed"}
+    r = await get(live, "dyno-r10")
+    assert r.status_code == 503
+    assert "Application Error" in r.text
+    text = await until(lambda: _has(live, app["id"], 'code=H10 desc="App crashed"'), "H10")
+
+
+async def _count(live: Live, app_id: str, needle: str, count: int) -> bool:
+    return (await logs(live, app_id)).count(needle) >= count
+
+
+async def test_maintenance_and_restart_leave_the_right_dynos(live: Live, owner: User) -> None:
+    app = await deployed(live, owner, "dyno-maint")
+    r = await owner.patch(
+        "/apps/dyno-maint/formation",
+        json={"updates": [{"type": "web", "quantity": 2}, {"type": "worker", "quantity": 1}]},
+    )
+    assert r.status_code == 200
+    names = {"web.1", "web.2", "worker.1"}
+    await until(lambda: all_up(owner, "dyno-maint", names), "dynos up")
+    assert (await owner.patch("/apps/dyno-maint", json={"maintenance": True})).status_code == 200
+
+    async def in_maintenance() -> bool:
+        r = await get(live, "dyno-maint")
+        return r.status_code == 503 and "Offline for Maintenance" in r.text
+
+    await until(in_maintenance, "maintenance page")
+    assert (await owner.patch("/apps/dyno-maint", json={"maintenance": False})).status_code == 200
+    await until(lambda: _ok(live, "dyno-maint"), "back in service")
+    assert 'code=H80 desc="Maintenance mode"' in await logs(live, app["id"])
+
+    before = {n: await pgid_of(live, app["id"], n) for n in names}
+    r = await owner.delete("/apps/dyno-maint/dynos")
+    assert r.status_code == 202
+
+    async def all_new() -> bool:
+        now = {n: await pgid_of(live, app["id"], n) for n in names}
+        return all(now[n] not in (None, before[n]) for n in names) and await all_up(
+            owner, "dyno-maint", names
+        )
+
+    await until(all_new, "every dyno restarted")
+    for pgid in before.values():
+        assert pgid is not None
+        await until(lambda p=pgid: _false(alive(p)), f"old group {pgid} gone")
+    assert await states(owner, "dyno-maint") == dict.fromkeys(names, "up")
+
+    # One type only.
+    workers = await pgid_of(live, app["id"], "worker.1")
+    webs = {n: await pgid_of(live, app["id"], n) for n in ("web.1", "web.2")}
+    r = await owner.delete("/apps/dyno-maint/formations/worker")
+    assert r.status_code == 202
+
+    async def worker_new() -> bool:
+        return await pgid_of(live, app["id"], "worker.1") not in (None, workers)
+
+    await until(worker_new, "worker restarted")
+    assert {n: await pgid_of(live, app["id"], n) for n in ("web.1", "web.2")} == webs
+
+
+async def _ok(live: Live, app: str) -> bool:
+    return (await get(live, app)).status_code == 200
+
+
+async def test_preboot_switches_without_dropping_requests(live: Live, owner: User) -> None:
+    await deployed(live, owner, "dyno-preboot", GREETING="old")
+    r = await owner.patch("/apps/dyno-preboot/features/preboot", json={"enabled": True})
+    assert r.status_code == 200, r.text
+    await until(lambda: all_up(owner, "dyno-preboot", {"web.1"}), "web.1 up")
+    results: list[tuple[int, str | None]] = []
+    stop = asyncio.Event()
+
+    async def hammer() -> None:
+        async with httpx.AsyncClient(base_url=live.router_url, timeout=60, trust_env=False) as c:
+            while not stop.is_set():
+                r = await c.get("/", headers={"Host": live.host("dyno-preboot")})
+                results.append(
+                    (r.status_code, r.json()["greeting"] if r.status_code == 200 else r.text)
+                )
+
+    task = asyncio.create_task(hammer())
+    try:
+        r = await owner.patch("/apps/dyno-preboot/config-vars", json={"GREETING": "new"})
+        assert r.status_code == 200
+        await until(lambda: _true(any(g == "new" for _, g in results)), "the new release served")
+        await asyncio.sleep(1)
+    finally:
+        stop.set()
+        await task
+    assert all(code == 200 for code, _ in results), [r for r in results if r[0] != 200][:3]
+    greetings = [g for _, g in results]
+    switched = greetings.index("new")
+    assert set(greetings[:switched]) == {"old"}
+    assert set(greetings[switched:]) == {"new"}
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_detached_one_off_writes_to_the_log(live: Live, owner: User) -> None:
+    app = await deployed(live, owner, "dyno-run")
+    r = await owner.post(
+        "/apps/dyno-run/dynos",
+        json={"command": 'echo "hello from $DYNO"; exit 3', "attach": False},
+    )
+    assert r.status_code == 201, r.text
+    name = r.json()["name"]
+    assert r.json()["attach_url"] is None
+    text = await until(
+        lambda: _has(live, app["id"], f"heroku[{name}]: State changed from up to complete"),
+        "one-off done",
+    )
+    assert f"app[{name}]: hello from {name}" in text
+    assert f"heroku[{name}]: Process exited with status 3" in text
+    await until(lambda: _missing(owner, "dyno-run", name), "one-off row gone")
+
+
+async def _missing(user: User, app: str, name: str) -> bool:
+    return name not in await dynos(user, app)
+
+
+async def _attach(live: Live, attach_url: str, send: bytes) -> tuple[bytes, bytes]:
+    """Speak rendezvous like the CLI: the first chunk, then everything else."""
+    url = httpx.URL(attach_url.replace("rendezvous://", "https://"))
+    ctx = ssl.create_default_context(cafile=str(live.ca))
+    reader, writer = await asyncio.open_connection(url.host, url.port, ssl=ctx)
+    writer.write(url.path.lstrip("/").encode() + b"\r\n")
+    await writer.drain()
+    first = await asyncio.wait_for(reader.read(65536), WAIT)
+    writer.write(send)
+    await writer.drain()
+    rest = await asyncio.wait_for(reader.read(), WAIT)
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return first, rest
+
+
+async def test_attached_one_off_through_rendezvous(live: Live, owner: User) -> None:
+    app = await deployed(live, owner, "dyno-attach", GREETING="hi")
+    r = await owner.post(
+        "/apps/dyno-attach/dynos",
+        json={
+            "command": 'read line; echo "got $line $GREETING on $DYNO"; '
+            'echo "\uffff heroku-command-exit-status: 7"',
+            "attach": True,
+            "force_no_tty": True,
+        },
+    )
+    assert r.status_code == 201, r.text
+    dyno = r.json()
+    assert dyno["attach_url"].startswith(f"rendezvous://127.0.0.1:{live.settings.rendezvous_port}/")
+    first, rest = await _attach(live, dyno["attach_url"], b"input\n\x04")
+    assert first == b"rendezvous\r\n"
+    out = rest.decode()
+    assert f"got input hi on {dyno['name']}" in out
+    assert "\uffff heroku-command-exit-status: 7" in out
+    text = await until(
+        lambda: _has(live, app["id"], f"heroku[{dyno['name']}]: State changed from up to complete"),
+        "attached run complete",
+    )
+    assert f"heroku[{dyno['name']}]: Starting process with command" in text
+
+
+async def test_runtime_restart_leaves_no_orphans(live: Live, owner: User) -> None:
+    app = await deployed(live, owner, "dyno-orphans")
+    await until(lambda: all_up(owner, "dyno-orphans", {"web.1"}), "web.1 up")
+    pgid = await pgid_of(live, app["id"], "web.1")
+    assert pgid is not None
+    assert live.runtime.dynos is not None
+    marker = live.runtime.dynos.scheduler.opts.marker
+    # A process an earlier runtime left behind, outside any group this runtime knows.
+    stray = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(600)",
+        env={**os.environ, marker[0]: marker[1]},
+        start_new_session=True,
+    )  # fmt: skip
+    await live.runtime.stop()
+    assert not alive(pgid)
+    await live.runtime.start()
+    try:
+        await asyncio.wait_for(stray.wait(), WAIT)
+
+        async def back() -> bool:
+            new = await pgid_of(live, app["id"], "web.1")
+            return new not in (None, pgid) and await all_up(owner, "dyno-orphans", {"web.1"})
+
+        await until(back, "web.1 back after the restart")
+        assert (await get(live, "dyno-orphans")).status_code == 200
+    finally:
+        if stray.returncode is None:
+            stray.kill()
+            await stray.wait()
