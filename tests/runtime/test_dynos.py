@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import select
 
 from tenku.db.models import Dyno
+from tenku.runtime.local import LocalScheduler
 from tests.conftest import User
 from tests.runtime.conftest import SAMPLES, Live
 
@@ -42,6 +43,13 @@ async def until(check: Callable[[], Awaitable[Any]], what: str, limit: float = W
             return last
         await asyncio.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def local(live: Live) -> LocalScheduler:
+    assert live.runtime.dynos is not None
+    sched = live.runtime.dynos.scheduler
+    assert isinstance(sched, LocalScheduler)
+    return sched
 
 
 async def dynos(user: User, app: str) -> dict[str, dict[str, Any]]:
@@ -195,8 +203,7 @@ async def test_crash_restarts_and_config_change_restarts(live: Live, owner: User
 
 
 async def test_web_that_never_binds_is_killed_with_r10(live: Live, owner: User) -> None:
-    assert live.runtime.dynos is not None
-    sched = live.runtime.dynos.scheduler
+    sched = local(live)
     sched.opts = dataclasses.replace(sched.opts, boot_timeout=1.5, cooloff=3600)
     app = await owner.create_app("dyno-r10")
     await live.release_slug(owner, "dyno-r10", APP_DIR, {"web": "sleep 1000"})
@@ -385,8 +392,7 @@ async def test_runtime_restart_leaves_no_orphans(live: Live, owner: User) -> Non
     await until(lambda: all_up(owner, "dyno-orphans", {"web.1"}), "web.1 up")
     pgid = await pgid_of(live, app["id"], "web.1")
     assert pgid is not None
-    assert live.runtime.dynos is not None
-    marker = live.runtime.dynos.scheduler.opts.marker
+    marker = local(live).opts.marker
     # A process an earlier runtime left behind, outside any group this runtime knows.
     stray = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "import time; time.sleep(600)",
@@ -409,3 +415,59 @@ async def test_runtime_restart_leaves_no_orphans(live: Live, owner: User) -> Non
         if stray.returncode is None:
             stray.kill()
             await stray.wait()
+
+
+async def test_memory_over_quota_is_logged_then_killed(live: Live, owner: User) -> None:
+    sched = local(live)
+    sched.opts = dataclasses.replace(sched.opts, memory_interval=0.3, memory_quota_mb=40)
+    app = await owner.create_app("dyno-memory")
+    grow = (
+        "import sys, time; held = bytearray(int(sys.argv[1]) * 1024 * 1024); "
+        "print('holding', flush=True); time.sleep(600)"
+    )
+    await live.release_slug(
+        owner,
+        "dyno-memory",
+        APP_DIR,
+        {"worker": f'python3 -c "{grow}" 50', "hog": f'python3 -c "{grow}" 100'},
+    )
+    r = await owner.patch(
+        "/apps/dyno-memory/formation",
+        json={"updates": [{"type": "worker", "quantity": 1}, {"type": "hog", "quantity": 1}]},
+    )
+    assert r.status_code == 200, r.text
+    text = await until(
+        lambda: _has(live, app["id"], "heroku[worker.1]: Error R14 (Memory quota exceeded)"), "R14"
+    )
+    assert "heroku[worker.1]: Process running mem=" in text
+    text = await until(
+        lambda: _has(live, app["id"], "heroku[hog.1]: Process exited with status 137"), "R15"
+    )
+    assert "heroku[hog.1]: Error R15 (Memory quota vastly exceeded)" in text
+    assert "heroku[hog.1]: Stopping process with SIGKILL" in text
+    assert "heroku[worker.1]: Error R15" not in text
+
+
+async def test_one_off_time_to_live_and_stop(live: Live, owner: User) -> None:
+    app = await deployed(live, owner, "dyno-ttl")
+    r = await owner.post("/apps/dyno-ttl/dynos", json={"command": "sleep 600", "time_to_live": 1})
+    assert r.status_code == 201, r.text
+    ttl = r.json()["name"]
+    r = await owner.post("/apps/dyno-ttl/dynos", json={"command": "sleep 600"})
+    stopped = r.json()["name"]
+    await until(lambda: _up(owner, "dyno-ttl", stopped), "the second one-off up")
+    r = await owner.post(f"/apps/dyno-ttl/dynos/{stopped}/actions/stop")
+    assert r.status_code == 202
+    for name in (ttl, stopped):
+        await until(
+            lambda n=name: _has(live, app["id"], f"heroku[{n}]: State changed from up to complete"),
+            f"{name} ended",
+        )
+    text = await logs(live, app["id"])
+    assert f"heroku[{ttl}]: Process exited with status 143" in text
+    assert f"heroku[{stopped}]: Stopping all processes with SIGTERM" in text
+    await until(lambda: _missing(owner, "dyno-ttl", stopped), "rows gone")
+
+
+async def _up(user: User, app: str, name: str) -> bool:
+    return (await states(user, app)).get(name) == "up"

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import shutil
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,8 +29,6 @@ from tenku.db.engine import Database
 from tenku.db.models import App, AppFeatureState, Domain, Dyno, Formation, LogLine, Release, Slug
 from tenku.logs import store
 from tenku.router import Target
-from tenku.runtime.local import LocalScheduler
-from tenku.runtime.procs import kill_marked
 from tenku.runtime.rendezvous import Attachment
 from tenku.runtime.scheduler import (
     COMPLETE,
@@ -40,6 +37,7 @@ from tenku.runtime.scheduler import (
     OneOffSpec,
     ProcessSpec,
     ReleaseSpec,
+    Scheduler,
 )
 from tenku.storage.blobs import BlobStore
 
@@ -76,14 +74,14 @@ class DynoManager:
         settings: Settings,
         db: Database,
         blobs: BlobStore,
-        scheduler_factory: Callable[[DynoManager], LocalScheduler],
+        scheduler_factory: Callable[[DynoManager], Scheduler],
         runner_id: str,
     ) -> None:
         self.settings = settings
         self.db = db
         self.blobs = blobs
         self.runner_id = runner_id
-        self.scheduler: LocalScheduler = scheduler_factory(self)
+        self.scheduler = scheduler_factory(self)
         self._pending = _Pending()
         self._flushed = asyncio.Event()
         self._wake = asyncio.Event()
@@ -94,11 +92,9 @@ class DynoManager:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    async def recover(self, marker: str) -> None:
-        """Clear what an earlier runtime left: its processes, its one-offs, its dirs."""
-        killed = await asyncio.to_thread(kill_marked, marker)
-        if killed:
-            log.warning("killed %d processes left by an earlier runtime", killed)
+    async def recover(self) -> None:
+        """Clear what an earlier runtime left: its processes, its one-offs, its rows."""
+        await self.scheduler.recover()
         async with self.db.session(write=True) as db:
             await db.execute(
                 delete(Dyno)
@@ -112,7 +108,6 @@ class DynoManager:
                 .execution_options(synchronize_session=False)
             )
             await db.commit()
-        await asyncio.to_thread(shutil.rmtree, self.scheduler.opts.root, True)
 
     async def start(self) -> None:
         self._tasks = [

@@ -22,12 +22,11 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +64,8 @@ class LocalOptions:
     cooloff_cap: float = 86400.0
     boot_window: float = 600.0
     memory_interval: float = 20.0
+    # Overrides every size's quota (MB); for trying R14 and R15 without gigabytes.
+    memory_quota_mb: int | None = None
     # Preboot switches once every new web dyno is up, or at the latest after this.
     preboot_window: float = 180.0
     attach_timeout: float = 60.0
@@ -130,6 +131,28 @@ class _LineSink:
         if self.partial:
             self.emit(self.partial.decode(errors="replace"))
             self.partial = b""
+
+
+async def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """A dyno's process: its own group (signals go to all of it), output merged."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+async def _read_lines(stream: asyncio.StreamReader | None, emit: Callable[[str], None]) -> None:
+    if stream is None:
+        return
+    sink = _LineSink(emit)
+    while chunk := await stream.read(READ_CHUNK):
+        sink.feed(chunk)
+    sink.close()
 
 
 class Dyno:
@@ -239,28 +262,9 @@ class Dyno:
             raise RuntimeError("release without a slug")
         await asyncio.to_thread(unpack_slug, slug, self.dir)
         self.port = free_port(opts.host)
-        env = dyno_env(
-            home=self.dir,
-            dyno=self.name,
-            dyno_id=self.id,
-            port=self.port,
-            release=self.release,
-            app_id=self.app.id,
-            app_name=self.app.name,
-            metadata=self.app.state.dyno_metadata,
-            default_domain=self.app.state.default_domain,
-        )
-        env[opts.marker[0]] = opts.marker[1]
+        env = self.sched.env_for(self.app, self.dir, self.name, self.id, self.port, self.release)
         self._log(f"Starting process with command `{self.command}`")
-        self.proc = await asyncio.create_subprocess_exec(
-            *dyno_argv(self.command),
-            cwd=self.dir,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.proc = await _spawn(dyno_argv(self.command), self.dir, env)
         await self._set(STARTING)
         pump = asyncio.create_task(self._pump(self.proc))
         memory = asyncio.create_task(self._watch_memory(self.proc))
@@ -306,14 +310,12 @@ class Dyno:
                 await asyncio.wait_for(asyncio.shield(proc.wait()), 0.2)
 
     async def _pump(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        sink = _LineSink(lambda line: self.sched.reporter.log(self.app.id, "app", self.name, line))
-        while chunk := await proc.stdout.read(READ_CHUNK):
-            sink.feed(chunk)
-        sink.close()
+        await _read_lines(
+            proc.stdout, lambda line: self.sched.reporter.log(self.app.id, "app", self.name, line)
+        )
 
     async def _watch_memory(self, proc: asyncio.subprocess.Process) -> None:
-        quota = memory_mb(self.size) * 1024 * 1024
+        quota = (self.sched.opts.memory_quota_mb or memory_mb(self.size)) * 1024 * 1024
         while proc.returncode is None:
             await asyncio.sleep(self.sched.opts.memory_interval)
             rss = await asyncio.to_thread(procs.group_rss, proc.pid)
@@ -389,6 +391,8 @@ class OneOff:
         self.state = STARTING
         self.claimed = False
         self.done = asyncio.Event()
+        # The process has exited (its output may still be draining).
+        self.ended = asyncio.Event()
         self._stopping = False
         self.task = asyncio.create_task(self._life(), name=f"oneoff-{app.name}-{spec.name}")
 
@@ -412,19 +416,10 @@ class OneOff:
         if self.release is None or self.release.slug_path is None:
             raise RuntimeError("no release to run")
         await asyncio.to_thread(unpack_slug, self.release.slug_path, self.dir)
-        env = dyno_env(
-            home=self.dir,
-            dyno=self.spec.name,
-            dyno_id=self.spec.id,
-            port=free_port(self.sched.opts.host),
-            release=self.release,
-            app_id=self.app.id,
-            app_name=self.app.name,
-            metadata=self.app.state.dyno_metadata,
-            extra=self.spec.env,
-            default_domain=self.app.state.default_domain,
+        port = free_port(self.sched.opts.host)
+        env = self.sched.env_for(
+            self.app, self.dir, self.spec.name, self.spec.id, port, self.release, self.spec.env
         )
-        env[self.sched.opts.marker[0]] = self.sched.opts.marker[1]
         return dyno_argv(self.command), env
 
     async def _life(self) -> None:
@@ -454,40 +449,29 @@ class OneOff:
     async def _run_detached(self) -> None:
         argv, env = await self._prepare()
         self._log(f"Starting process with command `{self.command}`")
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=self.dir,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = await _spawn(argv, self.dir, env)
         self.pgid = proc.pid
         await self._set(UP)
-        assert proc.stdout is not None
-        sink = _LineSink(
-            lambda line: self.sched.reporter.log(self.app.id, "app", self.spec.name, line)
-        )
         ttl = self.spec.time_to_live
-        reader = asyncio.create_task(self._read_all(proc.stdout, sink))
+        reader = asyncio.create_task(
+            _read_lines(
+                proc.stdout,
+                lambda line: self.sched.reporter.log(self.app.id, "app", self.spec.name, line),
+            )
+        )
         try:
-            await asyncio.wait_for(proc.wait(), ttl) if ttl else await proc.wait()
+            await asyncio.wait_for(asyncio.shield(proc.wait()), ttl) if ttl else await proc.wait()
         except TimeoutError:
-            await self._terminate()
+            self.sched.spawn(self._terminate())
             await proc.wait()
+        self.ended.set()
         procs.kill_group(proc.pid)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader, 5)
         await self._exited(_exit_status(proc.returncode))
 
-    @staticmethod
-    async def _read_all(stream: asyncio.StreamReader, sink: _LineSink) -> None:
-        while chunk := await stream.read(READ_CHUNK):
-            sink.feed(chunk)
-        sink.close()
-
     async def _exited(self, status: int) -> None:
+        self.ended.set()
         self.pgid = None
         self._log(f"Process exited with status {status}")
         await self._set(COMPLETE)
@@ -507,7 +491,7 @@ class OneOff:
                 await self._terminate()
             elif self.spec.time_to_live:
                 asyncio.get_running_loop().call_later(
-                    self.spec.time_to_live, lambda: asyncio.ensure_future(self._terminate())
+                    self.spec.time_to_live, lambda: self.sched.spawn(self._terminate())
                 )
 
         return Attachment(
@@ -526,8 +510,8 @@ class OneOff:
         self._log("Stopping all processes with SIGTERM")
         procs.kill_group(pgid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.done.wait(), self.sched.opts.grace)
-        if self.pgid is not None:
+            await asyncio.wait_for(self.ended.wait(), self.sched.opts.grace)
+        if not self.ended.is_set():
             self._log("Stopping remaining processes with SIGKILL")
             procs.kill_group(pgid)
 
@@ -571,6 +555,13 @@ class LocalScheduler:
         self._background: set[asyncio.Task[None]] = set()
 
     # --- the interface ----------------------------------------------------------------
+
+    async def recover(self) -> None:
+        marker = "=".join(self.opts.marker)
+        killed = await asyncio.to_thread(procs.kill_marked, marker)
+        if killed:
+            log.warning("killed %d processes left by an earlier runtime", killed)
+        await asyncio.to_thread(shutil.rmtree, self.opts.root, True)
 
     def apps(self) -> set[uuid.UUID]:
         return set(self._apps)
@@ -625,6 +616,31 @@ class LocalScheduler:
         app = self._apps.get(app_id)
         one = app.oneoffs.get(dyno_id) if app else None
         return await one.attachment() if one else None
+
+    def env_for(
+        self,
+        app: _App,
+        home: Path,
+        name: str,
+        dyno_id: uuid.UUID,
+        port: int,
+        release: ReleaseSpec | None,
+        extra: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        env = dyno_env(
+            home=home,
+            dyno=name,
+            dyno_id=dyno_id,
+            port=port,
+            release=release,
+            app_id=app.id,
+            app_name=app.name,
+            metadata=app.state.dyno_metadata,
+            extra=extra,
+            default_domain=app.state.default_domain,
+        )
+        env[self.opts.marker[0]] = self.opts.marker[1]
+        return env
 
     # --- formation --------------------------------------------------------------------
 
@@ -733,7 +749,3 @@ class LocalScheduler:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def random_suffix() -> int:
-    return random.randint(1000, 9999)

@@ -14,7 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tenku.runtime.rendezvous import Attachment
 
 # The API's dyno states, plus `complete` for one-offs that ended (log-only on Heroku).
 STARTING = "starting"
@@ -108,6 +111,9 @@ class Reporter(Protocol):
 
 
 class Scheduler(Protocol):
+    async def recover(self) -> None:
+        """Before the first `apply`: end whatever dynos an earlier runtime left running."""
+
     async def apply(self, state: AppState) -> None:
         """Make the app's dynos match `state` (idempotent; called on every change)."""
 
@@ -121,6 +127,9 @@ class Scheduler(Protocol):
 
     def web_state(self, app_id: uuid.UUID) -> str:
         """`up`, `starting`, `crashed` or `none`: why the router can or cannot route."""
+
+    async def attachment(self, app_id: uuid.UUID, dyno_id: uuid.UUID) -> Attachment | None:
+        """What an attached one-off runs once its client arrives (None: not startable)."""
 
     async def close(self) -> None:
         """Stop every dyno (the runtime is shutting down)."""

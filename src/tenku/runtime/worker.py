@@ -162,7 +162,7 @@ class Runtime:
             lambda manager: LocalScheduler(LocalOptions.from_env(root, marker), manager),
             self.id,
         )
-        await self.dynos.recover("=".join(marker))
+        await self.dynos.recover()
         await self.dynos.start()
         settings = self.settings
         ssl_context = await asyncio.to_thread(server_ssl_context, settings)

@@ -1,0 +1,176 @@
+"""A deployed app that runs, driven by the real CLI: git push, ps, ps:scale, ps:restart,
+ps:stop, run (attached, with -x), run:detached, logs, maintenance, and a Postgres add-on
+read by the app through the router.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.addons.support import drop_pg
+from tests.e2e.conftest import Heroku, LiveServer, json_of, unique_app_name
+from tests.e2e.test_git_deploy import PUSH_TIMEOUT, SAMPLES, cli_in, git
+
+pytestmark = pytest.mark.e2e
+
+WAIT = 90.0
+
+
+def until(check: Callable[[], Any], what: str, limit: float = WAIT) -> Any:
+    deadline = time.monotonic() + limit
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def states(api: httpx.Client, app: str) -> dict[str, str]:
+    return {d["name"]: d["state"] for d in json_of(api.get(f"/apps/{app}/dynos"))}
+
+
+def routed(server: LiveServer, app: str, path: str = "/") -> httpx.Response:
+    with httpx.Client(timeout=60, trust_env=False) as client:
+        return client.get(
+            f"http://127.0.0.1:{server.router_port}{path}",
+            headers={"Host": f"{app}.tenku.localhost"},
+        )
+
+
+@pytest.fixture
+def running(heroku: Heroku, api: httpx.Client, tmp_path: Path) -> Iterator[str]:
+    """An app pushed with git, its web dyno up."""
+    name = unique_app_name("run")
+    heroku("apps:create", name)
+    try:
+        repo = tmp_path / "repo"
+        shutil.copytree(SAMPLES / "python-db", repo)
+        git(heroku, repo, "init", "-q", "-b", "main")
+        git(heroku, repo, "add", "-A")
+        git(heroku, repo, "commit", "-q", "-m", "first")
+        cli_in(heroku, repo, "git:remote", "-a", name)
+        out = git(heroku, repo, "push", "heroku", "main", timeout=PUSH_TIMEOUT)
+        assert "remote: Verifying deploy... done." in out
+        until(lambda: states(api, name) == {"web.1": "up"}, "web.1 up")
+        yield name
+    finally:
+        for addon in json_of(api.get(f"/apps/{name}/addons")):
+            api.request("DELETE", f"/apps/{name}/addons/{addon['id']}", json={"force": True})
+            drop_pg(uuid.UUID(addon["id"]))
+        api.delete(f"/apps/{name}")
+
+
+def test_ps_scale_restart_and_the_router(
+    heroku: Heroku, api: httpx.Client, server: LiveServer, running: str
+) -> None:
+    app = running
+    r = routed(server, app)
+    assert r.status_code == 200
+    assert r.text == "hello from web.1\n"
+
+    _, out, _ = heroku("ps", "-a", app)
+    assert "=== web (Standard-1X): python app.py (1)" in out
+    assert re.search(r"^web\.1: up ", out, re.M), out
+
+    _, _, err = heroku("ps:scale", "web=2", "worker=1", "-a", app)
+    assert "now running" in err
+    until(
+        lambda: states(api, app) == {"web.1": "up", "web.2": "up", "worker.1": "up"},
+        "three dynos up",
+    )
+    _, out, _ = heroku("ps", "-a", app)
+    assert re.search(r"^web\.2: up ", out, re.M), out
+    assert re.search(r"^worker\.1: up ", out, re.M), out
+    assert {routed(server, app).text for _ in range(30)} == {
+        "hello from web.1\n",
+        "hello from web.2\n",
+    }
+
+    before = {d["name"]: d["updated_at"] for d in json_of(api.get(f"/apps/{app}/dynos"))}
+    heroku("ps:restart", "web", "-a", app)
+
+    def webs_restarted() -> bool:
+        now = {d["name"]: d for d in json_of(api.get(f"/apps/{app}/dynos"))}
+        webs = [now[n] for n in ("web.1", "web.2")]
+        return all(d["state"] == "up" and d["updated_at"] != before[d["name"]] for d in webs)
+
+    until(webs_restarted, "web dynos restarted")
+    _, out, _ = heroku("logs", "-a", app, "-n", "1500")
+    assert "heroku[web.1]: Restarting" in out
+    assert "heroku[web.2]: State changed from starting to up" in out
+    assert re.search(r"app\[worker\.1\]: working on worker\.1", out), out
+    assert 'heroku[router]: at=info method=GET path="/"' in out
+    assert "heroku[api]: Scale to web=2, worker=1 by owner@example.com" in out
+
+    heroku("ps:stop", "worker.1", "-a", app)
+    until(
+        lambda: "heroku[worker.1]: Stopping all processes with SIGTERM"
+        in heroku("logs", "-a", app, "-n", "1500")[1],
+        "worker stopped",
+    )
+    until(lambda: states(api, app).get("worker.1") == "up", "the formation brings it back")
+
+    heroku("maintenance:on", "-a", app)
+    until(lambda: routed(server, app).status_code == 503, "maintenance page")
+    assert "Offline for Maintenance" in routed(server, app).text
+    heroku("maintenance:off", "-a", app)
+    until(lambda: routed(server, app).status_code == 200, "back in service")
+
+    heroku("ps:scale", "web=1", "worker=0", "-a", app)
+    until(lambda: states(api, app) == {"web.1": "up"}, "scaled down")
+
+
+def test_run_attached_and_detached(heroku: Heroku, api: httpx.Client, running: str) -> None:
+    app = running
+    code, out, _ = heroku(
+        "run", "-a", app, "-x", "--", 'echo "one-off on $DYNO"; exit 3', check=False
+    )
+    assert code == 3, out
+    found = re.search(r"one-off on (run\.\d+)", out)
+    assert found, out
+    attached = found.group(1)
+
+    code, out, _ = heroku("run", "-a", app, "--no-tty", "--", "cat", input="piped in\n")
+    assert code == 0
+    assert "piped in" in out
+
+    _, out, err = heroku("run:detached", "-a", app, "--", "echo detached-hello")
+    found = re.search(r"(run\.\d+)", out + err)
+    assert found, out + err
+    detached = found.group(1)
+
+    def logged() -> str | None:
+        _, out, _ = heroku("logs", "-a", app, "-n", "1500")
+        return out if f"heroku[{detached}]: State changed from up to complete" in out else None
+
+    text = until(logged, "the detached run to finish")
+    assert f"app[{detached}]: detached-hello" in text
+    assert f"heroku[{attached}]: Process exited with status 0" in text
+    assert f"heroku[{attached}]: State changed from up to complete" in text
+    until(lambda: set(states(api, app)) == {"web.1"}, "one-offs gone from ps")
+
+
+def test_app_reads_its_database_through_the_router(
+    heroku: Heroku, api: httpx.Client, server: LiveServer, running: str
+) -> None:
+    app = running
+    heroku("addons:create", "heroku-postgresql:hobby-dev", "-a", app)
+    assert "DATABASE_URL" in json_of(api.get(f"/apps/{app}/config-vars"))
+
+    def visits() -> str | None:
+        r = routed(server, app, "/db")
+        return r.text if r.status_code == 200 else None
+
+    assert until(visits, "the app to see DATABASE_URL") == "visits 1\n"
+    assert routed(server, app, "/db").text == "visits 2\n"
