@@ -62,7 +62,10 @@ def running(heroku: Heroku, api: httpx.Client, tmp_path: Path) -> Iterator[str]:
         cli_in(heroku, repo, "git:remote", "-a", name)
         out = git(heroku, repo, "push", "heroku", "main", timeout=PUSH_TIMEOUT)
         assert "remote: Verifying deploy... done." in out
-        until(lambda: states(api, name) == {"web.1": "up"}, "web.1 up")
+        try:
+            until(lambda: states(api, name) == {"web.1": "up"}, "web.1 up")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{heroku('logs', '-a', name, '-n', '200')[1]}") from exc
         yield name
     finally:
         for addon in json_of(api.get(f"/apps/{name}/addons")):
@@ -115,8 +118,10 @@ def test_ps_scale_restart_and_the_router(
 
     heroku("ps:stop", "worker.1", "-a", app)
     until(
-        lambda: "heroku[worker.1]: Stopping all processes with SIGTERM"
-        in heroku("logs", "-a", app, "-n", "1500")[1],
+        lambda: (
+            "heroku[worker.1]: Stopping all processes with SIGTERM"
+            in heroku("logs", "-a", app, "-n", "1500")[1]
+        ),
         "worker stopped",
     )
     until(lambda: states(api, app).get("worker.1") == "up", "the formation brings it back")
@@ -134,7 +139,7 @@ def test_ps_scale_restart_and_the_router(
 def test_run_attached_and_detached(heroku: Heroku, api: httpx.Client, running: str) -> None:
     app = running
     code, out, _ = heroku(
-        "run", "-a", app, "-x", "--", 'echo "one-off on $DYNO"; exit 3', check=False
+        "run", "-a", app, "-x", "--", 'echo "one-off on $DYNO"; (exit 3)', check=False
     )
     assert code == 3, out
     found = re.search(r"one-off on (run\.\d+)", out)

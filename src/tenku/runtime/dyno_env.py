@@ -65,8 +65,10 @@ def unpack_slug(slug: Path, dest: Path) -> None:
                     continue
                 member.linkname = str(target)
             members.append(member)
-        # The data filter refuses links and devices that point outside `dest`.
-        tar.extractall(dest, members=members, filter="data")
+        # The tar filter refuses members that would land outside `dest` (through `..` or
+        # links) and drops setuid bits, yet keeps absolute symlinks: buildpacks link the
+        # machine's own interpreters that way, which a dyno could read anyway.
+        tar.extractall(dest, members=members, filter="tar")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
