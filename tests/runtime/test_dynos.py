@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -471,3 +472,34 @@ async def test_one_off_time_to_live_and_stop(live: Live, owner: User) -> None:
 
 async def _up(user: User, app: str, name: str) -> bool:
     return (await states(user, app)).get(name) == "up"
+
+
+def _processes_under(root: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if root.encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_dynos_stopped_while_starting_leave_nothing_behind(live: Live, owner: User) -> None:
+    app = await deployed(live, owner, "dyno-churn")
+    r = await owner.patch(
+        "/apps/dyno-churn/formation",
+        json={"updates": [{"type": "web", "quantity": 3}, {"type": "worker", "quantity": 2}]},
+    )
+    assert r.status_code == 200
+    r = await owner.post("/apps/dyno-churn/dynos", json={"command": "sleep 600"})
+    assert r.status_code == 201
+    await asyncio.sleep(0.3)
+    assert (await owner.delete("/apps/dyno-churn")).status_code == 200
+    root = str(live.settings.data_dir / "dynos" / app["id"])
+    await until(lambda: _true(not _processes_under(root)), "every dyno process gone")
+    await until(lambda: _true(not Path(root).exists()), "the app's dyno directories gone")
+    assert _processes_under(root) == []

@@ -405,7 +405,11 @@ class _Exchange:
         random.shuffle(stale)
         error = H21
         begun = self.loop.time()
-        for backend in (fresh + stale)[:MAX_ATTEMPTS]:
+        order = (fresh + stale)[:MAX_ATTEMPTS]
+        tried: set[Backend] = set()
+        while order:
+            backend = order.pop(0)
+            tried.add(backend)
             self.record.dyno = backend.dyno
             try:
                 async with asyncio.timeout(router.connect_timeout):
@@ -419,6 +423,13 @@ class _Exchange:
                 self.record.connect_ms = _ms(self.connected_at - begun)
                 return reader, writer
             quarantine[backend] = self.loop.time() + QUARANTINE
+            if not order and len(tried) < MAX_ATTEMPTS:
+                # The app's set may have switched meanwhile (a restart, preboot): dynos
+                # that came up since are worth the remaining attempts.
+                again = await self._lookup()
+                if again is not None:
+                    order = [b for b in again.backends if b not in tried]
+                    order = order[: MAX_ATTEMPTS - len(tried)]
         self.record.connect_ms = _ms(self.loop.time() - begun)
         raise _Failure(error)
 

@@ -136,5 +136,13 @@ def dyno_env(
     return env
 
 
+# Where util-linux's setpriv exists, a dyno dies with the runtime that started it even
+# when that runtime is killed outright; the next runtime reaps whatever else is left.
+SETPRIV = shutil.which("setpriv")
+
+
 def dyno_argv(command: str) -> list[str]:
-    return ["bash", "-c", RUNNER, "dyno", command]
+    argv = ["bash", "-c", RUNNER, "dyno", command]
+    if SETPRIV:
+        return [SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+    return argv

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import uuid
 from collections import defaultdict
@@ -28,6 +27,7 @@ from tenku.db.base import utcnow
 from tenku.db.engine import Database
 from tenku.db.models import App, AppFeatureState, Domain, Dyno, Formation, LogLine, Release, Slug
 from tenku.logs import store
+from tenku.resources.dyno.service import attach_digest
 from tenku.router import Target
 from tenku.runtime.rendezvous import Attachment
 from tenku.runtime.scheduler import (
@@ -488,7 +488,7 @@ class DynoManager:
     # --- rendezvous ---------------------------------------------------------------------
 
     async def claim(self, secret: str) -> Attachment | None:
-        digest = hashlib.sha256(secret.encode()).hexdigest()
+        digest = attach_digest(secret)
         for _ in range(50):
             async with self.db.session(write=False) as db:
                 row = (

@@ -263,8 +263,13 @@ class Dyno:
         await asyncio.to_thread(unpack_slug, slug, self.dir)
         self.port = free_port(opts.host)
         env = self.sched.env_for(self.app, self.dir, self.name, self.id, self.port, self.release)
+        if self._stop is not None:
+            return 0
         self._log(f"Starting process with command `{self.command}`")
         self.proc = await _spawn(dyno_argv(self.command), self.dir, env)
+        if self._stop is not None:
+            # Stopped while the process was being started: nothing else will signal it.
+            self.sched.spawn(self._shut_down())
         await self._set(STARTING)
         pump = asyncio.create_task(self._pump(self.proc))
         memory = asyncio.create_task(self._watch_memory(self.proc))
@@ -351,7 +356,12 @@ class Dyno:
         elif running or self.state != DOWN:
             self._log(f"State changed from {self.state} to down")
             self.state = DOWN
-        if proc is None or proc.returncode is not None:
+        await self._shut_down()
+
+    async def _shut_down(self) -> None:
+        """SIGTERM the running process group, SIGKILL after the grace; once per dyno."""
+        proc = self.proc
+        if proc is None or proc.returncode is not None or self._killed_for == "stop":
             return
         self._log("Stopping all processes with SIGTERM")
         self._killed_for = "stop"
@@ -449,8 +459,12 @@ class OneOff:
     async def _run_detached(self) -> None:
         argv, env = await self._prepare()
         self._log(f"Starting process with command `{self.command}`")
+        if self._stopping:
+            return
         proc = await _spawn(argv, self.dir, env)
         self.pgid = proc.pid
+        if self._stopping:
+            self.sched.spawn(self._terminate())
         await self._set(UP)
         ttl = self.spec.time_to_live
         reader = asyncio.create_task(
@@ -521,7 +535,8 @@ class OneOff:
         self._stopping = True
         if self.pgid is not None:
             await self._terminate()
-        elif not self.claimed:
+        elif self.spec.attach and not self.claimed:
+            # Never attached: there is nothing to run.
             self.done.set()
 
 
@@ -599,10 +614,11 @@ class LocalScheduler:
             app = self._apps.pop(app_id, None)
         if app is None:
             return
-        waits = [d.stop("down") for d in [*app.dynos.values(), *app.retiring]]
+        waits: list[Awaitable[object]] = [
+            d.stop("down") for d in [*app.dynos.values(), *app.retiring]
+        ]
         app.backends = ()
-        for one in list(app.oneoffs.values()):
-            await one.stop()
+        waits += [one.stop() for one in app.oneoffs.values()]
         await asyncio.gather(*waits, return_exceptions=True)
         await asyncio.to_thread(shutil.rmtree, self.opts.root / str(app_id), True)
 

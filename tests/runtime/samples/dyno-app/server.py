@@ -3,6 +3,8 @@
 import http.server
 import json
 import os
+import signal
+import threading
 import time
 
 
@@ -33,5 +35,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         print("served", self.path, flush=True)
 
 
+class Server(http.server.ThreadingHTTPServer):
+    # Requests in flight when SIGTERM comes are answered before the process exits.
+    daemon_threads = False
+    block_on_close = True
+
+
+def stop(signum: int, frame: object) -> None:
+    # shutdown() waits for serve_forever(), which runs in this (the main) thread.
+    threading.Thread(target=server.shutdown).start()
+
+
 print("booting on", os.environ["PORT"], flush=True)
-http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
+server = Server(("0.0.0.0", int(os.environ["PORT"])), Handler)
+signal.signal(signal.SIGTERM, stop)
+server.serve_forever()
+server.server_close()
