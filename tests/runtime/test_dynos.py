@@ -158,7 +158,7 @@ async def test_formation_runs_routes_and_scales(live: Live, owner: User) -> None
     await until(lambda: all_up(owner, "dyno-scale", {"web.1", "worker.1"}), "scaled down")
     await until(lambda: _false(alive(web2)), "web.2 processes gone")
     text = await until(
-        lambda: _has(live, app["id"], "heroku[web.2]: Process exited with status 143"), "exit"
+        lambda: _has(live, app["id"], "heroku[web.2]: Process exited with status 0"), "exit"
     )
     assert "heroku[web.2]: Stopping all processes with SIGTERM" in text
 
