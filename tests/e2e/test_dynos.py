@@ -5,8 +5,15 @@ read by the app through the router.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import select
 import shutil
+import signal
+import struct
+import subprocess
+import termios
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -179,3 +186,46 @@ def test_app_reads_its_database_through_the_router(
 
     assert until(visits, "the app to see DATABASE_URL") == "visits 1\n"
     assert routed(server, app, "/db").text == "visits 2\n"
+
+
+def test_run_bash_is_interactive_on_a_terminal(heroku: Heroku, running: str) -> None:
+    """`heroku run bash` on a real terminal: raw keystrokes up, a remote pty of our size."""
+    controller, terminal = os.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    proc = subprocess.Popen(
+        heroku.argv("run", "bash", "-a", running),
+        env=heroku.env(),
+        cwd=heroku.home,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    seen = b""
+
+    def read_until(needle: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + WAIT
+        while needle not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(controller, 65536)
+                except OSError:
+                    break
+        assert needle in seen, seen.decode(errors="replace")
+
+    try:
+        read_until(b"up, run.")
+        os.write(controller, b"echo interactive-$((6*7)) on $DYNO; stty size\r")
+        read_until(b"interactive-42 on run.")
+        read_until(b"33 101")
+        os.write(controller, b"exit\r")
+        assert proc.wait(timeout=WAIT) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(controller)
