@@ -34,6 +34,7 @@ from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.db.models import DrainCursor, LogDrain, LogLine
 from tenku.logs.store import KEEP, LogSink
+from tenku.runtime.nudge import wait_event
 
 log = logging.getLogger("tenku.drains")
 
@@ -260,8 +261,7 @@ class DrainForwarder:
                 raise
             except Exception:
                 log.exception("log drain delivery pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            await wait_event(self._wake, self.poll_interval)
             self._wake.clear()
 
     # --- one pass -----------------------------------------------------------------

@@ -29,6 +29,7 @@ from tenku.db.models import App, AppFeatureState, Domain, Dyno, Formation, LogLi
 from tenku.logs import store
 from tenku.resources.dyno.service import attach_digest
 from tenku.router import Target
+from tenku.runtime.nudge import wait_event
 from tenku.runtime.rendezvous import Attachment
 from tenku.runtime.scheduler import (
     COMPLETE,
@@ -230,8 +231,7 @@ class DynoManager:
             except Exception:
                 log.exception("could not apply the desired dyno state")
             self.ready.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL)
+            await wait_event(self._wake, POLL)
             self._wake.clear()
 
     async def _slug_path(self, slug: Slug) -> Path | None:

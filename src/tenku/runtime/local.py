@@ -33,6 +33,7 @@ from pathlib import Path
 from tenku.resources.formation.sizes import memory_mb
 from tenku.runtime import procs
 from tenku.runtime.dyno_env import dyno_argv, dyno_env, free_port, resolve_command, unpack_slug
+from tenku.runtime.nudge import wait_event
 from tenku.runtime.rendezvous import Attachment
 from tenku.runtime.scheduler import (
     COMPLETE,
@@ -239,8 +240,7 @@ class Dyno:
                     status,
                     delay,
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                await wait_event(self._wake, delay)
                 if self._stop is not None:
                     break
                 await self._set(STARTING)
@@ -436,8 +436,7 @@ class OneOff:
         try:
             if self.spec.attach:
                 self._log("Awaiting client")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.done.wait(), self.sched.opts.attach_timeout)
+                await wait_event(self.done, self.sched.opts.attach_timeout)
                 if not self.claimed and not self._stopping:
                     self._log("Error R13 (Attach error) -> Failed to attach to process")
                     self.state = COMPLETE
@@ -523,8 +522,7 @@ class OneOff:
             return
         self._log("Stopping all processes with SIGTERM")
         procs.kill_group(pgid, signal.SIGTERM)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.ended.wait(), self.sched.opts.grace)
+        await wait_event(self.ended, self.sched.opts.grace)
         if not self.ended.is_set():
             self._log("Stopping remaining processes with SIGKILL")
             procs.kill_group(pgid)

@@ -7,6 +7,7 @@ runtime still finds the work by polling. A nudge is a hint only, never the work 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import socket
@@ -53,3 +54,15 @@ def nudge(settings: Settings) -> None:
     ):
         sock.setblocking(False)
         sock.sendto(b"wake", socket_name(settings))
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until `event` is set or `seconds` pass; whether it was set.
+
+    Unlike `asyncio.wait_for` on Python 3.11, a cancellation that arrives as the event is
+    set is never lost, so a loop waiting here always stops when its task is cancelled.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()

@@ -10,7 +10,6 @@ the last rows are written in the same transaction that ends the build.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.engine import Database
 from tenku.db.models import BuildOutput
+from tenku.runtime.nudge import wait_event
 
 log = logging.getLogger("tenku.runtime")
 
@@ -159,8 +159,7 @@ class OutputWriter:
 
     async def _run(self) -> None:
         while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), FLUSH_INTERVAL)
+            await wait_event(self._kick, FLUSH_INTERVAL)
             self._kick.clear()
             await self.flush()
 

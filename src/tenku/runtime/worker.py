@@ -39,7 +39,7 @@ from tenku.router import Router
 from tenku.runtime.builder import DEFAULT_TIMEOUT, Builder, BuildSettings
 from tenku.runtime.dynos import DynoManager
 from tenku.runtime.local import LocalOptions, LocalScheduler
-from tenku.runtime.nudge import register, socket_name, unregister
+from tenku.runtime.nudge import register, socket_name, unregister, wait_event
 from tenku.runtime.output import STDERR, OutputWriter
 from tenku.runtime.procs import kill_leftovers
 from tenku.runtime.rendezvous import RendezvousServer
@@ -268,8 +268,7 @@ class Runtime:
                 raise
             except Exception:
                 log.exception("could not claim builds")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            await wait_event(self._wake, self.poll_interval)
             self._wake.clear()
 
     async def _claim(self) -> None:
