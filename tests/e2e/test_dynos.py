@@ -123,6 +123,23 @@ def test_ps_scale_restart_and_the_router(
     assert 'heroku[router]: at=info method=GET path="/"' in out
     assert "heroku[api]: Scale to web=2, worker=1 by owner@example.com" in out
 
+    for args in (("web.1",), ()):
+        # One dyno, then everything.
+        names = ("web.1",) if args else ("web.1", "web.2", "worker.1")
+        stamp = {d["name"]: d["updated_at"] for d in json_of(api.get(f"/apps/{app}/dynos"))}
+        heroku("ps:restart", *args, "-a", app)
+
+        def restarted(names: tuple[str, ...] = names, stamp: dict[str, str] = stamp) -> bool:
+            now = {d["name"]: d for d in json_of(api.get(f"/apps/{app}/dynos"))}
+            return all(now[n]["state"] == "up" and now[n]["updated_at"] != stamp[n] for n in names)
+
+        until(restarted, f"ps:restart {' '.join(args)}")
+    _, out, _ = heroku("logs", "-a", app, "-n", "200", "--dyno", "web.1")
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines, out
+    assert all("[web.1]:" in line for line in lines), out
+    assert any("heroku[web.1]: Restarting" in line for line in lines), out
+
     heroku("ps:stop", "worker.1", "-a", app)
     until(
         lambda: (

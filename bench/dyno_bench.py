@@ -1,0 +1,535 @@
+"""How long Tenku takes to bring web dynos up, and what each running dyno costs it.
+
+    .venv/bin/python bench/dyno_bench.py [--quick]
+
+Starts `tenku up` on a throwaway SQLite database, creates a user and an app, and
+releases a slug whose web process is a tiny stdlib HTTP server. For 1, 10 and 50 web
+dynos (`--quick`: 1 and 10) it times the formation PATCH and a new release (a config
+var change) until `GET /apps/{app}/dynos` shows every dyno `up`, and, as a floor from
+the same run, starting the same command directly as N subprocesses until each one
+listens. It also reads the RSS of the `tenku` processes (API and runtime) with 0 and N
+dynos up, from /proc, so Linux only. It only prints; see bench/README.md for how to
+read the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+
+from tenku.runtime.dyno_env import BASE_PATH
+
+HOST = "127.0.0.1"
+V3 = "application/vnd.heroku+json; version=3"
+APP = "bench-dynos"
+EMAIL = "bench@example.com"
+COMMAND = "python3 server.py"
+# Far above anything the polling sends: the budget must never be what is measured.
+RATE_LIMIT_PER_HOUR = 10**9
+FULL_COUNTS = (1, 10, 50)
+QUICK_COUNTS = (1, 10)
+
+POLL = 0.05
+STARTUP_TIMEOUT = 60.0
+WAIT_TIMEOUT = 300.0
+STOP_GRACE = 15.0
+# Let lazily freed memory settle before reading RSS.
+SETTLE = 1.0
+MIB = 1024 * 1024
+
+SERVER_PY = f'''\
+"""The bench's web process: answers 200 on $PORT, on {HOST} only."""
+
+import http.server
+import os
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"ok\\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+http.server.HTTPServer(("{HOST}", int(os.environ["PORT"])), Handler).serve_forever()
+'''
+
+
+class SetupError(Exception):
+    """The run could not be set up or a wait timed out."""
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+def tenku_command() -> list[str]:
+    script = Path(sys.executable).with_name("tenku")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tenku.cli"]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on; held open together so that they differ."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+
+
+def has_exited(pid: int) -> bool:
+    """True once `pid` has exited, without reaping it."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a process started in a session of its own and its group, SIGKILL after
+    the grace. The leader stays unreaped until then, so its group id cannot be reused."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    while time.monotonic() < deadline and not has_exited(proc.pid):
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: split after it.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        kids = children(todo.pop())
+        found += kids
+        todo += kids
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def rss(pid: int) -> int:
+    """Resident set size in bytes; 0 if the process is gone."""
+    try:
+        for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+@dataclass
+class Tenku:
+    proc: subprocess.Popen[bytes]
+    http: httpx.Client
+    log: Path
+
+    def runtime_pid(self) -> int:
+        for pid in children(self.proc.pid):
+            if "tenku" in cmdline(pid) and " runtime" in cmdline(pid):
+                return pid
+        raise SetupError("no `tenku runtime` process under `tenku up`")
+
+    def platform_rss(self) -> tuple[int, int]:
+        """RSS of the API process (`tenku up`) and of the runtime."""
+        return rss(self.proc.pid), rss(self.runtime_pid())
+
+    def dyno_rss(self) -> int:
+        """RSS of everything the runtime has spawned: the dynos' processes."""
+        return sum(rss(pid) for pid in descendants(self.runtime_pid()))
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+# --- the API --------------------------------------------------------------------------
+
+
+def call(tenku: Tenku, method: str, path: str, ok: tuple[int, ...], **kw: Any) -> Any:
+    r = tenku.http.request(method, path, **kw)
+    if r.status_code not in ok:
+        raise SetupError(f"{method} {path}: {r.status_code} {r.text}")
+    return r.json()
+
+
+def dynos(tenku: Tenku) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = call(tenku, "GET", f"/apps/{APP}/dynos", (200, 206))
+    return data
+
+
+def wait_for(check: Callable[[], bool], what: str, tenku: Tenku) -> None:
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while not check():
+        if tenku.proc.poll() is not None:
+            raise SetupError(f"`tenku up` exited while waiting for {what}:\n{tenku.log_tail()}")
+        if time.monotonic() > deadline:
+            raise SetupError(f"timed out waiting for {what}")
+        time.sleep(POLL)
+
+
+def all_up(tenku: Tenku, count: int, after_version: int = 0) -> bool:
+    now = dynos(tenku)
+    return len(now) == count and all(
+        d["state"] == "up" and (d.get("release") or {}).get("version", 0) > after_version
+        for d in now
+    )
+
+
+def slug_tarball() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data, mode in (("./app", b"", 0o755), ("./app/server.py", SERVER_PY, 0o644)):
+            info = tarfile.TarInfo(name)
+            info.mtime = int(time.time())
+            info.mode = mode
+            if name == "./app":
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                raw = data.encode() if isinstance(data, str) else data
+                info.size = len(raw)
+                tar.addfile(info, io.BytesIO(raw))
+    return buf.getvalue()
+
+
+def deploy(tenku: Tenku) -> None:
+    call(tenku, "POST", "/apps", (201,), json={"name": APP})
+    slug = call(
+        tenku, "POST", f"/apps/{APP}/slugs", (201,), json={"process_types": {"web": COMMAND}}
+    )
+    # The blob URL names the HTTPS port; keep its path and query, send it over plain HTTP.
+    target = httpx.URL(slug["blob"]["url"]).raw_path.decode()
+    put = httpx.put(f"{tenku.http.base_url}".rstrip("/") + target, content=slug_tarball())
+    if put.status_code != 200:
+        raise SetupError(f"slug upload: {put.status_code} {put.text}")
+    call(tenku, "POST", f"/apps/{APP}/releases", (201,), json={"slug": slug["id"]})
+
+
+def scale(tenku: Tenku, count: int) -> None:
+    call(tenku, "PATCH", f"/apps/{APP}/formation/web", (200,), json={"quantity": count})
+
+
+def scale_to_zero(tenku: Tenku) -> None:
+    scale(tenku, 0)
+    wait_for(lambda: not dynos(tenku), "0 dynos", tenku)
+    wait_for(lambda: not descendants(tenku.runtime_pid()), "dyno processes to exit", tenku)
+
+
+# --- the floor: the same command as plain subprocesses ---------------------------------
+
+
+def listens(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def dyno_path() -> str:
+    """PATH as a dyno gets it (the standard dirs first), so `python3` is the same file."""
+    dirs = BASE_PATH.split(":")
+    return ":".join(dirs + [d for d in os.environ.get("PATH", "").split(":") if d not in dirs])
+
+
+def direct_start(count: int, workdir: Path) -> tuple[float, int]:
+    """Seconds to start `count` copies of the web command until each listens, and the
+    mean RSS of one copy (its whole process group)."""
+    app_dir = workdir / "direct"
+    app_dir.mkdir(exist_ok=True)
+    (app_dir / "server.py").write_text(SERVER_PY)
+    ports = free_ports(count)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        started = time.perf_counter()
+        for port in ports:
+            env = {**os.environ, "PATH": dyno_path(), "PORT": str(port)}
+            procs.append(
+                subprocess.Popen(
+                    ["bash", "-c", COMMAND],
+                    cwd=app_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        waiting = set(ports)
+        deadline = time.monotonic() + WAIT_TIMEOUT
+        while waiting:
+            waiting = {p for p in waiting if not listens(p)}
+            if waiting:
+                if time.monotonic() > deadline:
+                    raise SetupError(f"{len(waiting)} direct servers never listened")
+                time.sleep(0.005)
+        elapsed = time.perf_counter() - started
+        time.sleep(SETTLE)
+        total = sum(rss(p.pid) + sum(rss(d) for d in descendants(p.pid)) for p in procs)
+        return elapsed, total // count
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            stop_group(proc)
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+@dataclass
+class Round:
+    count: int
+    formation: float
+    release: float
+    direct: float
+    api_zero: int
+    runtime_zero: int
+    api_n: int
+    runtime_n: int
+    dyno_rss: int
+    direct_rss: int
+
+
+def measure(tenku: Tenku, count: int, workdir: Path) -> Round:
+    time.sleep(SETTLE)
+    api_zero, runtime_zero = tenku.platform_rss()
+
+    started = time.perf_counter()
+    scale(tenku, count)
+    wait_for(lambda: all_up(tenku, count), f"{count} dynos up", tenku)
+    formation = time.perf_counter() - started
+
+    time.sleep(SETTLE)
+    api_n, runtime_n = tenku.platform_rss()
+    dyno_rss = tenku.dyno_rss() // count
+
+    version = max(d["release"]["version"] for d in dynos(tenku))
+    started = time.perf_counter()
+    value = secrets.token_hex(6)
+    call(tenku, "PATCH", f"/apps/{APP}/config-vars", (200,), json={"BENCH_VALUE": value})
+    wait_for(lambda: all_up(tenku, count, version), f"{count} dynos of the new release", tenku)
+    release = time.perf_counter() - started
+
+    scale_to_zero(tenku)
+    direct, direct_rss = direct_start(count, workdir)
+    return Round(
+        count,
+        formation,
+        release,
+        direct,
+        api_zero,
+        runtime_zero,
+        api_n,
+        runtime_n,
+        dyno_rss,
+        direct_rss,
+    )
+
+
+def child_env(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
+    # Settings the caller's shell may carry must not leak into Tenku.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENKU_")}
+    env.update(
+        TENKU_DATA_DIR=str(data_dir),
+        TENKU_HOST=HOST,
+        TENKU_RATE_LIMIT_PER_HOUR=str(RATE_LIMIT_PER_HOUR),
+        TENKU_ROUTER_PORT=str(ports["router"]),
+        TENKU_ROUTER_HTTPS_PORT=str(ports["router_https"]),
+        TENKU_RENDEZVOUS_PORT=str(ports["rendezvous"]),
+    )
+    return env
+
+
+def start_tenku(workdir: Path, cleanup: contextlib.ExitStack) -> Tenku:
+    data_dir = workdir / "data"
+    https, plain, router, router_https, rendezvous = free_ports(5)
+    env = child_env(
+        data_dir, {"router": router, "router_https": router_https, "rendezvous": rendezvous}
+    )
+    created = subprocess.run(  # noqa: PLW1510 (the return code is checked below)
+        [*tenku_command(), "users", "create", EMAIL, "--password", secrets.token_urlsafe(18)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+    )
+    if created.returncode != 0:
+        raise SetupError(f"tenku users create failed:\n{created.stderr.decode().strip()}")
+    key = created.stdout.decode().strip().splitlines()[-1]
+
+    log = workdir / "tenku.log"
+    command = [*tenku_command(), "up", "--data-dir", str(data_dir)]
+    command += ["--port", str(https), "--http-port", str(plain)]
+    with log.open("wb") as out:
+        # A session of its own: we stop the whole group (runtime included) on the way out.
+        proc = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    cleanup.callback(stop_group, proc)
+    http = httpx.Client(
+        base_url=f"http://{HOST}:{plain}",
+        headers={"Accept": V3, "Authorization": f"Bearer {key}"},
+        timeout=60,
+        trust_env=False,
+    )
+    cleanup.callback(http.close)
+    tenku = Tenku(proc, http, log)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            raise SetupError(f"`tenku up` exited ({proc.returncode}):\n{tenku.log_tail()}")
+        with contextlib.suppress(httpx.TransportError):
+            if http.get("/account").status_code == 200:
+                break
+        if time.monotonic() > deadline:
+            raise SetupError(f"`tenku up` not serving after {STARTUP_TIMEOUT:.0f} s")
+        time.sleep(0.1)
+    wait_for(lambda: bool(children(proc.pid)), "the runtime process", tenku)
+    return tenku
+
+
+def mib(value: float) -> str:
+    return f"{value / MIB:.1f}"
+
+
+def print_results(rounds: list[Round]) -> None:
+    print()
+    print("time to N web dynos up (s)")
+    print(f"{'N':>4} | {'formation':>10} {'release':>10} {'direct':>10} |", end="")
+    print(f" {'form/dir':>9} {'rel/dir':>9}")
+    for r in rounds:
+        print(
+            f"{r.count:>4} | {r.formation:>10.2f} {r.release:>10.2f} {r.direct:>10.3f} |"
+            f" {r.formation / r.direct:>8.1f}x {r.release / r.direct:>8.1f}x"
+        )  # fmt: skip
+    print()
+    print("memory (MiB RSS): Tenku's API and runtime processes with 0 and N dynos up")
+    print(
+        f"{'N':>4} | {'API 0':>7} {'API N':>7} {'run 0':>7} {'run N':>7} |"
+        f" {'Tenku/dyno':>10} | {'dyno':>6} {'direct':>7}"
+    )
+    for r in rounds:
+        per_dyno = (r.api_n + r.runtime_n - r.api_zero - r.runtime_zero) / r.count
+        print(
+            f"{r.count:>4} | {mib(r.api_zero):>7} {mib(r.api_n):>7} {mib(r.runtime_zero):>7}"
+            f" {mib(r.runtime_n):>7} | {mib(per_dyno):>10} | {mib(r.dyno_rss):>6}"
+            f" {mib(r.direct_rss):>7}"
+        )
+
+
+def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack) -> None:
+    counts = QUICK_COUNTS if args.quick else FULL_COUNTS
+    print(
+        f"tenku dyno bench: Python {platform.python_version()}, {os.cpu_count()} CPUs,"
+        f" load {' '.join(f'{x:.2f}' for x in os.getloadavg())}, SQLite in a temporary directory"
+    )
+    tenku = start_tenku(workdir, cleanup)
+    deploy(tenku)
+    # A first release may give the web process a default dyno: start every round from 0.
+    scale_to_zero(tenku)
+    rounds = []
+    for count in counts:
+        print(f"  {count} dyno(s)...", flush=True)
+        rounds.append(measure(tenku, count, workdir))
+    print_results(rounds)
+    print(f"\nload at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 and 10 dynos instead of 1, 10, 50")
+    args = parser.parse_args(argv)
+    with stop_signals_interrupt():
+        try:
+            with contextlib.ExitStack() as cleanup:
+                workdir = Path(tempfile.mkdtemp(prefix="tenku-dyno-bench-"))
+                cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+                try:
+                    bench(args, workdir, cleanup)
+                finally:
+                    # The cleanups are bounded; a second Ctrl-C must not cut them short.
+                    for signum in STOP_SIGNALS:
+                        signal.signal(signum, signal.SIG_IGN)
+        except SetupError as err:
+            print(f"\nerror: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\ninterrupted; Tenku stopped and temporary files removed", file=sys.stderr)
+            return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
