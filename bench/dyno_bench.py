@@ -214,12 +214,34 @@ def wait_for(check: Callable[[], bool], what: str, tenku: Tenku) -> None:
         time.sleep(POLL)
 
 
-def all_up(tenku: Tenku, count: int, after_version: int = 0) -> bool:
+def all_up(tenku: Tenku, count: int) -> bool:
     now = dynos(tenku)
-    return len(now) == count and all(
-        d["state"] == "up" and (d.get("release") or {}).get("version", 0) > after_version
-        for d in now
-    )
+    return len(now) == count and all(d["state"] == "up" for d in now)
+
+
+def restarted_checker(tenku: Tenku, count: int, old_version: int) -> Callable[[], bool]:
+    """A check for "every dyno restarted on the new release and is up again".
+
+    On a new release a dyno's row keeps its id and says `up` with the new version while
+    the old process is still being stopped; `starting` is reported only once the new
+    process runs. So each dyno must be seen in another state than `up` first. That state
+    lasts at least one of the runtime's bind checks (0.2 s), longer than a poll here.
+    """
+    left_up: set[str] = set()
+
+    def check() -> bool:
+        now = dynos(tenku)
+        for d in now:
+            if d["state"] != "up":
+                left_up.add(d["name"])
+        return len(now) == count and all(
+            d["state"] == "up"
+            and d["name"] in left_up
+            and (d.get("release") or {}).get("version", 0) > old_version
+            for d in now
+        )
+
+    return check
 
 
 def slug_tarball() -> bytes:
@@ -354,7 +376,7 @@ def measure(tenku: Tenku, count: int, workdir: Path) -> Round:
     started = time.perf_counter()
     value = secrets.token_hex(6)
     call(tenku, "PATCH", f"/apps/{APP}/config-vars", (200,), json={"BENCH_VALUE": value})
-    wait_for(lambda: all_up(tenku, count, version), f"{count} dynos of the new release", tenku)
+    wait_for(restarted_checker(tenku, count, version), f"{count} restarted dynos", tenku)
     release = time.perf_counter() - started
 
     scale_to_zero(tenku)

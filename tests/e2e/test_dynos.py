@@ -5,6 +5,7 @@ read by the app through the router.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -13,6 +14,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import tarfile
 import termios
 import time
 import uuid
@@ -24,7 +26,7 @@ import httpx
 import pytest
 
 from tests.addons.support import drop_pg
-from tests.e2e.conftest import Heroku, LiveServer, json_of, unique_app_name
+from tests.e2e.conftest import Heroku, LiveServer, json_of, launch, unique_app_name
 from tests.e2e.test_git_deploy import PUSH_TIMEOUT, SAMPLES, cli_in, git
 
 pytestmark = pytest.mark.e2e
@@ -246,3 +248,96 @@ def test_run_bash_is_interactive_on_a_terminal(heroku: Heroku, running: str) -> 
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         os.close(controller)
+
+
+def _serves(server: LiveServer, app: str) -> bool:
+    try:
+        return routed(server, app).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _client(server: LiveServer, key: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.url,
+        headers={
+            "Accept": "application/vnd.heroku+json; version=3",
+            "Authorization": f"Bearer {key}",
+        },
+        timeout=60,
+        trust_env=False,
+    )
+
+
+def _dyno_pids(dynos_dir: Path) -> set[int]:
+    """Processes whose environment places them under `dynos_dir` (any dyno of the app)."""
+    found = set()
+    needle = str(dynos_dir).encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _tenku_pids(data_dir: Path) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"tenku" in cmdline and str(data_dir).encode() in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_killed_tenku_comes_back_with_its_dynos_and_no_orphans(tmp_path: Path) -> None:
+    """`tenku up` killed outright (API and runtime), then started again on its data."""
+    root = tmp_path / "tenku"
+    root.mkdir()
+    with launch("sqlite", root) as first:
+        key = first.create_user("restart@example.com").key
+        with _client(first, key) as api:
+            app = json_of(api.post("/apps", json={"name": unique_app_name("back")}))
+            slug = json_of(
+                api.post(
+                    f"/apps/{app['name']}/slugs",
+                    json={"process_types": {"web": "python3 server.py"}},
+                )
+            )
+            tarball = tmp_path / "slug.tgz"
+            with tarfile.open(tarball, "w:gz") as tar:
+                tar.add(SAMPLES / "dyno-app", arcname="./app")
+            put = api.put(
+                httpx.URL(slug["blob"]["url"]).raw_path.decode(), content=tarball.read_bytes()
+            )
+            assert put.status_code == 200, put.text
+            assert (
+                api.post(f"/apps/{app['name']}/releases", json={"slug": slug["id"]}).status_code
+                == 201
+            )
+            r = api.patch(f"/apps/{app['name']}/formation/web", json={"quantity": 2})
+            assert r.status_code == 200, r.text
+            until(lambda: states(api, app["name"]) == {"web.1": "up", "web.2": "up"}, "two dynos")
+        dynos_dir = first.data_dir / "dynos" / app["id"]
+        before = _dyno_pids(dynos_dir)
+        assert len(before) >= 2
+        for pid in _tenku_pids(first.data_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    with launch("sqlite", root) as second:
+        with _client(second, key) as api:
+            # The rows still say `up` until the new runtime has recovered: wait for traffic
+            # and for two dynos that are not the killed ones.
+            until(lambda: _serves(second, app["name"]), "routed again")
+            until(lambda: states(api, app["name"]) == {"web.1": "up", "web.2": "up"}, "back up")
+            until(lambda: len(_dyno_pids(dynos_dir) - before) == 2, "two new dynos")
+        now = _dyno_pids(dynos_dir)
+        assert not (now & before), "processes of the killed Tenku's dynos still run"
+        # One process per dyno: bash hands over to the command (`exec`).
+        assert len(now) == 2, now
