@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 
 from tenku.runtime.dyno_env import BASE_PATH
+from tenku.runtime.procs import listening_ports
 
 HOST = "127.0.0.1"
 V3 = "application/vnd.heroku+json; version=3"
@@ -210,7 +211,8 @@ def wait_for(check: Callable[[], bool], what: str, tenku: Tenku) -> None:
         if tenku.proc.poll() is not None:
             raise SetupError(f"`tenku up` exited while waiting for {what}:\n{tenku.log_tail()}")
         if time.monotonic() > deadline:
-            raise SetupError(f"timed out waiting for {what}")
+            states = [(d["name"], d["state"], d["release"]) for d in dynos(tenku)]
+            raise SetupError(f"timed out waiting for {what}; dynos: {states}")
         time.sleep(POLL)
 
 
@@ -219,25 +221,37 @@ def all_up(tenku: Tenku, count: int) -> bool:
     return len(now) == count and all(d["state"] == "up" for d in now)
 
 
+def environ_port(pid: int) -> int | None:
+    try:
+        environ = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for entry in environ:
+        if entry.startswith(b"PORT="):
+            return int(entry[5:])
+    return None
+
+
 def restarted_checker(tenku: Tenku, count: int, old_version: int) -> Callable[[], bool]:
     """A check for "every dyno restarted on the new release and is up again".
 
-    On a new release a dyno's row keeps its id and says `up` with the new version while
-    the old process is still being stopped; `starting` is reported only once the new
-    process runs. So each dyno must be seen in another state than `up` first. That state
-    lasts at least one of the runtime's bind checks (0.2 s), longer than a poll here.
+    On a new release a dyno's row keeps its id and already says `up` with the new
+    version while the old process is being stopped, so the API alone cannot tell. The
+    check also wants the runtime's children to be `count` new processes (none of the
+    pids from before the release), each listening on its $PORT.
     """
-    left_up: set[str] = set()
+    old_pids = set(children(tenku.runtime_pid()))
 
     def check() -> bool:
+        kids = set(children(tenku.runtime_pid()))
+        if len(kids) != count or kids & old_pids:
+            return False
+        ports = {environ_port(pid) for pid in kids}
+        if None in ports or not ports <= listening_ports():
+            return False
         now = dynos(tenku)
-        for d in now:
-            if d["state"] != "up":
-                left_up.add(d["name"])
         return len(now) == count and all(
-            d["state"] == "up"
-            and d["name"] in left_up
-            and (d.get("release") or {}).get("version", 0) > old_version
+            d["state"] == "up" and (d.get("release") or {}).get("version", 0) > old_version
             for d in now
         )
 

@@ -216,6 +216,8 @@ class Dyno:
     async def _life(self) -> None:
         crashes = 0
         try:
+            # Shown as starting from now on, also while the dyno it replaces is stopping.
+            await self._set(STARTING)
             while self._stop is None:
                 started = time.monotonic()
                 status = await self._run_once()
