@@ -26,7 +26,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -45,6 +44,7 @@ import uvloop
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from processes import free_ports, has_exited, stop_group, tenku_command
 from tenku.config import normalize_database_url, sqlite_url
 from tenku.tls import tls_files as tenku_tls_files
 
@@ -67,7 +67,6 @@ CHANGING_KEY = "BENCH_VALUE"
 
 REQUEST_TIMEOUT = 60.0
 STARTUP_TIMEOUT = 60.0
-STOP_GRACE = 10.0
 # A worker gives up after this many failed requests in a row (server gone, say).
 MAX_FAILURES_IN_A_ROW = 20
 PAGE_BLOCK = 10
@@ -99,43 +98,6 @@ FULL = Profile("full", warmup=2.0, slices=5, slice_seconds=2.0, page_samples=200
 
 
 # --- processes -------------------------------------------------------------------
-
-
-def tenku_command() -> list[str]:
-    script = Path(sys.executable).with_name("tenku")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tenku.cli"]
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on; held open together so that they differ."""
-    with contextlib.ExitStack() as held:
-        socks = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-
-
-def has_exited(pid: int) -> bool:
-    """True once `pid` has exited, without reaping it."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process started in a session of its own, and all it spawned.
-
-    The leader stays unreaped until its group has been killed, so that the group
-    id cannot be taken over by an unrelated process in between.
-    """
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
-    while time.monotonic() < deadline and not has_exited(proc.pid):
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 @dataclass

@@ -36,10 +36,10 @@ from typing import Any
 
 import httpx
 
+from processes import HOST, free_ports, stop_group, tenku_command
 from tenku.runtime.dyno_env import BASE_PATH
 from tenku.runtime.procs import listening_ports
 
-HOST = "127.0.0.1"
 V3 = "application/vnd.heroku+json; version=3"
 APP = "bench-dynos"
 EMAIL = "bench@example.com"
@@ -85,40 +85,6 @@ class SetupError(Exception):
 
 
 # --- processes ------------------------------------------------------------------------
-
-
-def tenku_command() -> list[str]:
-    script = Path(sys.executable).with_name("tenku")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tenku.cli"]
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on; held open together so that they differ."""
-    with contextlib.ExitStack() as held:
-        socks = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-
-
-def has_exited(pid: int) -> bool:
-    """True once `pid` has exited, without reaping it."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM a process started in a session of its own and its group, SIGKILL after
-    the grace. The leader stays unreaped until then, so its group id cannot be reused."""
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
-    while time.monotonic() < deadline and not has_exited(proc.pid):
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def children(pid: int) -> list[int]:
@@ -353,7 +319,7 @@ def direct_start(count: int, workdir: Path) -> tuple[float, int]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
         for proc in procs:
-            stop_group(proc)
+            stop_group(proc, STOP_GRACE)
 
 
 # --- the run --------------------------------------------------------------------------
@@ -453,7 +419,7 @@ def start_tenku(workdir: Path, cleanup: contextlib.ExitStack) -> Tenku:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    cleanup.callback(stop_group, proc)
+    cleanup.callback(stop_group, proc, STOP_GRACE)
     http = httpx.Client(
         base_url=f"http://{HOST}:{plain}",
         headers={"Accept": V3, "Authorization": f"Bearer {key}"},

@@ -23,7 +23,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,10 +38,10 @@ from typing import Any, cast
 import httptools
 import uvloop
 
+from processes import HOST, free_ports, has_exited, stop_group
 from tenku.router import Router, Target
 from tenku.runtime.scheduler import Backend
 
-HOST = "127.0.0.1"
 ROUTE_HOST = "bench.tenku.localhost"
 SMALL_PATH = "/small"
 LARGE_PATH = "/large"
@@ -53,7 +52,6 @@ VIA = "1.1 vegur"
 
 REQUEST_TIMEOUT = 60.0
 STARTUP_TIMEOUT = 30.0
-STOP_GRACE = 10.0
 # A worker gives up after this many failed requests in a row (server gone, say).
 MAX_FAILURES_IN_A_ROW = 20
 MIB = 1024 * 1024
@@ -158,38 +156,6 @@ def serve_router(port: int, backend_port: int) -> None:
 
 
 # --- processes ------------------------------------------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on; held open together so that they differ."""
-    with contextlib.ExitStack() as held:
-        socks = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-
-
-def has_exited(pid: int) -> bool:
-    """True once `pid` has exited, without reaping it."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process started in a session of its own, and all it spawned.
-
-    The leader stays unreaped until its group has been killed, so that the group
-    id cannot be taken over by an unrelated process in between.
-    """
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
-    while time.monotonic() < deadline and not has_exited(proc.pid):
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 @dataclass

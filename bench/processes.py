@@ -1,0 +1,51 @@
+"""Process helpers the benchmarks share: ports, the `tenku` command, stopping groups."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+
+def tenku_command() -> list[str]:
+    script = Path(sys.executable).with_name("tenku")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tenku.cli"]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on; held open together so that they differ."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+
+
+def has_exited(pid: int) -> bool:
+    """True once `pid` has exited, without reaping it."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Stop a process started in a session of its own, and all it spawned.
+
+    The leader stays unreaped until its group has been killed, so that the group
+    id cannot be taken over by an unrelated process in between.
+    """
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and not has_exited(proc.pid):
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
