@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
-from types import FrameType
 from typing import cast
 
 import httptools
@@ -44,7 +43,16 @@ import uvloop
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from processes import free_ports, has_exited, stop_group, tenku_command
+from processes import (
+    STOP_SIGNALS,
+    SetupError,
+    free_ports,
+    has_exited,
+    interrupt,
+    run_until_stopped,
+    stop_group,
+    tenku_command,
+)
 from tenku.config import normalize_database_url, sqlite_url
 from tenku.tls import tls_files as tenku_tls_files
 
@@ -71,10 +79,6 @@ STARTUP_TIMEOUT = 60.0
 MAX_FAILURES_IN_A_ROW = 20
 PAGE_BLOCK = 10
 PAGE_WARMUP = 3
-
-
-class SetupError(Exception):
-    """The run could not be set up; nothing was measured."""
 
 
 @dataclass(frozen=True)
@@ -962,13 +966,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 async def interruptible(ctx: Context) -> None:
     """Run the benchmark; a stop signal cancels it, which unwinds every await
     (killing any tool still running) before the cleanups in main() run."""
@@ -1019,24 +1016,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    # Outside the event loop a stop signal raises at once. SIGINT is set too because
-    # a shell ignores it in commands it starts in the background.
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, interrupt)
-    try:
-        run(args)
-    except SetupError as err:
-        print(f"\nerror: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped and temporary files removed", file=sys.stderr)
-        return 130
-    finally:
-        for signum, handler in previous.items():
-            if handler is not None:
-                signal.signal(signum, handler)
-    return 0
+    return run_until_stopped(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from processes import HOST, free_ports, stop_group, tenku_command
+from processes import HOST, SetupError, free_ports, stop_group, tenku_command
 from tenku.runtime.dyno_env import BASE_PATH
 from tenku.runtime.procs import listening_ports
 
@@ -78,10 +78,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.HTTPServer(("{HOST}", int(os.environ["PORT"])), Handler).serve_forever()
 '''
-
-
-class SetupError(Exception):
-    """The run could not be set up or a wait timed out."""
 
 
 # --- processes ------------------------------------------------------------------------

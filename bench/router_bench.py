@@ -32,13 +32,21 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from types import FrameType
 from typing import Any, cast
 
 import httptools
 import uvloop
 
-from processes import HOST, free_ports, has_exited, stop_group
+from processes import (
+    HOST,
+    STOP_SIGNALS,
+    SetupError,
+    free_ports,
+    has_exited,
+    interrupt,
+    run_until_stopped,
+    stop_group,
+)
 from tenku.router import Router, Target
 from tenku.runtime.scheduler import Backend
 
@@ -55,10 +63,6 @@ STARTUP_TIMEOUT = 30.0
 # A worker gives up after this many failed requests in a row (server gone, say).
 MAX_FAILURES_IN_A_ROW = 20
 MIB = 1024 * 1024
-
-
-class SetupError(Exception):
-    """The run could not be set up; nothing was measured."""
 
 
 # --- the backend (runs in its own process) --------------------------------------------
@@ -673,13 +677,6 @@ async def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     print(f"load average at the end: {load_average()}")
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 async def interruptible(
     args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack
 ) -> None:
@@ -761,24 +758,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path("/proc/self/status").exists():
         print("error: this benchmark reads /proc and runs on Linux only", file=sys.stderr)
         return 1
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    # Outside the event loop a stop signal raises at once. SIGINT is set too because
-    # a shell ignores it in commands it starts in the background.
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, interrupt)
-    try:
-        run(args)
-    except SetupError as err:
-        print(f"\nerror: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped and temporary files removed", file=sys.stderr)
-        return 130
-    finally:
-        for signum, handler in previous.items():
-            if handler is not None:
-                signal.signal(signum, handler)
-    return 0
+    return run_until_stopped(lambda: run(args))
 
 
 if __name__ == "__main__":
