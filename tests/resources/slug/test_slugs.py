@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
@@ -14,13 +15,14 @@ PROCESS_TYPES = {"web": "python -m http.server $PORT", "worker": "python worker.
 
 
 def tarball(text: str = "print('hi')\n") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    """The same bytes for the same text: the gzip header's mtime is pinned."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
         data = text.encode()
         info = tarfile.TarInfo("./app/app.py")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return gzip.compress(raw.getvalue(), mtime=0)
 
 
 def path_of(url: str) -> str:
