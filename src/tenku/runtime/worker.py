@@ -38,6 +38,7 @@ from tenku.logs.drains import DrainForwarder
 from tenku.router import Router
 from tenku.runtime.builder import DEFAULT_TIMEOUT, Builder, BuildSettings
 from tenku.runtime.dynos import DynoManager
+from tenku.runtime.janitor import DEFAULT_INTERVAL, Janitor
 from tenku.runtime.local import LocalOptions, LocalScheduler
 from tenku.runtime.nudge import register, socket_name, unregister, wait_event
 from tenku.runtime.output import STDERR, OutputWriter
@@ -93,6 +94,7 @@ class Runtime:
         self._loop_task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self._drains: DrainForwarder | None = None
+        self._janitor: Janitor | None = None
         self.run_dynos = run_dynos
         self.dynos: DynoManager | None = None
         self.router: Router | None = None
@@ -109,6 +111,13 @@ class Runtime:
             # Only the runtime that owns the data directory delivers, so no line goes twice.
             self._drains = DrainForwarder(self.settings, self.db)
             self._drains.start()
+            interval = _env_float("TENKU_JANITOR_INTERVAL", DEFAULT_INTERVAL)
+            if interval > 0:
+                env = self.build_settings
+                self._janitor = Janitor(
+                    self.settings, self.db, env.blobs, env.signer, interval=interval
+                )
+                self._janitor.start()
             if self.run_dynos:
                 await self._start_dynos()
         elif exclusive:
@@ -134,6 +143,9 @@ class Runtime:
         if self._drains is not None:
             await self._drains.stop()
             self._drains = None
+        if self._janitor is not None:
+            await self._janitor.stop()
+            self._janitor = None
         self._unlisten()
         if self._own_db:
             await self.db.dispose()

@@ -47,6 +47,11 @@ class BlobStore(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def listing(self, prefix: str) -> list[tuple[str, float]]:
+        """Every blob whose key starts with `prefix` (a folder, ending in "/"), with the
+        time it was last written (seconds since the epoch)."""
+        ...
+
     def local_path(self, key: str) -> Path | None:
         """A filesystem path for the blob when the store has one (lets builds avoid a copy)."""
         ...
@@ -109,6 +114,23 @@ class DirectoryBlobStore:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
+    async def listing(self, prefix: str) -> list[tuple[str, float]]:
+        return await asyncio.to_thread(self._listing, prefix)
+
+    def _listing(self, prefix: str) -> list[tuple[str, float]]:
+        top = self.root / check_key(prefix.rstrip("/"))
+        found: list[tuple[str, float]] = []
+        for folder, _dirs, files in os.walk(top):
+            for name in files:
+                path = Path(folder, name)
+                try:
+                    stat = path.lstat()
+                except FileNotFoundError:
+                    continue
+                if S_ISREG(stat.st_mode):
+                    found.append((path.relative_to(self.root).as_posix(), stat.st_mtime))
+        return found
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
