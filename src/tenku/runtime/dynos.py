@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import delete, func, select, update
 
@@ -46,6 +46,8 @@ log = logging.getLogger("tenku.runtime.dynos")
 
 POLL = 1.0
 FLUSH = 0.2
+# Every this many passes, every app's state is applied again, changed or not.
+FULL_EVERY = 30
 # Lines waiting for the database beyond this are dropped (and counted), so a dyno that
 # prints faster than lines can be stored never grows the runtime's memory.
 MAX_PENDING_LINES = 20000
@@ -57,6 +59,124 @@ class _Pending:
     gone: set[uuid.UUID] = field(default_factory=set)
     lines: list[LogLine] = field(default_factory=list)
     dropped: dict[uuid.UUID, int] = field(default_factory=lambda: defaultdict(int))
+
+
+@dataclass(frozen=True)
+class _DynoRow:
+    """The columns of a dyno row that the desired state is made of."""
+
+    COLUMNS: ClassVar[tuple[Any, ...]] = (
+        Dyno.id,
+        Dyno.app_id,
+        Dyno.name,
+        Dyno.type,
+        Dyno.size,
+        Dyno.command,
+        Dyno.release_id,
+        Dyno.oneoff,
+        Dyno.state,
+        Dyno.attach,
+        Dyno.tty,
+        Dyno.time_to_live,
+        Dyno.restart_requested,
+        Dyno.stop_requested,
+        Dyno.env,
+    )
+
+    id: uuid.UUID
+    app_id: uuid.UUID
+    name: str
+    type: str
+    size: str
+    command: str
+    release_id: uuid.UUID | None
+    oneoff: bool
+    complete: bool
+    attach: bool
+    tty: bool
+    time_to_live: int | None
+    restart_requested: bool
+    stop_requested: bool
+    env: dict[str, str] = field(compare=False, hash=False)
+
+    @classmethod
+    def of(cls, row: Any) -> _DynoRow:
+        (dyno_id, app_id, name, kind, size, command, release_id, oneoff, state) = row[:9]
+        attach, tty, ttl, restart, stop, env = row[9:]
+        return cls(
+            dyno_id,
+            app_id,
+            name,
+            kind,
+            size,
+            command,
+            release_id,
+            bool(oneoff),
+            state == COMPLETE,
+            bool(attach),
+            bool(tty),
+            ttl,
+            bool(restart),
+            bool(stop),
+            {str(k): str(v) for k, v in (env or {}).items()},
+        )
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        # A one-off's env is set when it is created and never changes: its id stands for it.
+        return (
+            self.id,
+            self.name,
+            self.type,
+            self.size,
+            self.command,
+            self.release_id,
+            self.oneoff,
+            self.complete,
+            self.attach,
+            self.tty,
+            self.time_to_live,
+            self.restart_requested,
+            self.stop_requested,
+        )
+
+    def oneoff_spec(self) -> OneOffSpec:
+        return OneOffSpec(
+            id=self.id,
+            name=self.name,
+            type=self.type,
+            size=self.size,
+            command=self.command,
+            env=self.env,
+            attach=self.attach,
+            tty=self.tty,
+            time_to_live=self.time_to_live,
+            stop=self.stop_requested,
+        )
+
+
+@dataclass(frozen=True)
+class _DynoWrite:
+    """A formation dyno row to create, or to point at the current release and formation."""
+
+    id: uuid.UUID
+    app_id: uuid.UUID
+    name: str
+    type: str
+    new: bool
+
+
+@dataclass
+class _Snapshot:
+    apps: list[tuple[uuid.UUID, str, bool]] = field(default_factory=list)
+    current: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    formations: dict[uuid.UUID, list[tuple[str, int, str, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    features: dict[uuid.UUID, set[str]] = field(default_factory=lambda: defaultdict(set))
+    dynos: dict[uuid.UUID, list[_DynoRow]] = field(default_factory=lambda: defaultdict(list))
+    domains: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+    specs: dict[uuid.UUID, ReleaseSpec] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,6 +209,14 @@ class DynoManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._routes: dict[str, _Route] = {}
         self._slug_cache = settings.data_dir / "slug-cache"
+        # Release specs by release id (immutable once read), and each app's state as of
+        # the last pass that applied it.
+        self._specs: dict[uuid.UUID, ReleaseSpec] = {}
+        self._seen: dict[uuid.UUID, tuple[Any, ...]] = {}
+        self._app_routes: dict[uuid.UUID, _Route] = {}
+        self._passes = 0
+        # How many app states have been handed to the scheduler (benchmarks read it).
+        self.applied = 0
         self.ready = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -250,200 +378,241 @@ class DynoManager:
             part.rename(cached)
         return cached
 
-    async def reconcile(self) -> None:
+    async def reconcile(self, *, full: bool = False) -> None:
+        """Bring the scheduler and the formation's dyno rows in line with the database.
+
+        Every pass reads, for every app, the narrow columns its desired state is made of,
+        and rebuilds and applies the state only of the apps where any of them changed (of
+        all apps when `full`, and on every FULL_EVERY-th pass as a safety net). A
+        release's spec (its config and slug) never changes, so it is read once.
+        """
+        self._passes += 1
+        full = full or self._passes % FULL_EVERY == 1
+        snap = await self._snapshot()
+        base = self.settings.base_domain
+        writes: list[_DynoWrite] = []
+        deletes: list[uuid.UUID] = []
+        cleared: list[uuid.UUID] = []
+        states: list[AppState] = []
+        seen: dict[uuid.UUID, tuple[Any, ...]] = {}
+        current: dict[uuid.UUID, ReleaseSpec] = {}
+        app_routes: dict[uuid.UUID, _Route] = {}
+        for app_id, name, maintenance in snap.apps:
+            release_id = snap.current.get(app_id)
+            spec = snap.specs.get(release_id) if release_id else None
+            if spec is not None:
+                current[app_id] = spec
+            runnable = spec is not None and spec.slug_path is not None
+            formation = sorted(snap.formations.get(app_id, ()))
+            dynos = sorted(snap.dynos.get(app_id, ()), key=lambda d: (d.name, str(d.id)))
+            features = frozenset(snap.features.get(app_id, ()))
+            key = (
+                name,
+                maintenance,
+                release_id,
+                runnable,
+                tuple(formation),
+                features,
+                tuple(d.key for d in dynos),
+            )
+            seen[app_id] = key
+            route = self._app_routes.get(app_id)
+            if not full and route is not None and self._seen.get(app_id) == key:
+                app_routes[app_id] = route
+                continue
+            host = f"{name}.{base}"
+            app_routes[app_id] = _Route(
+                app_id=app_id,
+                app_name=name,
+                maintenance=maintenance,
+                blank=not runnable,
+                web_quantity=sum(f[1] for f in formation if f[0] == "web"),
+                config=dict(spec.config) if spec else {},
+            )
+            wanted: dict[str, tuple[str, str, str]] = {}
+            if runnable:
+                for kind, quantity, size, command in formation:
+                    for i in range(1, quantity + 1):
+                        wanted[f"{kind}.{i}"] = (kind, size, command)
+            rows = {d.name: d for d in dynos if not d.oneoff}
+            ids: dict[str, uuid.UUID] = {}
+            for dyno_name, (kind, size, command) in wanted.items():
+                row = rows.get(dyno_name)
+                if row is None:
+                    ids[dyno_name] = uuid.uuid4()
+                    writes.append(_DynoWrite(ids[dyno_name], app_id, dyno_name, kind, new=True))
+                    continue
+                ids[dyno_name] = row.id
+                if (row.release_id, row.size, row.command) != (
+                    spec.id if spec else None,
+                    size,
+                    command,
+                ):
+                    writes.append(_DynoWrite(row.id, app_id, dyno_name, kind, new=False))
+            deletes.extend(row.id for dyno_name, row in rows.items() if dyno_name not in wanted)
+            flagged = [d for d in dynos if d.restart_requested or d.stop_requested]
+            cleared.extend(d.id for d in flagged)
+            states.append(
+                AppState(
+                    app_id=app_id,
+                    app_name=name,
+                    release=spec,
+                    formation=tuple(ProcessSpec(*f) for f in formation),
+                    oneoffs=tuple(d.oneoff_spec() for d in dynos if d.oneoff and not d.complete),
+                    preboot="preboot" in features,
+                    dyno_metadata="runtime-dyno-metadata" in features,
+                    restarts=frozenset(d.name for d in flagged if not d.oneoff),
+                    dyno_ids=ids,
+                    default_domain=host,
+                )
+            )
+        routes = {f"{r.app_name}.{base}": r for r in app_routes.values()}
+        for hostname, app_id in snap.domains:
+            owned = app_routes.get(app_id)
+            if owned is not None and hostname.lower() not in routes:
+                routes[hostname.lower()] = owned
+        self._routes = routes
+
+        if writes or deletes or cleared:
+            await self._write_rows(writes, deletes, cleared, current)
+        for state in states:
+            await self.scheduler.apply(state)
+        for gone in self.scheduler.apps() - set(app_routes):
+            await self.scheduler.remove(gone)
+        # Only once all of it is done: a pass that failed is redone for the same apps.
+        self._seen = seen
+        self._app_routes = app_routes
+        self.applied += len(states)
+
+    async def _snapshot(self) -> _Snapshot:
+        snap = _Snapshot()
         async with self.db.session(write=False) as db:
-            apps = list((await db.execute(select(App))).scalars())
+            # Plain Core rows: nothing here needs the ORM's identity map, which costs more
+            # than the query on every pass.
+            conn = await db.connection()
+            for app_id, name, maintenance in (
+                await conn.execute(select(App.id, App.name, App.maintenance))
+            ).all():
+                snap.apps.append((app_id, name, maintenance))
             latest = (
                 select(Release.app_id, func.max(Release.version).label("version"))
                 .where(Release.status == "succeeded")
                 .group_by(Release.app_id)
                 .subquery()
             )
-            releases = {
-                r.app_id: r
-                for r in (
-                    await db.execute(
-                        select(Release).join(
-                            latest,
-                            (Release.app_id == latest.c.app_id)
-                            & (Release.version == latest.c.version),
-                        )
+            for app_id, release_id in (
+                await conn.execute(
+                    select(Release.app_id, Release.id).join(
+                        latest,
+                        (Release.app_id == latest.c.app_id) & (Release.version == latest.c.version),
                     )
-                ).scalars()
-            }
-            slug_ids = {r.slug_id for r in releases.values() if r.slug_id}
-            slugs = {
-                s.id: s
-                for s in (await db.execute(select(Slug).where(Slug.id.in_(slug_ids)))).scalars()
-            }
-            formations: dict[uuid.UUID, list[Formation]] = defaultdict(list)
-            for frow in (await db.execute(select(Formation))).scalars():
-                formations[frow.app_id].append(frow)
-            features: dict[uuid.UUID, set[str]] = defaultdict(set)
-            for app_id, name in (
-                await db.execute(
+                )
+            ).all():
+                snap.current[app_id] = release_id
+            for app_id, kind, quantity, size, command in (
+                await conn.execute(
+                    select(
+                        Formation.app_id,
+                        Formation.type,
+                        Formation.quantity,
+                        Formation.size,
+                        Formation.command,
+                    )
+                )
+            ).all():
+                snap.formations[app_id].append((kind, quantity, size, command))
+            for app_id, feature in (
+                await conn.execute(
                     select(AppFeatureState.app_id, AppFeatureState.name).where(
                         AppFeatureState.enabled.is_(True)
                     )
                 )
             ).all():
-                features[app_id].add(name)
-            dynos: dict[uuid.UUID, list[Dyno]] = defaultdict(list)
-            for drow in (await db.execute(select(Dyno))).scalars():
-                dynos[drow.app_id].append(drow)
-            domains = list((await db.execute(select(Domain.hostname, Domain.app_id))).all())
-
-        base = self.settings.base_domain
-        by_id = {app.id: app for app in apps}
-        routes: dict[str, _Route] = {}
-        inserts: list[Dyno] = []
-        deletes: list[uuid.UUID] = []
-        cleared: list[uuid.UUID] = []
-        states: list[AppState] = []
-        for app in apps:
-            release = releases.get(app.id)
-            slug = slugs.get(release.slug_id) if release and release.slug_id else None
-            spec: ReleaseSpec | None = None
-            if release is not None:
-                spec = ReleaseSpec(
-                    id=release.id,
-                    version=release.version,
-                    created_at=release.created_at,
-                    description=release.description,
-                    slug_path=await self._slug_path(slug) if slug else None,
-                    slug_id=slug.id if slug else None,
-                    commit=slug.commit if slug else None,
-                    process_types={
-                        str(k): str(v)
-                        for k, v in ((slug.process_types if slug else {}) or {}).items()
-                    },
-                    config={str(k): str(v) for k, v in (release.config or {}).items()},
+                snap.features[app_id].add(feature)
+            for row in (await conn.execute(select(*_DynoRow.COLUMNS))).all():
+                dyno = _DynoRow.of(row)
+                snap.dynos[dyno.app_id].append(dyno)
+            for hostname, app_id in (
+                await conn.execute(select(Domain.hostname, Domain.app_id))
+            ).all():
+                snap.domains.append((hostname, app_id))
+            missing = set(snap.current.values()) - set(self._specs)
+            releases: list[Release] = []
+            slugs: dict[uuid.UUID, Slug] = {}
+            if missing:
+                releases = list(
+                    (await db.execute(select(Release).where(Release.id.in_(missing)))).scalars()
                 )
-            procs = tuple(
-                ProcessSpec(f.type, f.quantity, f.size, f.command)
-                for f in sorted(formations[app.id], key=lambda f: f.type)
-            )
-            wanted: dict[str, Formation] = {}
-            if spec is not None and spec.slug_path is not None:
-                for f in formations[app.id]:
-                    for i in range(1, f.quantity + 1):
-                        wanted[f"{f.type}.{i}"] = f
-            rows = {d.name: d for d in dynos[app.id] if not d.oneoff}
-            ids: dict[str, uuid.UUID] = {}
-            for name, f in wanted.items():
-                row = rows.get(name)
+                slug_ids = {r.slug_id for r in releases if r.slug_id}
+                for found in (
+                    await db.execute(select(Slug).where(Slug.id.in_(slug_ids)))
+                ).scalars():
+                    slugs[found.id] = found
+        live = set(snap.current.values())
+        self._specs = {rid: spec for rid, spec in self._specs.items() if rid in live}
+        for release in releases:
+            slug = slugs.get(release.slug_id) if release.slug_id else None
+            spec = await self._release_spec(release, slug)
+            # A slug whose tarball is not to be had yet is looked for again on the next pass.
+            if slug is None or spec.slug_path is not None:
+                self._specs[release.id] = spec
+            snap.specs[release.id] = spec
+        snap.specs.update(self._specs)
+        return snap
+
+    async def _release_spec(self, release: Release, slug: Slug | None) -> ReleaseSpec:
+        return ReleaseSpec(
+            id=release.id,
+            version=release.version,
+            created_at=release.created_at,
+            description=release.description,
+            slug_path=await self._slug_path(slug) if slug else None,
+            slug_id=slug.id if slug else None,
+            commit=slug.commit if slug else None,
+            process_types={
+                str(k): str(v) for k, v in ((slug.process_types if slug else {}) or {}).items()
+            },
+            config={str(k): str(v) for k, v in (release.config or {}).items()},
+        )
+
+    async def _write_rows(
+        self,
+        writes: list[_DynoWrite],
+        deletes: list[uuid.UUID],
+        cleared: list[uuid.UUID],
+        current: dict[uuid.UUID, ReleaseSpec],
+    ) -> None:
+        async with self.db.session(write=True) as db:
+            for write in writes:
+                release = current.get(write.app_id)
+                formation = (
+                    await db.execute(
+                        select(Formation).where(
+                            Formation.app_id == write.app_id,
+                            Formation.type == write.type,
+                        )
+                    )
+                ).scalar_one_or_none()
+                if formation is None:
+                    continue
+                row = None if write.new else await db.get(Dyno, write.id)
                 if row is None:
                     row = Dyno(
-                        id=uuid.uuid4(),
-                        app_id=app.id,
-                        name=name,
-                        type=f.type,
-                        size=f.size,
-                        command=f.command,
-                        release_id=release.id if release else None,
-                        release_version=release.version if release else None,
+                        id=write.id,
+                        app_id=write.app_id,
+                        name=write.name,
+                        type=write.type,
                         state=STARTING,
                         oneoff=False,
                         attach=False,
                         tty=False,
                         env={},
                     )
-                    inserts.append(row)
-                elif (
-                    row.release_id != (release.id if release else None)
-                    or row.size != f.size
-                    or row.command != f.command
-                ):
-                    inserts.append(row)  # updated in place below
-                ids[name] = row.id
-            deletes.extend(row.id for name, row in rows.items() if name not in wanted)
-            restarts = frozenset(
-                d.name
-                for d in dynos[app.id]
-                if not d.oneoff and (d.restart_requested or d.stop_requested)
-            )
-            cleared.extend(d.id for d in dynos[app.id] if d.restart_requested or d.stop_requested)
-            oneoffs = tuple(
-                OneOffSpec(
-                    id=d.id,
-                    name=d.name,
-                    type=d.type,
-                    size=d.size,
-                    command=d.command,
-                    env={str(k): str(v) for k, v in (d.env or {}).items()},
-                    attach=d.attach,
-                    tty=d.tty,
-                    time_to_live=d.time_to_live,
-                    stop=d.stop_requested,
-                )
-                for d in dynos[app.id]
-                if d.oneoff and d.state != COMPLETE
-            )
-            host = f"{app.name}.{base}"
-            states.append(
-                AppState(
-                    app_id=app.id,
-                    app_name=app.name,
-                    release=spec,
-                    formation=procs,
-                    oneoffs=oneoffs,
-                    preboot="preboot" in features[app.id],
-                    dyno_metadata="runtime-dyno-metadata" in features[app.id],
-                    restarts=restarts,
-                    dyno_ids=ids,
-                    default_domain=host,
-                )
-            )
-            web = sum(f.quantity for f in formations[app.id] if f.type == "web")
-            routes[host] = _Route(
-                app_id=app.id,
-                app_name=app.name,
-                maintenance=app.maintenance,
-                blank=spec is None or spec.slug_path is None,
-                web_quantity=web,
-                config=dict(spec.config) if spec else {},
-            )
-        for hostname, app_id in domains:
-            owner = by_id.get(app_id)
-            if owner is not None and hostname.lower() not in routes:
-                routes[hostname.lower()] = routes[f"{owner.name}.{base}"]
-        self._routes = routes
-
-        if inserts or deletes or cleared:
-            await self._write_rows(inserts, deletes, cleared, releases)
-        for state in states:
-            await self.scheduler.apply(state)
-        for gone in self.scheduler.apps() - set(by_id):
-            await self.scheduler.remove(gone)
-
-    async def _write_rows(
-        self,
-        rows: list[Dyno],
-        deletes: list[uuid.UUID],
-        cleared: list[uuid.UUID],
-        releases: dict[uuid.UUID, Release],
-    ) -> None:
-        async with self.db.session(write=True) as db:
-            for row in rows:
-                release = releases.get(row.app_id)
-                existing = await db.get(Dyno, row.id)
-                formation = (
-                    await db.execute(
-                        select(Formation).where(
-                            Formation.app_id == row.app_id,
-                            Formation.type == row.type,
-                        )
-                    )
-                ).scalar_one_or_none()
-                if formation is None:
-                    continue
-                if existing is None:
                     db.add(row)
-                    existing = row
-                existing.size = formation.size
-                existing.command = formation.command
-                existing.release_id = release.id if release else None
-                existing.release_version = release.version if release else None
+                row.size = formation.size
+                row.command = formation.command
+                row.release_id = release.id if release else None
+                row.release_version = release.version if release else None
             if deletes:
                 await db.execute(
                     delete(Dyno)

@@ -1,0 +1,162 @@
+"""The dyno manager's passes: each app's state reaches the scheduler when, and only when,
+something it is made of changed, and the route table always follows the database."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tenku.config import Settings
+from tenku.db.engine import Database
+from tenku.runtime.dynos import FULL_EVERY, DynoManager
+from tenku.runtime.rendezvous import Attachment
+from tenku.runtime.scheduler import AppState, Backend
+from tenku.storage.blobs import DirectoryBlobStore
+from tests.conftest import ApiClient, User
+from tests.resources.slug.test_slugs import uploaded
+
+
+class Recorder:
+    """A scheduler that runs nothing and remembers every state it is given."""
+
+    def __init__(self, manager: DynoManager) -> None:
+        self.states: list[AppState] = []
+        self.known: set[uuid.UUID] = set()
+        self.removed: list[uuid.UUID] = []
+
+    async def recover(self) -> None:
+        pass
+
+    async def apply(self, state: AppState) -> None:
+        self.states.append(state)
+        self.known.add(state.app_id)
+
+    async def remove(self, app_id: uuid.UUID) -> None:
+        self.known.discard(app_id)
+        self.removed.append(app_id)
+
+    def apps(self) -> set[uuid.UUID]:
+        return set(self.known)
+
+    def backends(self, app_id: uuid.UUID) -> tuple[Backend, ...]:
+        return ()
+
+    def web_state(self, app_id: uuid.UUID) -> str:
+        return "none"
+
+    async def attachment(self, app_id: uuid.UUID, dyno_id: uuid.UUID) -> Attachment | None:
+        return None
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def manager(settings: Settings, database: Database) -> DynoManager:
+    return DynoManager(
+        settings,
+        database,
+        DirectoryBlobStore(settings.data_dir / "blobs"),
+        Recorder,
+        "test-runner",
+    )
+
+
+async def applied(manager: DynoManager) -> list[str]:
+    """One pass; the names of the apps whose state it handed to the scheduler."""
+    recorder = manager.scheduler
+    assert isinstance(recorder, Recorder)
+    before = len(recorder.states)
+    await manager.reconcile()
+    return sorted(state.app_name for state in recorder.states[before:])
+
+
+async def deployed(user: User, api: ApiClient, name: str) -> dict[str, Any]:
+    app = await user.create_app(name)
+    slug = await uploaded(user, api, name)
+    r = await user.post(f"/apps/{name}/releases", json={"slug": slug})
+    assert r.status_code == 201, r.text
+    return app
+
+
+async def test_only_changed_apps_are_applied(
+    alice: User, api: ApiClient, manager: DynoManager, settings: Settings
+) -> None:
+    await deployed(alice, api, "rc-one")
+    await deployed(alice, api, "rc-two")
+    await alice.create_app("rc-bare")
+
+    assert await applied(manager) == ["rc-bare", "rc-one", "rc-two"]
+    # That pass created web.1 rows for both deployed apps; they are read back once.
+    assert await applied(manager) == ["rc-one", "rc-two"]
+    assert await applied(manager) == []
+    state = manager.scheduler.states[-1]  # type: ignore[attr-defined]
+    assert set(state.dyno_ids) == {"web.1"}
+
+    # A new release (config change): only that app.
+    r = await alice.patch("/apps/rc-one/config-vars", json={"COLOR": "blue"})
+    assert r.status_code == 200
+    assert await applied(manager) == ["rc-one"]
+    # Its dyno row now points at the new release; reading that back applies it once more.
+    assert await applied(manager) == ["rc-one"]
+    assert await applied(manager) == []
+    latest = manager.scheduler.states[-1]  # type: ignore[attr-defined]
+    assert latest.release is not None
+    assert latest.release.config["COLOR"] == "blue"
+
+    # Formation, features and restart requests each count as a change.
+    r = await alice.patch("/apps/rc-two/formation/web", json={"quantity": 2})
+    assert r.status_code == 200, r.text
+    assert await applied(manager) == ["rc-two"]
+    assert await applied(manager) == ["rc-two"]  # the web.2 row it created
+    assert await applied(manager) == []
+    r = await alice.patch("/apps/rc-one/features/preboot", json={"enabled": True})
+    assert r.status_code == 200, r.text
+    assert await applied(manager) == ["rc-one"]
+    assert manager.scheduler.states[-1].preboot  # type: ignore[attr-defined]
+    assert (await alice.delete("/apps/rc-two/dynos/web.1")).status_code == 202
+    assert await applied(manager) == ["rc-two"]
+    assert manager.scheduler.states[-1].restarts == {"web.1"}  # type: ignore[attr-defined]
+    assert await applied(manager) == ["rc-two"]  # the request, cleared
+    assert manager.scheduler.states[-1].restarts == set()  # type: ignore[attr-defined]
+    assert await applied(manager) == []
+
+
+async def test_every_app_is_applied_now_and_then(
+    alice: User, api: ApiClient, manager: DynoManager
+) -> None:
+    await alice.create_app("rc-quiet")
+    assert await applied(manager) == ["rc-quiet"]
+    for _ in range(FULL_EVERY - 1):
+        assert await applied(manager) == []
+    assert await applied(manager) == ["rc-quiet"]
+
+
+async def test_routes_follow_domains_and_maintenance_and_deleted_apps_go(
+    alice: User, api: ApiClient, manager: DynoManager, settings: Settings
+) -> None:
+    app = await deployed(alice, api, "rc-web")
+    await manager.reconcile()
+    host = f"rc-web.{settings.base_domain}"
+    target = await manager.lookup(host)
+    assert target is not None
+    assert target.app_id == uuid.UUID(app["id"])
+    assert not target.maintenance
+    assert await manager.lookup("www.example.com") is None
+
+    r = await alice.post("/apps/rc-web/domains", json={"hostname": "www.example.com"})
+    assert r.status_code == 201, r.text
+    assert (await alice.patch("/apps/rc-web", json={"maintenance": True})).status_code == 200
+    await manager.reconcile()
+    custom = await manager.lookup("WWW.example.com.")
+    assert custom is not None
+    assert custom.app_name == "rc-web"
+    assert custom.maintenance
+
+    assert (await alice.delete("/apps/rc-web")).status_code == 200
+    assert await applied(manager) == []
+    assert await manager.lookup(host) is None
+    assert await manager.lookup("www.example.com") is None
+    assert manager.scheduler.removed == [uuid.UUID(app["id"])]  # type: ignore[attr-defined]
