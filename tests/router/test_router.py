@@ -204,6 +204,7 @@ class Routes:
         web_state: str = "up",
         maintenance: bool = False,
         config: Mapping[str, str] | None = None,
+        affinity: bool = False,
     ) -> Target:
         backends = tuple(d.backend if isinstance(d, Dyno) else d for d in dynos)
         old = self.targets.get(f"{name}.tenku.localhost")
@@ -214,6 +215,7 @@ class Routes:
             backends=backends,
             web_state=web_state,
             config=dict(config or {}),
+            affinity=affinity,
         )
         self.targets[f"{name}.tenku.localhost"] = target
         return target
@@ -436,6 +438,53 @@ async def test_requests_spread_across_web_dynos(
     routes.add("app", [one, two])
     seen = [(await client.get("/", headers=host("app"))).json()["dyno"] for _ in range(40)]
     assert {"web.1", "web.2"} == set(seen)
+
+
+async def test_session_affinity_keeps_a_client_on_its_dyno(
+    routes: Routes, dynos: Any, router: Router
+) -> None:
+    one, two, three = await dynos("web.1"), await dynos("web.2"), await dynos("web.3")
+    routes.add("app", [one, two, three], affinity=True)
+    base = f"http://127.0.0.1:{router.http_port}"
+    async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=WAIT) as browser:
+        first = await browser.get("/", headers=host("app"))
+        cookie = first.headers["set-cookie"]
+        assert cookie.startswith("heroku-session-affinity=")
+        assert "Max-Age=86400" in cookie
+        assert "HttpOnly" in cookie
+        assert "Path=/" in cookie
+        dyno = first.json()["dyno"]
+        # The client keeps the cookie; the router does not set it again while it holds.
+        for _ in range(15):
+            r = await browser.get("/", headers=host("app"))
+            assert r.json()["dyno"] == dyno
+            assert "set-cookie" not in r.headers
+            # The app sees the cookie too, as on Heroku.
+            assert "heroku-session-affinity=" in r.json()["headers"]["cookie"]
+
+        # Its dyno goes away: another one, and a cookie pointing there.
+        rest = [d for d in (one, two, three) if d.name != dyno]
+        routes.add("app", rest, affinity=True)
+        moved = await browser.get("/", headers=host("app"))
+        assert moved.json()["dyno"] in {d.name for d in rest}
+        assert moved.headers["set-cookie"] != cookie
+        for _ in range(5):
+            r = await browser.get("/", headers=host("app"))
+            assert r.json()["dyno"] == moved.json()["dyno"]
+
+    # A forged or foreign value is just no cookie; without the feature there is none.
+    async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=WAIT) as other:
+        r = await other.get(
+            "/", headers={**host("app"), "Cookie": "a=b; heroku-session-affinity=forged"}
+        )
+        assert r.headers["set-cookie"].startswith("heroku-session-affinity=")
+        routes.add("plain", [one, two])
+        seen = set()
+        for _ in range(20):
+            r = await other.get("/", headers=host("plain"))
+            assert "set-cookie" not in r.headers
+            seen.add(r.json()["dyno"])
+        assert seen == {"web.1", "web.2"}
 
 
 async def test_a_refused_connection_is_retried_on_another_dyno(

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import re
 import signal
 import ssl
 import sys
@@ -422,6 +423,8 @@ async def test_memory_over_quota_is_logged_then_killed(live: Live, owner: User) 
     sched = local(live)
     sched.opts = dataclasses.replace(sched.opts, memory_interval=0.3, memory_quota_mb=40)
     app = await owner.create_app("dyno-memory")
+    r = await owner.patch("/apps/dyno-memory/features/log-runtime-metrics", json={"enabled": True})
+    assert r.status_code == 200, r.text
     grow = (
         "import sys, time; held = bytearray(int(sys.argv[1]) * 1024 * 1024); "
         "print('holding', flush=True); time.sleep(600)"
@@ -447,6 +450,22 @@ async def test_memory_over_quota_is_logged_then_killed(live: Live, owner: User) 
     assert "heroku[hog.1]: Error R15 (Memory quota vastly exceeded)" in text
     assert "heroku[hog.1]: Stopping process with SIGKILL" in text
     assert "heroku[worker.1]: Error R15" not in text
+    # log-runtime-metrics: Heroku's two sample lines per dyno and interval.
+    metrics = re.search(
+        r"heroku\[worker\.1\]: source=worker\.1 dyno=heroku\.([0-9a-f-]+)\.[0-9a-f-]{36} "
+        r"sample#memory_total=([\d.]+)MB sample#memory_rss=([\d.]+)MB "
+        r"sample#memory_cache=0\.00MB sample#memory_swap=[\d.]+MB "
+        r"sample#memory_quota=40\.00MB",
+        text,
+    )
+    assert metrics is not None, text
+    assert metrics.group(1) == app["id"]
+    assert float(metrics.group(3)) >= 50
+    assert re.search(
+        r"heroku\[worker\.1\]: source=worker\.1 dyno=\S+ sample#load_avg_1m=[\d.]+ "
+        r"sample#load_avg_5m=[\d.]+ sample#load_avg_15m=[\d.]+",
+        text,
+    )
 
 
 async def test_one_off_time_to_live_and_stop(live: Live, owner: User) -> None:

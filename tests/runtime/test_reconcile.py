@@ -116,6 +116,10 @@ async def test_only_changed_apps_are_applied(
     assert r.status_code == 200, r.text
     assert await applied(manager) == ["rc-one"]
     assert manager.scheduler.states[-1].preboot  # type: ignore[attr-defined]
+    r = await alice.patch("/apps/rc-one/features/log-runtime-metrics", json={"enabled": True})
+    assert r.status_code == 200, r.text
+    assert await applied(manager) == ["rc-one"]
+    assert manager.scheduler.states[-1].runtime_metrics  # type: ignore[attr-defined]
     assert (await alice.delete("/apps/rc-two/dynos/web.1")).status_code == 202
     assert await applied(manager) == ["rc-two"]
     assert manager.scheduler.states[-1].restarts == {"web.1"}  # type: ignore[attr-defined]
@@ -146,6 +150,9 @@ async def test_routes_follow_domains_and_maintenance_and_deleted_apps_go(
     assert not target.maintenance
     assert await manager.lookup("www.example.com") is None
 
+    assert not target.affinity
+    r = await alice.patch("/apps/rc-web/features/http-session-affinity", json={"enabled": True})
+    assert r.status_code == 200, r.text
     r = await alice.post("/apps/rc-web/domains", json={"hostname": "www.example.com"})
     assert r.status_code == 201, r.text
     assert (await alice.patch("/apps/rc-web", json={"maintenance": True})).status_code == 200
@@ -154,6 +161,7 @@ async def test_routes_follow_domains_and_maintenance_and_deleted_apps_go(
     assert custom is not None
     assert custom.app_name == "rc-web"
     assert custom.maintenance
+    assert custom.affinity
 
     assert (await alice.delete("/apps/rc-web")).status_code == 200
     assert await applied(manager) == []

@@ -10,13 +10,19 @@ long polling, server-sent events and WebSockets work.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import email.utils
 import functools
+import hashlib
+import hmac
 import http
 import logging
 import random
+import secrets
 import ssl
 import time
+import uuid
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -81,6 +87,9 @@ DRAIN_LIMIT = 1024 * 1024
 DRAIN_TIME = 2.0
 # Bytes a client may send ahead (pipelining) while its previous request is in flight.
 PIPELINE_LIMIT = 64 * 1024
+AFFINITY_COOKIE = b"heroku-session-affinity"
+# Heroku's session affinity cookie lasts a day, refreshed whenever its dyno goes away.
+AFFINITY_MAX_AGE = 86400
 
 
 class _Failure(Exception):
@@ -90,6 +99,23 @@ class _Failure(Exception):
         super().__init__(error.code)
         self.error = error
         self.cause = cause
+
+
+def affinity_value(key: bytes, app_id: uuid.UUID, dyno: str) -> bytes:
+    """The cookie value that sends a client of `app_id` to `dyno`: opaque and unforgeable."""
+    mac = hmac.new(key, f"{app_id}/{dyno}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=")
+
+
+def cookie_values(raw: list[Header], name: bytes) -> list[bytes]:
+    """Every value the request's Cookie headers give `name`."""
+    found: list[bytes] = []
+    for header in values(raw, b"cookie"):
+        for pair in header.split(b";"):
+            key, sep, value = pair.partition(b"=")
+            if sep and key.strip() == name:
+                found.append(value.strip().strip(b'"'))
+    return found
 
 
 def route_key(host: str) -> str:
@@ -114,6 +140,7 @@ class Router:
         first_byte_timeout: float = 30.0,
         idle_timeout: float = 55.0,
         boot_wait: float = 75.0,
+        affinity_key: bytes | None = None,
     ) -> None:
         self.routes = routes
         self.log = log
@@ -121,6 +148,8 @@ class Router:
         self.first_byte_timeout = first_byte_timeout
         self.idle_timeout = idle_timeout
         self.boot_wait = boot_wait
+        # Signs session affinity cookies; give it a stable key so they outlive a restart.
+        self.affinity_key = affinity_key or secrets.token_bytes(32)
         self._servers: dict[str, asyncio.Server] = {}
         self._connections: set[asyncio.Task[Any]] = set()
         self._quarantine: dict[Backend, float] = {}
@@ -260,6 +289,16 @@ async def _reject(client: HttpStream, status: int) -> None:
         pass
 
 
+def _affinity_cookie(value: bytes) -> bytes:
+    expires = email.utils.formatdate(time.time() + AFFINITY_MAX_AGE, usegmt=True)
+    return b"%s=%s; Version=1; Expires=%s; Max-Age=%d; Path=/; HttpOnly" % (
+        AFFINITY_COOKIE,
+        value,
+        expires.encode(),
+        AFFINITY_MAX_AGE,
+    )
+
+
 def _reason(status: int) -> str:
     try:
         return http.HTTPStatus(status).phrase
@@ -323,6 +362,8 @@ class _Exchange:
         self.watcher: asyncio.Task[None] | None = None
         self.body_done_at: float | None = None
         self.body_complete = False
+        # A Set-Cookie for session affinity, when the client has none for its dyno.
+        self.affinity_cookie: bytes | None = None
 
     async def run(self) -> bool:
         """Handle the request; True when the client connection may carry another."""
@@ -406,6 +447,11 @@ class _Exchange:
         error = H21
         begun = self.loop.time()
         order = (fresh + stale)[:MAX_ATTEMPTS]
+        held: set[bytes] = set()
+        if target.affinity:
+            # The client's dyno first, while it is routable; any other otherwise.
+            held = set(cookie_values(self.raw, AFFINITY_COOKIE))
+            order.sort(key=lambda b: self._affinity(b) not in held)
         tried: set[Backend] = set()
         while order:
             backend = order.pop(0)
@@ -421,6 +467,8 @@ class _Exchange:
             else:
                 self.connected_at = self.loop.time()
                 self.record.connect_ms = _ms(self.connected_at - begun)
+                if target.affinity and self._affinity(backend) not in held:
+                    self.affinity_cookie = _affinity_cookie(self._affinity(backend))
                 return reader, writer
             quarantine[backend] = self.loop.time() + QUARANTINE
             if not order and len(tried) < MAX_ATTEMPTS:
@@ -432,6 +480,10 @@ class _Exchange:
                     order = order[: MAX_ATTEMPTS - len(tried)]
         self.record.connect_ms = _ms(self.loop.time() - begun)
         raise _Failure(error)
+
+    def _affinity(self, backend: Backend) -> bytes:
+        assert self.target is not None
+        return affinity_value(self.router.affinity_key, self.target.app_id, backend.dyno)
 
     # Proxying
 
@@ -570,6 +622,8 @@ class _Exchange:
             if k.lower() != b"via" and not (chunked and k.lower() == b"content-length")
         ]
         headers.append((b"Via", appended(joined(raw, b"via"), VIA).encode("latin-1")))
+        if self.affinity_cookie is not None:
+            headers.append((b"Set-Cookie", self.affinity_cookie))
         return headers
 
     async def _relay_body(self) -> None:

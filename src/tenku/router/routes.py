@@ -28,6 +28,8 @@ class Target:
     web_state: str
     # The app's config vars; the router reads ERROR_PAGE_URL and MAINTENANCE_PAGE_URL.
     config: Mapping[str, str]
+    # The `http-session-affinity` app feature: a cookie keeps each client on one dyno.
+    affinity: bool = False
 
 
 class RouteTable(Protocol):

@@ -187,6 +187,7 @@ class _Route:
     blank: bool
     web_quantity: int
     config: dict[str, str]
+    affinity: bool
 
 
 class DynoManager:
@@ -428,6 +429,7 @@ class DynoManager:
                 blank=not runnable,
                 web_quantity=sum(f[1] for f in formation if f[0] == "web"),
                 config=dict(spec.config) if spec else {},
+                affinity="http-session-affinity" in features,
             )
             wanted: dict[str, tuple[str, str, str]] = {}
             if runnable:
@@ -461,6 +463,7 @@ class DynoManager:
                     oneoffs=tuple(d.oneoff_spec() for d in dynos if d.oneoff and not d.complete),
                     preboot="preboot" in features,
                     dyno_metadata="runtime-dyno-metadata" in features,
+                    runtime_metrics="log-runtime-metrics" in features,
                     restarts=frozenset(d.name for d in flagged if not d.oneoff),
                     dyno_ids=ids,
                     default_domain=host,
@@ -649,6 +652,7 @@ class DynoManager:
             backends=self.scheduler.backends(route.app_id),
             web_state=web_state,
             config=route.config,
+            affinity=route.affinity,
         )
 
     def router_log(self, app_id: uuid.UUID, message: str) -> None:

@@ -183,7 +183,9 @@ class Dyno:
         self.state = STARTING
         self.port: int | None = None
         self.proc: asyncio.subprocess.Process | None = None
-        self.generation = uuid.uuid4().hex[:8]
+        # Every start of a dyno is a distinct dyno on Heroku (log-runtime-metrics' dyno=).
+        self.instance = uuid.uuid4()
+        self.generation = self.instance.hex[:8]
         self.dir = sched.opts.root / str(app.id) / f"{name}-{self.generation}"
         self._stop: str | None = None
         self._stopped = asyncio.Event()
@@ -326,7 +328,12 @@ class Dyno:
         while proc.returncode is None:
             await asyncio.sleep(self.sched.opts.memory_interval)
             rss = await asyncio.to_thread(procs.group_rss, proc.pid)
-            if rss <= quota or proc.returncode is not None:
+            if proc.returncode is not None:
+                return
+            if self.app.state.runtime_metrics:
+                swap = await asyncio.to_thread(procs.group_swap, proc.pid)
+                self._log_metrics(rss, swap, quota)
+            if rss <= quota:
                 continue
             used = rss / (1024 * 1024)
             self._log(f"Process running mem={used:.0f}M({100 * rss / quota:.1f}%)")
@@ -336,6 +343,25 @@ class Dyno:
                 procs.kill_group(proc.pid)
                 return
             self._log("Error R14 (Memory quota exceeded)")
+
+    def _log_metrics(self, rss: int, swap: int, quota: int) -> None:
+        """The two lines Heroku's log-runtime-metrics writes for a dyno.
+
+        The load averages are the machine's: local dynos share its CPUs. Page-in and
+        page-out counts need a cgroup per dyno, so they are left out.
+        """
+        mb = 1024 * 1024
+        who = f"source={self.name} dyno=heroku.{self.app.id}.{self.instance}"
+        one, five, fifteen = os.getloadavg()
+        self._log(
+            f"{who} sample#load_avg_1m={one:.2f} sample#load_avg_5m={five:.2f} "
+            f"sample#load_avg_15m={fifteen:.2f}"
+        )
+        self._log(
+            f"{who} sample#memory_total={(rss + swap) / mb:.2f}MB "
+            f"sample#memory_rss={rss / mb:.2f}MB sample#memory_cache=0.00MB "
+            f"sample#memory_swap={swap / mb:.2f}MB sample#memory_quota={quota / mb:.2f}MB"
+        )
 
     # --- stopping -------------------------------------------------------------------
 

@@ -160,6 +160,21 @@ def group_rss(pgid: int) -> int:
     return total
 
 
+def group_swap(pgid: int) -> int:
+    """Swapped-out bytes of every process in the group."""
+    total = 0
+    for pid in group_pids(pgid):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmSwap:"):
+                total += int(line.split()[1]) * 1024
+                break
+    return total
+
+
 def listening_ports() -> set[int]:
     """Ports with a listening TCP socket on this machine (IPv4 and IPv6)."""
     ports: set[int] = set()

@@ -75,6 +75,8 @@ class AppState:
     preboot: bool = False
     # The `runtime-dyno-metadata` app feature: HEROKU_APP_ID and friends in the env.
     dyno_metadata: bool = False
+    # The `log-runtime-metrics` app feature: each dyno's load and memory in the log.
+    runtime_metrics: bool = False
     # Dyno names whose restart (or stop, which a formation brings back) was requested.
     restarts: frozenset[str] = field(default_factory=frozenset)
     # The row id of each formation dyno (`web.1`...), which the scheduler reports under.

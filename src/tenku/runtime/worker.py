@@ -19,6 +19,8 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import hashlib
+import hmac
 import logging
 import os
 import shutil
@@ -178,7 +180,9 @@ class Runtime:
         await self.dynos.start()
         settings = self.settings
         ssl_context = await asyncio.to_thread(server_ssl_context, settings)
-        self.router = Router(self.dynos, self.dynos.router_log)
+        secret = self.build_settings.signer.secret
+        affinity_key = hmac.new(secret, b"session-affinity", hashlib.sha256).digest()
+        self.router = Router(self.dynos, self.dynos.router_log, affinity_key=affinity_key)
         self.rendezvous = RendezvousServer(ssl_context, self.dynos.claim)
         try:
             await self.router.start(

@@ -11,6 +11,9 @@ async def test_list_and_info(alice: User) -> None:
     plans = {p["name"]: p for p in r.json()}
     assert set(plans) == {
         "heroku-postgresql:hobby-dev",
+        "heroku-postgresql:essential-0",
+        "heroku-postgresql:essential-1",
+        "heroku-postgresql:essential-2",
         "heroku-postgresql:hobby-basic",
         "heroku-postgresql:standard-0",
         "heroku-postgresql:premium-0",
@@ -36,11 +39,15 @@ async def test_list_and_info(alice: User) -> None:
 
 
 async def test_paging(alice: User) -> None:
-    r = await alice.get("/addon-services/heroku-redis/plans", headers={"Range": "name ..; max=2"})
+    r = await alice.get("/addon-services/heroku-redis/plans", headers={"Range": "name ..; max=3"})
     assert r.status_code == 206
-    assert len(r.json()) == 2
+    first = [p["name"] for p in r.json()]
+    assert len(first) == 3
     r = await alice.get(
         "/addon-services/heroku-redis/plans", headers={"Range": r.headers["Next-Range"]}
     )
     assert r.status_code == 200
-    assert len(r.json()) == 1
+    rest = [p["name"] for p in r.json()]
+    assert len(rest) == 1
+    assert sorted(first + rest) == first + rest
+    assert "heroku-redis:mini" in first + rest
