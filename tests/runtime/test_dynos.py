@@ -467,6 +467,23 @@ async def test_memory_over_quota_is_logged_then_killed(live: Live, owner: User) 
         text,
     )
 
+    # One-off dynos are held to their size's quota too, and report their metrics.
+    hold = grow.replace("time.sleep(600)", "time.sleep(5)")
+    r = await owner.post(
+        "/apps/dyno-memory/dynos", json={"command": f'python3 -c "{hold}" 50', "attach": False}
+    )
+    assert r.status_code == 201, r.text
+    run = r.json()["name"]
+    text = await until(
+        lambda: _has(live, app["id"], f"heroku[{run}]: Error R14 (Memory quota exceeded)"),
+        "one-off R14",
+    )
+    assert f"heroku[{run}]: source={run} dyno=heroku.{app['id']}." in text
+    await until(
+        lambda: _has(live, app["id"], f"heroku[{run}]: Process exited with status 0"),
+        "one-off done",
+    )
+
 
 async def test_one_off_time_to_live_and_stop(live: Live, owner: User) -> None:
     app = await deployed(live, owner, "dyno-ttl")

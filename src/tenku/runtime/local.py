@@ -156,6 +156,63 @@ async def _read_lines(stream: asyncio.StreamReader | None, emit: Callable[[str],
     sink.close()
 
 
+async def watch_memory(
+    sched: LocalScheduler,
+    app: _App,
+    name: str,
+    size: str,
+    instance: uuid.UUID,
+    pgid: int,
+    running: Callable[[], bool],
+) -> None:
+    """Sample a dyno's process group while it runs: R14 over its size's quota, R15 (and
+    SIGKILL) at twice the quota, and the log-runtime-metrics lines when the app has them on."""
+    opts = sched.opts
+    quota = (opts.memory_quota_mb or memory_mb(size)) * 1024 * 1024
+
+    def say(message: str) -> None:
+        sched.reporter.log(app.id, "heroku", name, message)
+
+    while running():
+        await asyncio.sleep(opts.memory_interval)
+        rss = await asyncio.to_thread(procs.group_rss, pgid)
+        if not running():
+            return
+        if app.state.runtime_metrics:
+            swap = await asyncio.to_thread(procs.group_swap, pgid)
+            for line in runtime_metrics(name, app.id, instance, rss, swap, quota):
+                say(line)
+        if rss <= quota:
+            continue
+        say(f"Process running mem={rss / (1024 * 1024):.0f}M({100 * rss / quota:.1f}%)")
+        if rss >= 2 * quota:
+            say("Error R15 (Memory quota vastly exceeded)")
+            say("Stopping process with SIGKILL")
+            procs.kill_group(pgid)
+            return
+        say("Error R14 (Memory quota exceeded)")
+
+
+def runtime_metrics(
+    name: str, app_id: uuid.UUID, instance: uuid.UUID, rss: int, swap: int, quota: int
+) -> tuple[str, str]:
+    """The two lines Heroku's log-runtime-metrics writes for a dyno.
+
+    The load averages are the machine's: local dynos share its CPUs. Page-in and page-out
+    counts need a cgroup per dyno, so they are left out.
+    """
+    mb = 1024 * 1024
+    who = f"source={name} dyno=heroku.{app_id}.{instance}"
+    one, five, fifteen = os.getloadavg()
+    return (
+        f"{who} sample#load_avg_1m={one:.2f} sample#load_avg_5m={five:.2f} "
+        f"sample#load_avg_15m={fifteen:.2f}",
+        f"{who} sample#memory_total={(rss + swap) / mb:.2f}MB "
+        f"sample#memory_rss={rss / mb:.2f}MB sample#memory_cache=0.00MB "
+        f"sample#memory_swap={swap / mb:.2f}MB sample#memory_quota={quota / mb:.2f}MB",
+    )
+
+
 class Dyno:
     """One formation dyno's life: started, supervised, restarted after crashes, stopped."""
 
@@ -276,7 +333,18 @@ class Dyno:
             self.sched.spawn(self._shut_down())
         await self._set(STARTING)
         pump = asyncio.create_task(self._pump(self.proc))
-        memory = asyncio.create_task(self._watch_memory(self.proc))
+        proc = self.proc
+        memory = asyncio.create_task(
+            watch_memory(
+                self.sched,
+                self.app,
+                self.name,
+                self.size,
+                self.instance,
+                proc.pid,
+                lambda: proc.returncode is None,
+            )
+        )
         try:
             if self.type == "web":
                 await self._await_bind(self.proc)
@@ -321,46 +389,6 @@ class Dyno:
     async def _pump(self, proc: asyncio.subprocess.Process) -> None:
         await _read_lines(
             proc.stdout, lambda line: self.sched.reporter.log(self.app.id, "app", self.name, line)
-        )
-
-    async def _watch_memory(self, proc: asyncio.subprocess.Process) -> None:
-        quota = (self.sched.opts.memory_quota_mb or memory_mb(self.size)) * 1024 * 1024
-        while proc.returncode is None:
-            await asyncio.sleep(self.sched.opts.memory_interval)
-            rss = await asyncio.to_thread(procs.group_rss, proc.pid)
-            if proc.returncode is not None:
-                return
-            if self.app.state.runtime_metrics:
-                swap = await asyncio.to_thread(procs.group_swap, proc.pid)
-                self._log_metrics(rss, swap, quota)
-            if rss <= quota:
-                continue
-            used = rss / (1024 * 1024)
-            self._log(f"Process running mem={used:.0f}M({100 * rss / quota:.1f}%)")
-            if rss >= 2 * quota:
-                self._log("Error R15 (Memory quota vastly exceeded)")
-                self._log("Stopping process with SIGKILL")
-                procs.kill_group(proc.pid)
-                return
-            self._log("Error R14 (Memory quota exceeded)")
-
-    def _log_metrics(self, rss: int, swap: int, quota: int) -> None:
-        """The two lines Heroku's log-runtime-metrics writes for a dyno.
-
-        The load averages are the machine's: local dynos share its CPUs. Page-in and
-        page-out counts need a cgroup per dyno, so they are left out.
-        """
-        mb = 1024 * 1024
-        who = f"source={self.name} dyno=heroku.{self.app.id}.{self.instance}"
-        one, five, fifteen = os.getloadavg()
-        self._log(
-            f"{who} sample#load_avg_1m={one:.2f} sample#load_avg_5m={five:.2f} "
-            f"sample#load_avg_15m={fifteen:.2f}"
-        )
-        self._log(
-            f"{who} sample#memory_total={(rss + swap) / mb:.2f}MB "
-            f"sample#memory_rss={rss / mb:.2f}MB sample#memory_cache=0.00MB "
-            f"sample#memory_swap={swap / mb:.2f}MB sample#memory_quota={quota / mb:.2f}MB"
         )
 
     # --- stopping -------------------------------------------------------------------
@@ -424,7 +452,8 @@ class OneOff:
         self.app = app
         self.spec = spec
         self.release = app.state.release
-        self.dir = sched.opts.root / str(app.id) / f"{spec.name}-{uuid.uuid4().hex[:8]}"
+        self.instance = uuid.uuid4()
+        self.dir = sched.opts.root / str(app.id) / f"{spec.name}-{self.instance.hex[:8]}"
         self.pgid: int | None = None
         self.state = STARTING
         self.claimed = False
@@ -492,6 +521,7 @@ class OneOff:
         self.pgid = proc.pid
         if self._stopping:
             self.sched.spawn(self._terminate())
+        self._watch(proc.pid)
         await self._set(UP)
         ttl = self.spec.time_to_live
         reader = asyncio.create_task(
@@ -511,6 +541,20 @@ class OneOff:
             await asyncio.wait_for(reader, 5)
         await self._exited(_exit_status(proc.returncode))
 
+    def _watch(self, pgid: int) -> None:
+        spec = self.spec
+        self.sched.spawn(
+            watch_memory(
+                self.sched,
+                self.app,
+                spec.name,
+                spec.size,
+                self.instance,
+                pgid,
+                lambda: not self.ended.is_set(),
+            )
+        )
+
     async def _exited(self, status: int) -> None:
         self.ended.set()
         self.pgid = None
@@ -527,6 +571,7 @@ class OneOff:
 
         async def started(pid: int) -> None:
             self.pgid = pid
+            self._watch(pid)
             await self._set(UP)
             if self._stopping:
                 await self._terminate()
