@@ -34,7 +34,7 @@ from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.db.models import DrainCursor, LogDrain, LogLine
 from tenku.logs.store import KEEP, LogSink
-from tenku.runtime.nudge import wait_event
+from tenku.runtime.nudge import Passes
 
 log = logging.getLogger("tenku.drains")
 
@@ -225,7 +225,6 @@ class DrainForwarder:
     ) -> None:
         self.settings = settings
         self.db = db
-        self.poll_interval = poll_interval
         self.batch = batch
         self._tls = trust(settings)
         self._client = httpx.AsyncClient(
@@ -234,35 +233,25 @@ class DrainForwarder:
             follow_redirects=False,
         )
         self._backoff: dict[uuid.UUID, _Backoff] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._passes = Passes(
+            "tenku-drains",
+            self.run_once,
+            poll_interval,
+            logger=log,
+            failure="log drain delivery pass failed",
+        )
 
     # --- lifecycle ----------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="tenku-drains")
+        self._passes.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._passes.stop()
         await self._client.aclose()
 
     def wake(self) -> None:
-        self._wake.set()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("log drain delivery pass failed")
-            await wait_event(self._wake, self.poll_interval)
-            self._wake.clear()
+        self._passes.wake()
 
     # --- one pass -----------------------------------------------------------------
 

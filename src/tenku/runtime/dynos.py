@@ -29,7 +29,7 @@ from tenku.db.models import App, AppFeatureState, Domain, Dyno, Formation, LogLi
 from tenku.logs import store
 from tenku.resources.dyno.service import attach_digest
 from tenku.router import Target
-from tenku.runtime.nudge import wait_event
+from tenku.runtime.nudge import Passes
 from tenku.runtime.rendezvous import Attachment
 from tenku.runtime.scheduler import (
     COMPLETE,
@@ -206,8 +206,15 @@ class DynoManager:
         self.scheduler = scheduler_factory(self)
         self._pending = _Pending()
         self._flushed = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._reconciler = Passes(
+            "tenku-dynos",
+            self.reconcile,
+            POLL,
+            logger=log,
+            failure="could not apply the desired dyno state",
+            after=self._ready,
+        )
+        self._flusher_task: asyncio.Task[None] | None = None
         self._routes: dict[str, _Route] = {}
         self._slug_cache = settings.data_dir / "slug-cache"
         # Release specs by release id (immutable once read), and each app's state as of
@@ -240,28 +247,26 @@ class DynoManager:
             await db.commit()
 
     async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._loop(), name="tenku-dynos"),
-            asyncio.create_task(self._flusher(), name="tenku-dyno-reports"),
-        ]
+        self._reconciler.start()
+        self._flusher_task = asyncio.create_task(self._flusher(), name="tenku-dyno-reports")
 
     async def stop(self) -> None:
-        for task in self._tasks[:1]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._reconciler.stop()
         await self.scheduler.close()
         # The last lines (exits) are written before the writer stops.
         with contextlib.suppress(Exception):
             await self._flush()
-        for task in self._tasks[1:]:
-            task.cancel()
+        if self._flusher_task is not None:
+            self._flusher_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+                await self._flusher_task
+            self._flusher_task = None
 
     def wake(self) -> None:
-        self._wake.set()
+        self._reconciler.wake()
+
+    def _ready(self) -> None:
+        self.ready.set()
 
     # --- Reporter -----------------------------------------------------------------------
 
@@ -350,18 +355,6 @@ class DynoManager:
             await db.commit()
 
     # --- desired state ------------------------------------------------------------------
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.reconcile()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("could not apply the desired dyno state")
-            self.ready.set()
-            await wait_event(self._wake, POLL)
-            self._wake.clear()
 
     async def _slug_path(self, slug: Slug) -> Path | None:
         if not slug.blob_key:

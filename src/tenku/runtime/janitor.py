@@ -22,7 +22,6 @@ never taken.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import time
@@ -38,7 +37,7 @@ from tenku.db.engine import Database
 from tenku.db.models import App, Build, Slug
 from tenku.runtime.builder import GIT_KEY_PREFIX
 from tenku.runtime.git import repos_root
-from tenku.runtime.nudge import wait_event
+from tenku.runtime.nudge import Passes
 from tenku.storage.blobs import BlobStore
 from tenku.storage.signing import Signer
 from tenku.storage.urls import DEFAULT_TTL, subject_of
@@ -123,33 +122,22 @@ class Janitor:
         self.source_keep = source_keep
         # What the last sweep found unneeded; removed if this one finds it so again.
         self._suspects: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._passes = Passes(
+            "tenku-janitor", self._sweep, interval, logger=log, failure="could not sweep"
+        )
 
     # --- running every interval -----------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="tenku-janitor")
+        self._passes.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._passes.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                swept = await self.sweep()
-                if swept.total:
-                    log.info("removed what nothing needs any more: %s", swept)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("could not sweep unneeded files")
-            await wait_event(self._wake, self.interval)
-            self._wake.clear()
+    async def _sweep(self) -> None:
+        swept = await self.sweep()
+        if swept.total:
+            log.info("removed what nothing needs any more: %s", swept)
 
     # --- one sweep ------------------------------------------------------------------
 

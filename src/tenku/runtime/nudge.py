@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import socket
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from tenku.config import Settings
@@ -66,3 +68,54 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
         async with asyncio.timeout(seconds):
             await event.wait()
     return event.is_set()
+
+
+class Passes:
+    """Runs `step` at once, then again on every `wake()` and at least every `interval`
+    seconds, until `stop()`. A pass that fails is logged and the next one still runs;
+    `after` runs after every pass, failed or not."""
+
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[object]],
+        interval: float,
+        *,
+        logger: logging.Logger,
+        failure: str,
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.step = step
+        self.interval = interval
+        self.logger = logger
+        self.failure = failure
+        self.after = after
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.logger.exception(self.failure)
+            if self.after is not None:
+                self.after()
+            await wait_event(self._wake, self.interval)
+            self._wake.clear()

@@ -42,7 +42,7 @@ from tenku.runtime.builder import DEFAULT_TIMEOUT, Builder, BuildSettings
 from tenku.runtime.dynos import DynoManager
 from tenku.runtime.janitor import DEFAULT_INTERVAL, Janitor
 from tenku.runtime.local import LocalOptions, LocalScheduler
-from tenku.runtime.nudge import register, socket_name, unregister, wait_event
+from tenku.runtime.nudge import Passes, register, socket_name, unregister
 from tenku.runtime.output import STDERR, OutputWriter
 from tenku.runtime.procs import kill_leftovers
 from tenku.runtime.rendezvous import RendezvousServer
@@ -88,12 +88,16 @@ class Runtime:
         self.concurrency = concurrency or int(
             _env_float("TENKU_BUILD_CONCURRENCY", DEFAULT_CONCURRENCY)
         )
-        self.poll_interval = poll_interval
         self.id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self._wake = asyncio.Event()
+        self._claims = Passes(
+            "tenku-runtime",
+            self._claim,
+            poll_interval,
+            logger=log,
+            failure="could not claim builds",
+        )
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._busy_apps: set[uuid.UUID] = set()
-        self._loop_task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self._drains: DrainForwarder | None = None
         self._janitor: Janitor | None = None
@@ -127,16 +131,12 @@ class Runtime:
         else:
             log.warning("another build runtime serves %s", self.settings.data_dir)
         register(self)
-        self._loop_task = asyncio.create_task(self._loop(), name="tenku-runtime")
+        self._claims.start()
 
     async def stop(self) -> None:
         """Stop claiming, stop running builds (their processes killed, builds failed)."""
         unregister(self)
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
+        await self._claims.stop()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -160,7 +160,7 @@ class Runtime:
         await self.stop()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._claims.wake()
         if self.dynos is not None:
             self.dynos.wake()
 
@@ -275,17 +275,6 @@ class Runtime:
         await asyncio.to_thread(shutil.rmtree, self.build_settings.work_root, True)
 
     # --- claiming -------------------------------------------------------------------
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self._claim()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("could not claim builds")
-            await wait_event(self._wake, self.poll_interval)
-            self._wake.clear()
 
     async def _claim(self) -> None:
         free = self.concurrency - len(self._tasks)
