@@ -38,9 +38,10 @@ from tenku.db.migrate import upgrade
 from tenku.db.models import App
 from tenku.resources.account.service import create_account, find_account
 from tenku.resources.config_var.service import update_config
+from tenku.router import Backend
 from tenku.runtime.dynos import DynoManager
 from tenku.runtime.rendezvous import Attachment
-from tenku.runtime.scheduler import AppState, Backend
+from tenku.runtime.scheduler import AppState
 from tenku.storage.blobs import DirectoryBlobStore
 
 EMAIL = "bench@example.com"

@@ -47,8 +47,7 @@ from processes import (
     run_until_stopped,
     stop_group,
 )
-from tenku.router import Router, Target
-from tenku.runtime.scheduler import Backend
+from tenku.router import Backend, Router, Target
 
 ROUTE_HOST = "bench.tenku.localhost"
 SMALL_PATH = "/small"

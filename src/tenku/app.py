@@ -46,6 +46,7 @@ RESOURCES = (
     "dyno",
     "filter_apps",
     "formation",
+    "git",
     "key",
     "log_drain",
     "log_session",
@@ -112,8 +113,5 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     for name in RESOURCES:
         module = importlib.import_module(f"tenku.resources.{name}.routes")
         api.include_router(module.router)
-    # Build output streams and git, beside the Platform API's resources.
-    for extra in ("tenku.runtime.streams", "tenku.runtime.git"):
-        api.include_router(importlib.import_module(extra).router)
     api.add_middleware(ConventionsMiddleware)
     return api

@@ -284,7 +284,7 @@ def tokens_list(email: str, data_dir: Path | None) -> None:
 @data_dir_option
 def tokens_revoke(token_id: str, data_dir: Path | None) -> None:
     """Revoke a token by its authorization id."""
-    from tenku.resources.common import as_uuid
+    from tenku.ids import as_uuid
 
     uid = as_uuid(token_id)
     if uid is None:

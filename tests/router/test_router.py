@@ -24,10 +24,9 @@ import httpx
 import pytest
 
 from tenku.config import Settings
-from tenku.router import Router, Target
+from tenku.router import Backend, Router, Target
 from tenku.router.codes import H27
 from tenku.router.logline import RequestRecord
-from tenku.runtime.scheduler import Backend
 from tenku.tls import client_ssl_context, server_ssl_context
 
 WAIT = 10.0  # upper bound for anything a test waits for; never a measured duration

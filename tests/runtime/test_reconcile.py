@@ -10,9 +10,10 @@ import pytest
 
 from tenku.config import Settings
 from tenku.db.engine import Database
+from tenku.router import Backend
 from tenku.runtime.dynos import FULL_EVERY, DynoManager
 from tenku.runtime.rendezvous import Attachment
-from tenku.runtime.scheduler import AppState, Backend
+from tenku.runtime.scheduler import AppState
 from tenku.storage.blobs import DirectoryBlobStore
 from tests.conftest import ApiClient, User
 from tests.resources.slug.test_slugs import uploaded

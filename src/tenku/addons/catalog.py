@@ -19,8 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tenku.addons.naming import ATTACHMENT_NAME_RE
-from tenku.resources.catalog import stable_id
-from tenku.resources.common import as_uuid
+from tenku.ids import as_uuid, stable_id
 
 BUILTIN = Path(__file__).with_name("builtin.json")
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]*$")

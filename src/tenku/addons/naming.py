@@ -6,7 +6,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 
-from tenku.resources.app.names import ADJECTIVES
+from tenku.names import ADJECTIVES
 
 # Colours seen in real Heroku Postgres and Redis attachment names, plus those of
 # heroku.rb's generator: random, and unique among an app's attachments.

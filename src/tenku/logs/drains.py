@@ -34,7 +34,7 @@ from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.db.models import DrainCursor, LogDrain, LogLine
 from tenku.logs.store import KEEP, LogSink
-from tenku.runtime.nudge import Passes
+from tenku.loops import Passes
 
 log = logging.getLogger("tenku.drains")
 

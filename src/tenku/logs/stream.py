@@ -24,10 +24,10 @@ from starlette.responses import Response, StreamingResponse
 from tenku.db.engine import Database
 from tenku.db.models import App, LogLine
 from tenku.logs import store
-from tenku.runtime.streams import KEEPALIVE, STREAM_HEADERS, event, last_event_id, wants_events
 from tenku.storage.signing import Signer
 from tenku.web.deps import app_context
 from tenku.web.errors import NotFound
+from tenku.web.sse import KEEPALIVE, STREAM_HEADERS, event, last_event_id, wants_events
 
 router = APIRouter()
 METHOD = "LOGS"

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenku.ids import as_uuid
 from tenku.web.errors import NotFound
-
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-
-
-def as_uuid(value: str) -> uuid.UUID | None:
-    return uuid.UUID(value) if UUID_RE.match(value) else None
 
 
 class Out(BaseModel):

@@ -62,9 +62,8 @@ from tenku.router.headers import (
     values,
 )
 from tenku.router.logline import RequestRecord
-from tenku.router.routes import RouterLog, RouteTable, Target
+from tenku.router.routes import Backend, RouterLog, RouteTable, Target
 from tenku.router.streams import HttpStream, PeerGone, splice
-from tenku.runtime.scheduler import Backend
 
 logger = logging.getLogger("tenku.router")
 

@@ -12,7 +12,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from tenku.runtime.scheduler import Backend
+
+@dataclass(frozen=True)
+class Backend:
+    """An `up` web dyno the router may send requests to."""
+
+    dyno: str
+    host: str
+    port: int
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,13 @@ from tenku.config import Settings
 from tenku.db.base import utcnow
 from tenku.db.engine import Database
 from tenku.db.models import App, AppFeatureState, Domain, Dyno, Formation, LogLine, Release, Slug
+from tenku.db.models.dyno import COMPLETE, STARTING
 from tenku.logs import store
+from tenku.loops import Passes
 from tenku.resources.dyno.service import attach_digest
 from tenku.router import Target
-from tenku.runtime.nudge import Passes
 from tenku.runtime.rendezvous import Attachment
 from tenku.runtime.scheduler import (
-    COMPLETE,
-    STARTING,
     AppState,
     OneOffSpec,
     ProcessSpec,

@@ -25,11 +25,11 @@ from sqlalchemy import select
 from tenku.config import Settings, load_settings
 from tenku.db.engine import Database
 from tenku.db.models import Account, App, Build
+from tenku.nudge import nudge
+from tenku.resources.build import output
 from tenku.resources.build.schemas import BuildCreate, SourceBlobIn
 from tenku.resources.build.service import create_build
-from tenku.runtime import output
 from tenku.runtime.builder import DEFAULT_TIMEOUT, GIT_KEY_PREFIX
-from tenku.runtime.nudge import nudge
 from tenku.storage.blobs import CHUNK, DirectoryBlobStore
 from tenku.storage.signing import Signer, load_secret
 from tenku.storage.urls import blob_url

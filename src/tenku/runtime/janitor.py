@@ -35,9 +35,9 @@ from sqlalchemy import select
 from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.db.models import App, Build, Slug
+from tenku.loops import Passes
+from tenku.resources.git.routes import repos_root
 from tenku.runtime.builder import GIT_KEY_PREFIX
-from tenku.runtime.git import repos_root
-from tenku.runtime.nudge import Passes
 from tenku.storage.blobs import BlobStore
 from tenku.storage.signing import Signer
 from tenku.storage.urls import DEFAULT_TTL, subject_of

@@ -30,19 +30,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenku.db.models.dyno import COMPLETE, CRASHED, DOWN, STARTING, UP
+from tenku.loops import wait_event
 from tenku.resources.formation.sizes import memory_mb
+from tenku.router import Backend
 from tenku.runtime import procs
 from tenku.runtime.dyno_env import dyno_argv, dyno_env, free_port, resolve_command, unpack_slug
-from tenku.runtime.nudge import wait_event
 from tenku.runtime.rendezvous import Attachment
 from tenku.runtime.scheduler import (
-    COMPLETE,
-    CRASHED,
-    DOWN,
-    STARTING,
-    UP,
     AppState,
-    Backend,
     OneOffSpec,
     ReleaseSpec,
     Reporter,

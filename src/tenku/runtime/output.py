@@ -12,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-
-from sqlalchemy import ColumnElement, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.engine import Database
 from tenku.db.models import BuildOutput
-from tenku.runtime.nudge import wait_event
+from tenku.loops import wait_event
+from tenku.resources.build.output import last_row
 
 log = logging.getLogger("tenku.runtime")
 
@@ -71,14 +68,7 @@ class OutputWriter:
     async def resume(self) -> None:
         """Continue numbering after output already stored (a build picked up again)."""
         async with self.db.session(write=False) as db:
-            last = (
-                await db.execute(
-                    select(BuildOutput)
-                    .where(BuildOutput.build_id == self.build_id)
-                    .order_by(BuildOutput.seq.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
+            last = await last_row(db, self.build_id)
         if last is not None:
             self.seq = last.seq
             self.lines = last.first_line + last.line_count - 1
@@ -171,52 +161,3 @@ class OutputWriter:
             self._kick.set()
             await asyncio.shield(self._task)
             self._task = None
-
-
-async def _rows(
-    db: AsyncSession, build_id: uuid.UUID, after: ColumnElement[bool]
-) -> Sequence[BuildOutput]:
-    stmt = (
-        select(BuildOutput)
-        .where(BuildOutput.build_id == build_id, after)
-        .order_by(BuildOutput.seq)
-        .limit(500)
-    )
-    return (await db.execute(stmt)).scalars().all()
-
-
-async def rows_after(db: AsyncSession, build_id: uuid.UUID, seq: int) -> Sequence[BuildOutput]:
-    return await _rows(db, build_id, BuildOutput.seq > seq)
-
-
-async def rows_from_offset(
-    db: AsyncSession, build_id: uuid.UUID, offset: int
-) -> Sequence[BuildOutput]:
-    return await _rows(db, build_id, BuildOutput.offset + BuildOutput.size > offset)
-
-
-async def rows_after_line(
-    db: AsyncSession, build_id: uuid.UUID, line: int
-) -> Sequence[BuildOutput]:
-    return await _rows(db, build_id, BuildOutput.first_line + BuildOutput.line_count - 1 > line)
-
-
-async def total_size(db: AsyncSession, build_id: uuid.UUID) -> int:
-    last = (
-        await db.execute(
-            select(BuildOutput.offset + BuildOutput.size)
-            .where(BuildOutput.build_id == build_id)
-            .order_by(BuildOutput.seq.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    return int(last or 0)
-
-
-async def all_lines(db: AsyncSession, build_id: uuid.UUID) -> list[tuple[str, str]]:
-    rows = await db.execute(
-        select(BuildOutput.stream, BuildOutput.text)
-        .where(BuildOutput.build_id == build_id)
-        .order_by(BuildOutput.seq)
-    )
-    return [(stream, line) for stream, text in rows for line in text.splitlines(keepends=True)]

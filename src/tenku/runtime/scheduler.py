@@ -16,15 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from tenku.router import Backend
+
 if TYPE_CHECKING:
     from tenku.runtime.rendezvous import Attachment
-
-# The API's dyno states, plus `complete` for one-offs that ended (log-only on Heroku).
-STARTING = "starting"
-UP = "up"
-CRASHED = "crashed"
-DOWN = "down"
-COMPLETE = "complete"
 
 
 @dataclass(frozen=True)
@@ -82,15 +77,6 @@ class AppState:
     # The row id of each formation dyno (`web.1`...), which the scheduler reports under.
     dyno_ids: Mapping[str, uuid.UUID] = field(default_factory=dict)
     default_domain: str | None = None
-
-
-@dataclass(frozen=True)
-class Backend:
-    """An `up` web dyno the router may send requests to."""
-
-    dyno: str
-    host: str
-    port: int
 
 
 class Reporter(Protocol):

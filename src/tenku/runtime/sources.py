@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import re
 import ssl
 import tarfile
 from pathlib import Path
@@ -15,12 +14,12 @@ import httpx
 
 from tenku.config import Settings
 from tenku.storage.blobs import CHUNK, BlobNotFound, BlobStore
+from tenku.storage.checksums import sha256_hex
 from tenku.storage.signing import Signer
 from tenku.storage.urls import subject_of
 
 # Sources larger than this are refused (the slug limit is 500 MB compressed).
 MAX_SOURCE = 1 << 30
-CHECKSUM_RE = re.compile(r"^SHA256:([0-9a-fA-F]{64})$")
 
 
 class SourceError(Exception):
@@ -30,10 +29,10 @@ class SourceError(Exception):
 def expected_sha256(checksum: str | None) -> str | None:
     if checksum is None:
         return None
-    m = CHECKSUM_RE.match(checksum)
-    if m is None:
+    digest = sha256_hex(checksum)
+    if digest is None:
         raise SourceError(f"Unsupported checksum {checksum!r}: use SHA256:<hex digest>.")
-    return m.group(1).lower()
+    return digest
 
 
 def _client_tls(settings: Settings) -> ssl.SSLContext:

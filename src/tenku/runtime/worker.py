@@ -37,12 +37,13 @@ from tenku.db.base import utcnow
 from tenku.db.engine import Database
 from tenku.db.models import Build
 from tenku.logs.drains import DrainForwarder
+from tenku.loops import Passes
+from tenku.nudge import register, socket_name, unregister
 from tenku.router import Router
 from tenku.runtime.builder import DEFAULT_TIMEOUT, Builder, BuildSettings
 from tenku.runtime.dynos import DynoManager
 from tenku.runtime.janitor import DEFAULT_INTERVAL, Janitor
 from tenku.runtime.local import LocalOptions, LocalScheduler
-from tenku.runtime.nudge import Passes, register, socket_name, unregister
 from tenku.runtime.output import STDERR, OutputWriter
 from tenku.runtime.procs import kill_leftovers
 from tenku.runtime.rendezvous import RendezvousServer

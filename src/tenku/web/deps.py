@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Account, Authorization
-from tenku.runtime.nudge import nudge
+from tenku.nudge import nudge
 from tenku.security import DUMMY_HASH, token_digest, verify_password_async
 from tenku.web.context import AppContext
 from tenku.web.errors import (

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
+from tenku.ids import UUID_RE
 from tenku.web.errors import ApiError, MissingVersion, NotAcceptable
 
 log = logging.getLogger("tenku.api")
@@ -28,7 +29,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Stands in for an encoded "/" inside one path segment until routing is done.
 SLASH = "\x00"
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 VERSION_RE = re.compile(r"version\s*=\s*([^;,\s]+)")
 CORS_ALLOW_HEADERS = (
     "Content-Type, Accept, Authorization, Cache-Control, If-None-Match, If-Modified-Since, "

@@ -8,6 +8,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tenku.db.base import Base, Timestamps, new_id
 
+# The API's dyno states, plus `complete` for one-offs that ended (log-only on Heroku).
+STARTING = "starting"
+UP = "up"
+CRASHED = "crashed"
+DOWN = "down"
+COMPLETE = "complete"
+
 
 class Dyno(Timestamps, Base):
     """A dyno as the API shows it.

@@ -4,8 +4,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import Account, App
+from tenku.ids import as_uuid
 from tenku.resources.account.schemas import AccountUpdate
-from tenku.resources.common import as_uuid
 from tenku.security import hash_password_async, verify_password_async
 from tenku.web.errors import Forbidden, InvalidParams, NotFound
 

@@ -14,8 +14,8 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import Addon, AddonAttachment, App, Collaborator
+from tenku.ids import as_uuid
 from tenku.resources.app.service import find_app, role_on
-from tenku.resources.common import as_uuid
 from tenku.web.errors import ApiError, Forbidden, NotFound
 
 

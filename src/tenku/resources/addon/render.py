@@ -14,10 +14,10 @@ from starlette.requests import Request
 from tenku.addons.catalog import ActionSpec, Catalog, PlanSpec, ServiceSpec
 from tenku.addons.naming import renamed
 from tenku.db.models import Addon, AddonAttachment, App
+from tenku.ids import EPOCH, stable_id
 from tenku.resources.addon.schemas import ActionOut, AddonOut, BilledPriceOut
 from tenku.resources.addon_attachment.schemas import AttachedAddonOut, AttachmentOut
 from tenku.resources.addon_service.schemas import AddonServiceOut
-from tenku.resources.catalog import EPOCH, stable_id
 from tenku.resources.common import Ref
 from tenku.resources.plan.schemas import PlanOut
 

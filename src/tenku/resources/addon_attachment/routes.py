@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import AddonAttachment
+from tenku.ids import as_uuid
 from tenku.resources.addon import lookup, service
 from tenku.resources.addon.access import catalog
 from tenku.resources.addon.render import render_attachments
@@ -17,7 +18,6 @@ from tenku.resources.addon_attachment.schemas import (
 )
 from tenku.resources.app.access import OnApp, on_app
 from tenku.resources.app.service import get_app, role_on
-from tenku.resources.common import as_uuid
 from tenku.web.deps import Principal, TransactionRoute, body, get_db, get_read_db, scoped
 from tenku.web.errors import InvalidParams
 from tenku.web.ranges import field, paginate

@@ -3,8 +3,8 @@ from __future__ import annotations
 import uuid
 
 from tenku.addons.catalog import ServiceSpec
+from tenku.ids import stable_id
 from tenku.resources.addon_service.schemas import AddonServiceOut
-from tenku.resources.catalog import stable_id
 from tenku.resources.common import Out
 from tenku.resources.region.schemas import RegionOut
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 from tenku.addons.catalog import ServiceSpec
-from tenku.resources.catalog import EPOCH
+from tenku.ids import EPOCH
 from tenku.resources.common import Out
 from tenku.web.render import Timestamp
 

@@ -7,7 +7,7 @@ from pydantic import field_validator
 
 from tenku.config import Settings
 from tenku.db.models import App
-from tenku.resources.catalog import stable_id
+from tenku.ids import stable_id
 from tenku.resources.common import AccountRef, In, Out, Ref
 from tenku.resources.region.catalog import find_region
 from tenku.resources.stack.catalog import stack_named

@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
 from tenku.db.models import Account, App, Collaborator, Domain
-from tenku.resources.app.names import generate_name
+from tenku.ids import as_uuid
+from tenku.names import generate_name
 from tenku.resources.app.schemas import AppCreate, AppUpdate
-from tenku.resources.common import as_uuid
 from tenku.resources.region.catalog import DEFAULT_REGION, find_region
 from tenku.resources.release import service as releases
 from tenku.resources.stack.catalog import DEFAULT_STACK, find_stack

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tenku.ids import as_uuid
 from tenku.resources.app_feature.schemas import FeatureOut, feature
-from tenku.resources.common import as_uuid
 
 DEVCENTER = "https://devcenter.heroku.com/articles"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from tenku.resources.catalog import EPOCH, stable_id
+from tenku.ids import EPOCH, stable_id
 from tenku.resources.common import In, Out
 from tenku.web.render import Timestamp
 

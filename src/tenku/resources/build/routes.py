@@ -5,16 +5,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Build
+from tenku.nudge import nudge
 from tenku.resources.app.access import OnApp, on_app
-from tenku.resources.build import service
+from tenku.resources.build import service, streams
 from tenku.resources.build.schemas import BuildCreate, BuildOut
-from tenku.runtime.nudge import nudge
 from tenku.storage.urls import base_url
 from tenku.web.deps import TransactionRoute, after_commit, app_context, body
 from tenku.web.ranges import paginate
 from tenku.web.render import list_response, model_response
 
 router = APIRouter(route_class=TransactionRoute)
+# The output stream a build points at; it authenticates by its token, not the caller's.
+router.include_router(streams.router)
 
 
 def render(request: Request, build: Build) -> BuildOut:

@@ -15,7 +15,7 @@ from tenku.db.models import Account, App, Build
 from tenku.resources.build.schemas import BuildCreate
 from tenku.resources.buildpack_installation.service import canonical
 from tenku.resources.common import get_in_app
-from tenku.runtime.sources import CHECKSUM_RE
+from tenku.storage.checksums import sha256_hex
 from tenku.storage.signing import Signer
 from tenku.web.errors import InvalidParams
 from tenku.web.ranges import field
@@ -43,7 +43,7 @@ def _check_source(params: BuildCreate) -> None:
     scheme = urlsplit(blob.url).scheme.lower()
     if scheme not in ("http", "https", "file") or any(c.isspace() for c in blob.url):
         raise InvalidParams("Invalid source_blob.url provided: it must be an http(s) or file URL.")
-    if blob.checksum is not None and not CHECKSUM_RE.match(blob.checksum):
+    if blob.checksum is not None and sha256_hex(blob.checksum) is None:
         raise InvalidParams(
             "Invalid source_blob.checksum provided: expected SHA256:<64 hex digits>."
         )

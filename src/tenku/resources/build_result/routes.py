@@ -6,9 +6,9 @@ from starlette.responses import Response
 
 from tenku.resources.app.access import OnApp, on_app
 from tenku.resources.build import service
+from tenku.resources.build.output import all_lines
 from tenku.resources.build.routes import render
 from tenku.resources.build_result.schemas import BuildResultOut, ResultBuild, ResultLine
-from tenku.runtime.output import all_lines
 from tenku.web.deps import TransactionRoute
 from tenku.web.render import model_response
 

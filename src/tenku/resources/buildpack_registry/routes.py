@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from tenku.buildpacks import BUILTIN, DESCRIPTIONS, URN_PREFIX
-from tenku.resources.catalog import EPOCH, stable_id
+from tenku.ids import EPOCH, stable_id
 from tenku.storage.urls import base_url
 from tenku.web.deps import TransactionRoute, app_context
 from tenku.web.errors import NotFound

@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Bundle
 
 from tenku.db.models import Account, App, Collaborator
+from tenku.ids import as_uuid
 from tenku.resources.account.service import find_account, normalize_email
 from tenku.resources.app.service import role_on
-from tenku.resources.common import as_uuid
 from tenku.web.errors import Forbidden, InvalidParams, NotFound
 
 

@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
 from tenku.db.models import App, Domain
+from tenku.ids import as_uuid
 from tenku.resources.app.service import default_hostname
-from tenku.resources.common import as_uuid
 from tenku.resources.domain.schemas import DomainCreate
 from tenku.web.errors import InvalidParams, NotFound
 

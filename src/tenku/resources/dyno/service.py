@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings, url_host
 from tenku.db.models import Account, App, Dyno, Formation
+from tenku.db.models.dyno import COMPLETE, STARTING
+from tenku.ids import as_uuid
 from tenku.logs import store as logs
-from tenku.resources.common import as_uuid
 from tenku.resources.dyno.schemas import DynoCreate
 from tenku.resources.formation.service import get_formation
 from tenku.resources.formation.sizes import DEFAULT_SIZE
 from tenku.resources.release.service import current_release
-from tenku.runtime.scheduler import COMPLETE, STARTING
 from tenku.web.errors import Conflict, InvalidParams, NotFound
 from tenku.web.ranges import field
 

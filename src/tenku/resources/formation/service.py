@@ -14,8 +14,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import Account, App, Formation, Slug
+from tenku.ids import as_uuid
 from tenku.logs import store as logs
-from tenku.resources.common import as_uuid
 from tenku.resources.formation.schemas import FormationChange
 from tenku.resources.formation.sizes import DEFAULT_SIZE, canonical_size, max_quantity
 from tenku.web.errors import InvalidParams, NotFound

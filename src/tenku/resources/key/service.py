@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import Account, Key
-from tenku.resources.common import as_uuid
+from tenku.ids import as_uuid
 from tenku.web.errors import InvalidParams, NotFound
 
 IN_USE = "Key already in use"

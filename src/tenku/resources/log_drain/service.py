@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import App, LogDrain
-from tenku.resources.common import as_uuid
+from tenku.ids import as_uuid
 from tenku.web.errors import InvalidParams, NotFound
 
 TAKEN = "Url has already been taken for this app."

@@ -6,7 +6,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import Account, Authorization
-from tenku.resources.common import as_uuid
+from tenku.ids import as_uuid
 from tenku.resources.oauth_authorization.schemas import AuthorizationCreate, AuthorizationUpdate
 from tenku.resources.oauth_authorization.tokens import mint_authorization, rotate_tokens
 from tenku.web.errors import Forbidden, InvalidParams, NotFound

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 from tenku.addons.catalog import PlanSpec
-from tenku.resources.catalog import EPOCH, stable_id
+from tenku.ids import EPOCH, stable_id
 from tenku.resources.common import Out, Ref
 from tenku.web.render import Timestamp
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tenku.resources.catalog import EPOCH, stable_id
-from tenku.resources.common import as_uuid
+from tenku.ids import EPOCH, as_uuid, stable_id
 from tenku.resources.region.schemas import Provider, RegionOut
 
 REGIONS = [

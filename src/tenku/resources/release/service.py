@@ -16,8 +16,8 @@ from tenku.db.models import (
     ReleaseAddonVars,
     Slug,
 )
+from tenku.ids import as_uuid
 from tenku.logs import store as logs
-from tenku.resources.common import as_uuid
 from tenku.resources.config_var.store import attachment_config, current_config, replace_config
 from tenku.resources.formation.service import sync_formation
 from tenku.web.errors import Forbidden, InvalidParams, NotFound

@@ -8,10 +8,10 @@ from pydantic import Field, field_validator
 from tenku.db.models import Slug
 from tenku.resources.common import In, Out, Ref
 from tenku.resources.stack.catalog import stack_named
+from tenku.storage.checksums import sha256_hex
 from tenku.web.render import Timestamp
 
 PROCESS_TYPE_RE = re.compile(r"^[-\w]{1,128}$")
-CHECKSUM_RE = re.compile(r"^SHA256:([0-9a-fA-F]{64})$")
 
 
 class BlobOut(Out):
@@ -73,15 +73,14 @@ class SlugCreate(In):
     def _checksum(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        m = CHECKSUM_RE.match(value.strip())
-        if m is None:
+        digest = sha256_hex(value.strip())
+        if digest is None:
             raise ValueError("checksum must look like SHA256:<64 hexadecimal digits>")
-        return f"SHA256:{m.group(1).lower()}"
+        return f"SHA256:{digest}"
 
 
 def expected_digest(checksum: str | None) -> str | None:
     """The hex SHA-256 a slug's tarball must have, when its checksum names one."""
     if checksum is None:
         return None
-    m = CHECKSUM_RE.match(checksum)
-    return m.group(1).lower() if m else None
+    return sha256_hex(checksum)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from tenku.resources.catalog import EPOCH, stable_id
-from tenku.resources.common import as_uuid
+from tenku.ids import EPOCH, as_uuid, stable_id
 from tenku.resources.stack.schemas import StackOut
 
 DEFAULT_STACK = "heroku-24"

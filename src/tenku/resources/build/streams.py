@@ -21,34 +21,16 @@ from starlette.responses import Response, StreamingResponse
 
 from tenku.db.engine import Database
 from tenku.db.models import Build
+from tenku.ids import as_uuid
+from tenku.resources.build import output
 from tenku.resources.build.service import check_stream_token
-from tenku.resources.common import as_uuid
-from tenku.runtime import output
 from tenku.web.deps import app_context
 from tenku.web.errors import NotFound, RangeNotSatisfiable
+from tenku.web.sse import KEEPALIVE, STREAM_HEADERS, event, last_event_id, wants_events
 
 router = APIRouter()
 POLL = 0.25
-KEEPALIVE = 15.0
 RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d+)\s*-\s*$")
-
-
-# Proxies must pass each line on as it comes, and nothing may be served from a cache.
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def wants_events(request: Request) -> bool:
-    return "text/event-stream" in request.headers.get("accept", "")
-
-
-def last_event_id(request: Request) -> int | None:
-    raw = (request.headers.get("last-event-id") or "").strip()
-    return int(raw) if raw.isdigit() else None
-
-
-def event(number: int, line: str) -> bytes:
-    """One server-sent event per line, so a client resuming names the last line it saw."""
-    return f"id: {number}\ndata: {line}\n\n".encode()
 
 
 def _not_found() -> NotFound:
