@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tenku.addons.registry import AddonRegistry
+from tenku.addons.settings import AddonSettings
 from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.storage.blobs import DirectoryBlobStore
@@ -106,6 +108,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         ratelimiter=RateLimiter(db, settings.rate_limit_per_hour),
         blobs=DirectoryBlobStore(settings.data_dir / "blobs"),
         signer=Signer(load_secret(settings.data_dir, settings.secret_key)),
+        addons=AddonRegistry(AddonSettings.of(settings)),
     )
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(HTTPException, _http_error)

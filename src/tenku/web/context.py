@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tenku.addons.registry import AddonRegistry
 from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.storage.blobs import BlobStore
@@ -18,3 +19,4 @@ class AppContext:
     ratelimiter: RateLimiter
     blobs: BlobStore
     signer: Signer
+    addons: AddonRegistry

@@ -8,7 +8,7 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
 from fastapi.routing import APIRoute
@@ -294,3 +294,19 @@ def scoped(need: str, password_login: bool = False, count: bool = True) -> Any:
         return principal
 
     return Depends(dep)
+
+
+# The parameters routes declare, each an `Annotated` alias so a route's signature says
+# what it gets: `db: Db`, `caller: AccountReader`. App-scoped routes use the aliases of
+# `tenku.resources.app.access` (ViewApp, DeployApp...), which build on these.
+Db = Annotated[AsyncSession, Depends(get_db)]
+ReadDb = Annotated[AsyncSession, Depends(get_read_db)]
+Context = Annotated[AppContext, Depends(app_context)]
+AccountReader = Annotated[Principal, scoped("account:read")]
+AccountWriter = Annotated[Principal, scoped("account:write")]
+AppsReader = Annotated[Principal, scoped("app:read")]
+AppsWriter = Annotated[Principal, scoped("app:write")]
+# OAuth authorizations and clients: only tokens with the `global` scope manage them.
+GlobalCaller = Annotated[Principal, scoped("global")]
+# Any valid token, whatever its scope.
+AnyCaller = Annotated[Principal, scoped("any")]

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.resources.account import service
 from tenku.resources.account.schemas import AccountOut, AccountUpdate
 from tenku.resources.addon.flows import before_app_delete
-from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.deps import AccountReader, AccountWriter, Db, TransactionRoute, body
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
@@ -16,11 +15,7 @@ router = APIRouter(route_class=TransactionRoute)
 
 @router.get("/account")
 @router.get("/users/{account_email_or_id_or_self}")
-async def info(
-    account_email_or_id_or_self: str = "~",
-    caller: Principal = scoped("account:read"),
-    db: AsyncSession = Depends(get_db),
-) -> Response:
+async def info(caller: AccountReader, db: Db, account_email_or_id_or_self: str = "~") -> Response:
     account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)
     return model_response(AccountOut.of(account))
 
@@ -28,10 +23,10 @@ async def info(
 @router.patch("/account")
 @router.patch("/users/{account_email_or_id_or_self}")
 async def update(
+    caller: AccountWriter,
+    db: Db,
     account_email_or_id_or_self: str = "~",
-    caller: Principal = scoped("account:write"),
     changes: AccountUpdate = body(AccountUpdate),
-    db: AsyncSession = Depends(get_db),
 ) -> Response:
     account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)
     account = await service.update_account(db, account, changes)
@@ -41,10 +36,7 @@ async def update(
 @router.delete("/account")
 @router.delete("/users/{account_email_or_id_or_self}")
 async def delete(
-    request: Request,
-    account_email_or_id_or_self: str = "~",
-    caller: Principal = scoped("account:write"),
-    db: AsyncSession = Depends(get_db),
+    request: Request, caller: AccountWriter, db: Db, account_email_or_id_or_self: str = "~"
 ) -> Response:
     account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)
     out = AccountOut.of(account)

@@ -1,34 +1,25 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.resources.account_feature import service
 from tenku.resources.app_feature.schemas import FeatureOut, FeatureUpdate
-from tenku.web.catalog_list import catalog_list
-from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.deps import AccountReader, AccountWriter, Db, TransactionRoute, body
+from tenku.web.lists import catalog_list
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
 
 
 @router.get("/account/features")
-async def list_features(
-    request: Request,
-    caller: Principal = scoped("account:read"),
-    db: AsyncSession = Depends(get_db),
-) -> Response:
+async def list_features(request: Request, caller: AccountReader, db: Db) -> Response:
     return catalog_list(request, FeatureOut, await service.account_features(db, caller.account))
 
 
 @router.get("/account/features/{account_feature_id_or_name}")
-async def info(
-    account_feature_id_or_name: str,
-    caller: Principal = scoped("account:read"),
-    db: AsyncSession = Depends(get_db),
-) -> Response:
+async def info(account_feature_id_or_name: str, caller: AccountReader, db: Db) -> Response:
     feature = await service.account_feature(db, caller.account, account_feature_id_or_name)
     return model_response(feature)
 
@@ -36,9 +27,9 @@ async def info(
 @router.patch("/account/features/{account_feature_id_or_name}")
 async def update(
     account_feature_id_or_name: str,
-    caller: Principal = scoped("account:write"),
+    caller: AccountWriter,
+    db: Db,
     params: FeatureUpdate = body(FeatureUpdate),
-    db: AsyncSession = Depends(get_db),
 ) -> Response:
     feature = await service.update_account_feature(
         db, caller.account, account_feature_id_or_name, params.enabled

@@ -23,10 +23,10 @@ from starlette.types import Receive, Scope, Send
 
 from tenku.addons.catalog import PlanSpec, ServiceSpec
 from tenku.addons.provider import ProviderError
-from tenku.addons.runtime import AddonRuntime
+from tenku.addons.registry import AddonRegistry
 from tenku.db.models import Account, Addon, App
 from tenku.resources.addon import service
-from tenku.resources.addon.access import runtime
+from tenku.resources.addon.registry import registry
 from tenku.resources.addon.render import Expand, render_addon
 from tenku.resources.addon.schemas import AddonOut
 from tenku.web.deps import after_commit, app_context
@@ -54,12 +54,12 @@ def provider_error(exc: ProviderError) -> ApiError:
 
 
 def provision_later(
-    request: Request, rt: AddonRuntime, pending: service.PendingProvision, expand: Expand
+    request: Request, addons: AddonRegistry, pending: service.PendingProvision, expand: Expand
 ) -> Response:
     late = LateResponse()
     db_factory = app_context(request).db
     spec, req = pending.spec, pending.request
-    provider = rt.provider(spec)
+    provider = addons.provider(spec)
 
     async def run() -> None:
         try:
@@ -73,7 +73,7 @@ def provision_later(
                 addon = await service.record_provision(db, req.uuid, result)
                 if addon is None:
                     raise service.conflict_gone(req.name)
-                body = await render_addon(db, rt.catalog, addon, expand)
+                body = await render_addon(db, addons.catalog, addon, expand)
         except BaseException:
             # Nobody will ever hear of what the provider made: take it back.
             with contextlib.suppress(ProviderError):
@@ -90,7 +90,7 @@ def provision_later(
 
 def deprovision_later(
     request: Request,
-    rt: AddonRuntime,
+    addons: AddonRegistry,
     spec: ServiceSpec | None,
     addon_id: uuid.UUID,
     provider_id: str,
@@ -103,7 +103,7 @@ def deprovision_later(
     async def run() -> None:
         if spec is not None:
             try:
-                await rt.provider(spec).deprovision(spec, addon_id, provider_id)
+                await addons.provider(spec).deprovision(spec, addon_id, provider_id)
             except ProviderError as exc:
                 raise provider_error(exc) from exc
         async with db_factory.session(write=True) as db, db.begin():
@@ -119,7 +119,7 @@ def deprovision_later(
 
 def change_plan_later(
     request: Request,
-    rt: AddonRuntime,
+    addons: AddonRegistry,
     addon: Addon,
     plan: PlanSpec,
     user_id: uuid.UUID,
@@ -127,12 +127,12 @@ def change_plan_later(
 ) -> Response:
     late = LateResponse()
     db_factory = app_context(request).db
-    spec = rt.catalog.services[addon.service]
+    spec = addons.catalog.services[addon.service]
     addon_id, provider_id = addon.id, addon.provider_id
 
     async def run() -> None:
         try:
-            result = await rt.provider(spec).change_plan(spec, addon_id, provider_id, plan)
+            result = await addons.provider(spec).change_plan(spec, addon_id, provider_id, plan)
         except ProviderError as exc:
             raise provider_error(exc) from exc
         async with db_factory.session(write=True) as db, db.begin():
@@ -143,7 +143,7 @@ def change_plan_later(
             )
             if addon is None:
                 raise service.conflict_gone(str(addon_id))
-            body = await render_addon(db, rt.catalog, addon, expand)
+            body = await render_addon(db, addons.catalog, addon, expand)
         late.inner = model_response(body)
 
     after_commit(request, run)
@@ -157,8 +157,8 @@ async def before_app_delete(request: Request, db: AsyncSession, app: App) -> Non
     each); once the deletion has committed, their providers let go of them. Failures
     there are logged: the app, and with it the add-ons' rows, are gone either way.
     """
-    rt = runtime(request)
-    catalog = rt.catalog
+    addons = registry(request)
+    catalog = addons.catalog
     doomed: list[tuple[ServiceSpec, uuid.UUID, str]] = []
     for addon in (await db.execute(select(Addon).where(Addon.app_id == app.id))).scalars():
         await service.detach_elsewhere(db, addon, app.id)
@@ -169,7 +169,7 @@ async def before_app_delete(request: Request, db: AsyncSession, app: App) -> Non
     async def run() -> None:
         for spec, addon_id, provider_id in doomed:
             try:
-                await rt.provider(spec).deprovision(spec, addon_id, provider_id)
+                await addons.provider(spec).deprovision(spec, addon_id, provider_id)
             except ProviderError as exc:
                 log.warning("add-on %s of deleted app %s not removed: %s", addon_id, app.id, exc)
 

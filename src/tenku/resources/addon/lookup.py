@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import Addon, AddonAttachment, App, Collaborator
 from tenku.ids import as_uuid
-from tenku.resources.app.service import find_app, role_on
+from tenku.resources.app.access import access_to
+from tenku.resources.app.service import find_app
 from tenku.web.errors import ApiError, Forbidden, NotFound
 
 
@@ -97,7 +98,7 @@ async def match_global(
     app_part, rest = _split(ident)
     if app_part is not None:
         app = await find_app(db, app_part)
-        if app is None or await role_on(db, app.id, account_id) is None:
+        if app is None or await access_to(db, app.id, account_id) is None:
             return []
         return await match_in_app(db, app, rest, service)
     base = visible_addons(account_id).where(Addon.state != "deprovisioned")
@@ -139,7 +140,7 @@ async def require_billing_access(db: AsyncSession, account_id: uuid.UUID, addon:
     """The billing app, if the caller has rights on it (needed to change the add-on)."""
     app = await db.get(App, addon.app_id)
     assert app is not None
-    if await role_on(db, app.id, account_id) is None:
+    if await access_to(db, app.id, account_id) is None:
         raise Forbidden(f"You do not have access to the app {app.name}, which owns {addon.name}.")
     return app
 
@@ -180,8 +181,8 @@ async def visible_attachment(
     att = await db.get(AddonAttachment, uid) if uid is not None else None
     if att is None:
         raise attachment_not_found()
-    if await role_on(db, att.app_id, account_id) is None:
+    if await access_to(db, att.app_id, account_id) is None:
         addon = await db.get(Addon, att.addon_id)
-        if addon is None or await role_on(db, addon.app_id, account_id) is None:
+        if addon is None or await access_to(db, addon.app_id, account_id) is None:
             raise attachment_not_found()
     return att

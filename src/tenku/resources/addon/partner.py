@@ -16,7 +16,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends
@@ -94,6 +94,13 @@ def addon_caller(need: str) -> Any:
         return AddonCaller(db, principal=principal)
 
     return Depends(dep)
+
+
+# A partner's add-on token, or a user's token with these scopes.
+AddonReader = Annotated[AddonCaller, addon_caller("app:read")]
+AddonWriter = Annotated[AddonCaller, addon_caller("app:write")]
+SecretsReader = Annotated[AddonCaller, addon_caller("secrets:read")]
+SecretsWriter = Annotated[AddonCaller, addon_caller("secrets:write")]
 
 
 async def token_params(request: Request) -> dict[str, str]:

@@ -160,7 +160,7 @@ async def render_addons(
             AddonOut(
                 actions=_action(catalog, addon),
                 addon_service=_service_out(catalog, addon, expand),
-                app=Ref(id=app.id, name=app.name),
+                app=Ref.of(app),
                 billed_price=BilledPriceOut(
                     cents=addon.billed_cents,
                     contract=addon.billed_contract,
@@ -214,10 +214,10 @@ async def render_attachments(
                 addon=AttachedAddonOut(
                     id=addon.id,
                     name=addon.name,
-                    app=Ref(id=owner.id, name=owner.name),
+                    app=Ref.of(owner),
                     plan=plan_ref(addon),
                 ),
-                app=Ref(id=app.id, name=app.name),
+                app=Ref.of(app),
                 config_vars=exposed_vars(addon, [att.name]),
                 created_at=att.created_at,
                 id=att.id,

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Addon
 from tenku.resources.addon import flows, lookup, service
-from tenku.resources.addon.access import catalog, runtime
-from tenku.resources.addon.partner import AddonCaller, addon_caller, exchange, token_params
+from tenku.resources.addon.partner import (
+    AddonCaller,
+    AddonReader,
+    AddonWriter,
+    exchange,
+    token_params,
+)
+from tenku.resources.addon.registry import AddonCatalog, Registry
 from tenku.resources.addon.render import Expand, render_addon, render_addons
 from tenku.resources.addon.schemas import (
     AddonCreate,
@@ -17,59 +23,55 @@ from tenku.resources.addon.schemas import (
     AddonResolve,
     AddonUpdate,
 )
-from tenku.resources.app.access import OnApp, on_app
-from tenku.resources.app.service import get_app
-from tenku.web.deps import Principal, TransactionRoute, body, get_db, get_read_db, scoped
-from tenku.web.ranges import field, paginate
+from tenku.resources.app.access import ManageApp, ViewApp, get_app
+from tenku.web.deps import AppsReader, Db, ReadDb, TransactionRoute, body
+from tenku.web.lists import paged, sorting
 from tenku.web.render import list_response, model_response, raw_json
 
 router = APIRouter(route_class=TransactionRoute)
-SORT = {"id": field(Addon.id), "name": field(Addon.name)}
+SORT = sorting(Addon.id, Addon.name, default="name")
 
 
 @router.post("/apps/{app_id_or_name}/addons")
 async def create(
     request: Request,
-    on: OnApp = on_app("app:write", need="write"),
+    on: ManageApp,
+    addons: Registry,
+    cat: AddonCatalog,
     params: AddonCreate = body(AddonCreate),
 ) -> Response:
-    rt = runtime(request)
     pending = await service.begin_create(
-        on.db, catalog(request), on.app, on.caller.account, params, rt.settings.api_url
+        on.db, cat, on.app, on.caller.account, params, addons.settings.api_url
     )
-    return flows.provision_later(request, rt, pending, Expand.of(request))
+    return flows.provision_later(request, addons, pending, Expand.of(request))
 
 
 @router.get("/apps/{app_id_or_name}/addons")
-async def list_by_app(
-    request: Request,
-    on: OnApp = on_app("app:read"),
-) -> Response:
+async def list_by_app(request: Request, on: ViewApp, cat: AddonCatalog) -> Response:
     stmt = lookup.addons_of_app(on.app.id).where(Addon.state != "deprovisioned")
-    page = await paginate(on.db, request, stmt, SORT, Addon.id, default="name")
-    addons = [a for (a,) in page.rows]
-    items = await render_addons(on.db, catalog(request), addons, Expand.of(request))
-    return list_response(AddonOut, items, page.status, page.headers)
+    expand = Expand.of(request)
+    return await paged(
+        request, on.db, stmt, SORT, AddonOut, lambda a: render_addons(on.db, cat, a, expand)
+    )
 
 
 @router.get("/apps/{app_id_or_name}/addons/{addon_id_or_name}")
 async def info_by_app(
-    request: Request,
-    addon_id_or_name: str,
-    on: OnApp = on_app("app:read"),
+    request: Request, addon_id_or_name: str, on: ViewApp, cat: AddonCatalog
 ) -> Response:
     addon = await lookup.addon_in_app(on.db, on.app, addon_id_or_name)
-    return model_response(await render_addon(on.db, catalog(request), addon, Expand.of(request)))
+    return model_response(await render_addon(on.db, cat, addon, Expand.of(request)))
 
 
 @router.patch("/apps/{app_id_or_name}/addons/{addon_id_or_name}")
 async def update(
     request: Request,
     addon_id_or_name: str,
-    on: OnApp = on_app("app:write", need="write"),
+    on: ManageApp,
+    addons: Registry,
+    cat: AddonCatalog,
     params: AddonUpdate = body(AddonUpdate),
 ) -> Response:
-    cat = catalog(request)
     addon = await lookup.addon_in_app(on.db, on.app, addon_id_or_name)
     await lookup.require_billing_access(on.db, on.caller.account.id, addon)
     plan = service.check_plan_change(cat, addon, params.plan) if params.plan else None
@@ -78,19 +80,18 @@ async def update(
     expand = Expand.of(request)
     if plan is None:
         return model_response(await render_addon(on.db, cat, addon, expand))
-    return flows.change_plan_later(
-        request, runtime(request), addon, plan, on.caller.account.id, expand
-    )
+    return flows.change_plan_later(request, addons, addon, plan, on.caller.account.id, expand)
 
 
 @router.delete("/apps/{app_id_or_name}/addons/{addon_id_or_name}")
 async def delete(
     request: Request,
     addon_id_or_name: str,
-    on: OnApp = on_app("app:write", need="write"),
+    on: ManageApp,
+    addons: Registry,
+    cat: AddonCatalog,
     params: AddonDelete = body(AddonDelete),
 ) -> Response:
-    cat = catalog(request)
     addon = await lookup.addon_in_app(on.db, on.app, addon_id_or_name)
     await service.check_destroy(on.db, on.app, addon, params.force)
     spec = cat.services.get(addon.service)
@@ -98,21 +99,17 @@ async def delete(
         raise service.gone_from_catalog(addon)
     out = await render_addon(on.db, cat, addon, Expand.of(request), state="deprovisioned")
     return flows.deprovision_later(
-        request, runtime(request), spec, addon.id, addon.provider_id, on.caller.account.id, out
+        request, addons, spec, addon.id, addon.provider_id, on.caller.account.id, out
     )
 
 
 @router.get("/addons")
-async def list_all(
-    request: Request,
-    caller: Principal = scoped("app:read"),
-    db: AsyncSession = Depends(get_db),
-) -> Response:
+async def list_all(request: Request, caller: AppsReader, db: Db, cat: AddonCatalog) -> Response:
     stmt = lookup.visible_addons(caller.account.id).where(Addon.state != "deprovisioned")
-    page = await paginate(db, request, stmt, SORT, Addon.id, default="name")
-    addons = [a for (a,) in page.rows]
-    items = await render_addons(db, catalog(request), addons, Expand.of(request))
-    return list_response(AddonOut, items, page.status, page.headers)
+    expand = Expand.of(request)
+    return await paged(
+        request, db, stmt, SORT, AddonOut, lambda a: render_addons(db, cat, a, expand)
+    )
 
 
 async def _addon_for(caller: AddonCaller, ident: str) -> Addon:
@@ -128,19 +125,19 @@ async def _addon_for(caller: AddonCaller, ident: str) -> Addon:
 async def info(
     request: Request,
     addon_id_or_name: str,
-    caller: AddonCaller = addon_caller("app:read"),
+    caller: AddonReader,
+    cat: AddonCatalog,
 ) -> Response:
     addon = await _addon_for(caller, addon_id_or_name)
-    return model_response(
-        await render_addon(caller.db, catalog(request), addon, Expand.of(request))
-    )
+    return model_response(await render_addon(caller.db, cat, addon, Expand.of(request)))
 
 
 @router.post("/actions/addons/resolve")
 async def resolve(
     request: Request,
-    db: AsyncSession = Depends(get_read_db),
-    caller: Principal = scoped("app:read"),
+    caller: AppsReader,
+    db: ReadDb,
+    cat: AddonCatalog,
     params: AddonResolve = body(AddonResolve),
 ) -> Response:
     """The CLI's way to turn any add-on identifier into add-ons (not in the reference)."""
@@ -151,29 +148,29 @@ async def resolve(
     else:
         found = await lookup.match_global(db, caller.account.id, params.addon, service_filter)
     lookup.one(found)
-    items = await render_addons(db, catalog(request), found, Expand.of(request))
+    items = await render_addons(db, cat, found, Expand.of(request))
     return list_response(AddonOut, items)
 
 
 @router.post("/addons/{addon_id_or_name}/actions/provision")
 async def action_provision(
-    request: Request,
     addon_id_or_name: str,
-    caller: AddonCaller = addon_caller("app:write"),
+    caller: AddonWriter,
+    cat: AddonCatalog,
 ) -> Response:
     """An asynchronously provisioning partner reports that it is done."""
     addon = await _addon_for(caller, addon_id_or_name)
     caller.partner_only(addon)
     addon = await _locked(caller.db, addon)
     await service.complete_provision(caller.db, addon, await service.actor_for(caller.db, addon))
-    return model_response(await render_addon(caller.db, catalog(request), addon))
+    return model_response(await render_addon(caller.db, cat, addon))
 
 
 @router.post("/addons/{addon_id_or_name}/actions/deprovision")
 async def action_deprovision(
-    request: Request,
     addon_id_or_name: str,
-    caller: AddonCaller = addon_caller("app:write"),
+    caller: AddonWriter,
+    cat: AddonCatalog,
 ) -> Response:
     """The partner gave up on provisioning, or finished removing the resource."""
     addon = await _addon_for(caller, addon_id_or_name)
@@ -182,8 +179,8 @@ async def action_deprovision(
     user = await service.actor_for(caller.db, addon)
     if addon.state == "provisioning":
         await service.fail_provision(caller.db, addon, None)
-        return model_response(await render_addon(caller.db, catalog(request), addon))
-    out = await render_addon(caller.db, catalog(request), addon, state="deprovisioned")
+        return model_response(await render_addon(caller.db, cat, addon))
+    out = await render_addon(caller.db, cat, addon, state="deprovisioned")
     await service.remove(caller.db, addon, user)
     return model_response(out)
 
@@ -196,10 +193,7 @@ async def _locked(db: AsyncSession, addon: Addon) -> Addon:
 
 
 @router.post("/oauth/token")
-async def partner_token(
-    request: Request,
-    db: AsyncSession = Depends(get_db),
-) -> Response:
+async def partner_token(request: Request, db: Db, cat: AddonCatalog) -> Response:
     """Partners exchange the provision grant (or a refresh token) for an add-on token."""
     params = await token_params(request)
-    return raw_json(await exchange(db, catalog(request), params))
+    return raw_json(await exchange(db, cat, params))

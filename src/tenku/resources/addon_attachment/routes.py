@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from sqlalchemy import select
+from fastapi import APIRouter
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -9,22 +9,22 @@ from starlette.responses import Response
 from tenku.db.models import AddonAttachment
 from tenku.ids import as_uuid
 from tenku.resources.addon import lookup, service
-from tenku.resources.addon.access import catalog
+from tenku.resources.addon.registry import AddonCatalog
 from tenku.resources.addon.render import render_attachments
 from tenku.resources.addon_attachment.schemas import (
     AttachmentCreate,
     AttachmentOut,
     AttachmentResolve,
 )
-from tenku.resources.app.access import OnApp, on_app
-from tenku.resources.app.service import get_app, role_on
-from tenku.web.deps import Principal, TransactionRoute, body, get_db, get_read_db, scoped
+from tenku.resources.app.access import ViewApp, access_to, get_app
+from tenku.web.deps import AppsReader, AppsWriter, Db, ReadDb, TransactionRoute, body
 from tenku.web.errors import InvalidParams
-from tenku.web.ranges import field, paginate
+from tenku.web.lists import paged, sorting
+from tenku.web.ranges import field
 from tenku.web.render import list_response, model_response
 
 router = APIRouter(route_class=TransactionRoute)
-SORT = {"id": field(AddonAttachment.id), "name": field(AddonAttachment.name, unique=False)}
+SORT = sorting(AddonAttachment.id, ("name", field(AddonAttachment.name, unique=False)))
 
 
 async def _one(db: AsyncSession, att: AddonAttachment, status: int = 200) -> Response:
@@ -32,37 +32,32 @@ async def _one(db: AsyncSession, att: AddonAttachment, status: int = 200) -> Res
     return model_response(out, status=status)
 
 
+async def _page(db: AsyncSession, request: Request, stmt: Select[AddonAttachment]) -> Response:
+    return await paged(
+        request, db, stmt, SORT, AttachmentOut, lambda atts: render_attachments(db, atts)
+    )
+
+
 @router.post("/addon-attachments")
 async def create(
-    request: Request,
-    caller: Principal = scoped("app:write"),
+    caller: AppsWriter,
+    db: Db,
+    cat: AddonCatalog,
     params: AttachmentCreate = body(AttachmentCreate),
-    db: AsyncSession = Depends(get_db),
 ) -> Response:
     if params.namespace:
         raise InvalidParams("Credential namespaces are not supported by this platform.")
     addon = await lookup.visible_addon(db, caller.account.id, params.addon)
     await lookup.require_billing_access(db, caller.account.id, addon)
-    app = await get_app(db, caller, params.app, need="write")
+    app = await get_app(db, caller, params.app, need="manage")
     att = await service.attach(
-        db,
-        catalog(request),
-        addon,
-        app,
-        caller.account,
-        params.name,
-        params.confirm,
-        params.force,
+        db, cat, addon, app, caller.account, params.name, params.confirm, params.force
     )
     return await _one(db, att, status=201)
 
 
 @router.delete("/addon-attachments/{addon_attachment_id}")
-async def delete(
-    addon_attachment_id: str,
-    caller: Principal = scoped("app:write"),
-    db: AsyncSession = Depends(get_db),
-) -> Response:
+async def delete(addon_attachment_id: str, caller: AppsWriter, db: Db) -> Response:
     att = await lookup.visible_attachment(db, caller.account.id, addon_attachment_id)
     [out] = await render_attachments(db, [att])
     await service.detach(db, att, caller.account)
@@ -70,69 +65,44 @@ async def delete(
 
 
 @router.get("/addon-attachments/{addon_attachment_id}")
-async def info(
-    addon_attachment_id: str,
-    caller: Principal = scoped("app:read"),
-    db: AsyncSession = Depends(get_db),
-) -> Response:
+async def info(addon_attachment_id: str, caller: AppsReader, db: Db) -> Response:
     att = await lookup.visible_attachment(db, caller.account.id, addon_attachment_id)
     return await _one(db, att)
 
 
-async def _page(db: AsyncSession, request: Request, stmt: object) -> Response:
-    page = await paginate(db, request, stmt, SORT, AddonAttachment.id)  # type: ignore[arg-type]
-    items = await render_attachments(db, [a for (a,) in page.rows])
-    return list_response(AttachmentOut, items, page.status, page.headers)
-
-
 @router.get("/addon-attachments")
-async def list_all(
-    request: Request,
-    caller: Principal = scoped("app:read"),
-    db: AsyncSession = Depends(get_db),
-) -> Response:
+async def list_all(request: Request, caller: AppsReader, db: Db) -> Response:
     mine = lookup.apps_of(caller.account.id)
     return await _page(db, request, select(AddonAttachment).where(AddonAttachment.app_id.in_(mine)))
 
 
 @router.get("/addons/{addon_id_or_name}/addon-attachments")
 async def list_by_addon(
-    request: Request,
-    addon_id_or_name: str,
-    caller: Principal = scoped("app:read"),
-    db: AsyncSession = Depends(get_db),
+    request: Request, addon_id_or_name: str, caller: AppsReader, db: Db
 ) -> Response:
     addon = await lookup.visible_addon(db, caller.account.id, addon_id_or_name)
     stmt = select(AddonAttachment).where(AddonAttachment.addon_id == addon.id)
-    if await role_on(db, addon.app_id, caller.account.id) is None:
+    if await access_to(db, addon.app_id, caller.account.id) is None:
         # Without rights on the billing app, only the caller's own apps' attachments show.
         stmt = stmt.where(AddonAttachment.app_id.in_(lookup.apps_of(caller.account.id)))
     return await _page(db, request, stmt)
 
 
 @router.get("/apps/{app_id_or_name}/addon-attachments")
-async def list_by_app(
-    request: Request,
-    on: OnApp = on_app("app:read"),
-) -> Response:
+async def list_by_app(request: Request, on: ViewApp) -> Response:
     stmt = select(AddonAttachment).where(AddonAttachment.app_id == on.app.id)
     return await _page(on.db, request, stmt)
 
 
 @router.get("/apps/{app_id_or_name}/addon-attachments/{addon_attachment_id_or_name}")
-async def info_by_app(
-    addon_attachment_id_or_name: str,
-    on: OnApp = on_app("app:read"),
-) -> Response:
+async def info_by_app(addon_attachment_id_or_name: str, on: ViewApp) -> Response:
     att = await lookup.attachment_in_app(on.db, on.app, addon_attachment_id_or_name)
     return await _one(on.db, att)
 
 
 @router.post("/actions/addon-attachments/resolve")
 async def resolve(
-    db: AsyncSession = Depends(get_read_db),
-    caller: Principal = scoped("app:read"),
-    params: AttachmentResolve = body(AttachmentResolve),
+    caller: AppsReader, db: ReadDb, params: AttachmentResolve = body(AttachmentResolve)
 ) -> Response:
     """The CLI's way to turn an attachment identifier into attachments (not in the reference)."""
     ident, service_filter = params.addon_attachment, params.addon_service or None
@@ -143,7 +113,7 @@ async def resolve(
         found = await lookup.match_attachments(db, app, rest if sep else ident, service_filter)
     elif as_uuid(ident) is not None:
         att = await db.get(AddonAttachment, as_uuid(ident))
-        if att is not None and await role_on(db, att.app_id, caller.account.id) is not None:
+        if att is not None and await access_to(db, att.app_id, caller.account.id) is not None:
             found = [att]
     if not found:
         raise lookup.attachment_not_found()

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Addon
 from tenku.resources.addon import lookup, service
-from tenku.resources.addon.access import catalog
-from tenku.resources.addon.partner import AddonCaller, addon_caller
+from tenku.resources.addon.partner import AddonCaller, SecretsReader, SecretsWriter
+from tenku.resources.addon.registry import AddonCatalog
 from tenku.resources.addon_config.schemas import ConfigItemOut, ConfigUpdate
 from tenku.web.deps import TransactionRoute, body
 from tenku.web.render import list_response
@@ -38,19 +37,16 @@ async def _addon(caller: AddonCaller, ident: str, write: bool) -> Addon:
 
 
 @router.get("/addons/{addon_id_or_name}/config")
-async def list_config(
-    addon_id_or_name: str,
-    caller: AddonCaller = addon_caller("secrets:read"),
-) -> Response:
+async def list_config(addon_id_or_name: str, caller: SecretsReader) -> Response:
     addon = await _addon(caller, addon_id_or_name, write=False)
     return list_response(ConfigItemOut, _items(addon))
 
 
 @router.patch("/addons/{addon_id_or_name}/config")
 async def update_config(
-    request: Request,
     addon_id_or_name: str,
-    caller: AddonCaller = addon_caller("secrets:write"),
+    caller: SecretsWriter,
+    cat: AddonCatalog,
     params: ConfigUpdate = body(ConfigUpdate),
 ) -> Response:
     """The provider-facing vars (`HEROKU_POSTGRESQL_URL`); apps see them renamed."""
@@ -61,5 +57,5 @@ async def update_config(
         else await service.actor_for(caller.db, addon)
     )
     changes = [(item.name, item.value) for item in params.config]
-    await service.update_config(caller.db, catalog(request), addon, changes, user)
+    await service.update_config(caller.db, cat, addon, changes, user)
     return list_response(ConfigItemOut, _items(addon))

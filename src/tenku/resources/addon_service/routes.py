@@ -4,25 +4,21 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.resources.addon.access import catalog
+from tenku.resources.addon.registry import AddonCatalog, addon_service
 from tenku.resources.addon_service.schemas import AddonServiceOut
-from tenku.web.catalog_list import catalog_list
 from tenku.web.deps import TransactionRoute
-from tenku.web.errors import NotFound
+from tenku.web.lists import catalog_list
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
 
 
 @router.get("/addon-services")
-async def list_services(request: Request) -> Response:
-    items = [AddonServiceOut.of(spec) for spec in catalog(request).listed()]
+async def list_services(request: Request, cat: AddonCatalog) -> Response:
+    items = [AddonServiceOut.of(spec) for spec in cat.listed()]
     return catalog_list(request, AddonServiceOut, items)
 
 
 @router.get("/addon-services/{addon_service_id_or_name}")
-async def info(request: Request, addon_service_id_or_name: str) -> Response:
-    spec = catalog(request).service(addon_service_id_or_name)
-    if spec is None:
-        raise NotFound("addon-service", "Couldn't find that add-on service.")
-    return model_response(AddonServiceOut.of(spec))
+async def info(addon_service_id_or_name: str, cat: AddonCatalog) -> Response:
+    return model_response(AddonServiceOut.of(addon_service(cat, addon_service_id_or_name)))

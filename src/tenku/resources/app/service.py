@@ -1,25 +1,24 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
 from tenku.db.models import Account, App, Collaborator, Domain
 from tenku.ids import as_uuid
 from tenku.names import generate_name
+from tenku.resources.app.access import Access
 from tenku.resources.app.schemas import AppCreate, AppUpdate
 from tenku.resources.region.catalog import DEFAULT_REGION, find_region
 from tenku.resources.release import service as releases
 from tenku.resources.stack.catalog import DEFAULT_STACK, find_stack
-from tenku.web.deps import Principal
-from tenku.web.errors import Forbidden, InvalidParams, NotFound
+from tenku.web.errors import Forbidden, InvalidParams
+from tenku.web.lists import sorting
 from tenku.web.ranges import field
 
-Need = Literal["read", "write", "owner"]
-SORT = {"id": field(App.id), "name": field(App.name), "updated_at": field(App.updated_at, False)}
+SORT = sorting(App.id, App.name, ("updated_at", field(App.updated_at, unique=False)))
 
 
 async def find_app(db: AsyncSession, ident: str) -> App | None:
@@ -29,55 +28,13 @@ async def find_app(db: AsyncSession, ident: str) -> App | None:
     return (await db.execute(select(App).where(App.name == ident))).scalar_one_or_none()
 
 
-async def role_on(db: AsyncSession, app_id: uuid.UUID, account_id: uuid.UUID) -> str | None:
+def visible_apps(account_id: uuid.UUID) -> Select[App]:
+    """Apps the account owns or collaborates on."""
     return (
-        await db.execute(
-            select(Collaborator.role).where(
-                Collaborator.app_id == app_id, Collaborator.account_id == account_id
-            )
-        )
-    ).scalar_one_or_none()
-
-
-async def get_app(db: AsyncSession, caller: Principal, ident: str, need: Need = "read") -> App:
-    """The app named in a path, if the caller may act on it at the level needed.
-
-    Apps have global names, so an app that exists but is not the caller's is a
-    403 (as on Heroku), never a silent success.
-    """
-    uid = as_uuid(ident)
-    row = (
-        await db.execute(
-            select(App, Collaborator.role)
-            .outerjoin(
-                Collaborator,
-                and_(Collaborator.app_id == App.id, Collaborator.account_id == caller.account.id),
-            )
-            .where(App.id == uid if uid is not None else App.name == ident)
-        )
-    ).first()
-    if row is None:
-        raise NotFound("app")
-    app, role = row
-    if role is None:
-        raise Forbidden(f"You do not have access to the app {app.name}.")
-    if need == "owner" and role != "owner":
-        raise Forbidden(f"Only the owner of {app.name} can do that.")
-    return app
-
-
-def visible_apps(account_id: uuid.UUID) -> Select[App, str]:
-    """Apps the account owns or collaborates on, with the owner's email."""
-    return (
-        select(App, Account.email)
-        .join(Account, Account.id == App.owner_id)
+        select(App)
         .join(Collaborator, Collaborator.app_id == App.id)
         .where(Collaborator.account_id == account_id)
     )
-
-
-async def owner_email(db: AsyncSession, app: App) -> str:
-    return (await db.execute(select(Account.email).where(Account.id == app.owner_id))).scalar_one()
 
 
 def default_hostname(name: str, settings: Settings) -> str:
@@ -135,10 +92,10 @@ async def create_app(
 
 
 async def update_app(
-    db: AsyncSession, caller: Principal, app: App, changes: AppUpdate, settings: Settings
+    db: AsyncSession, access: Access, app: App, changes: AppUpdate, settings: Settings
 ) -> App:
     if changes.name is not None and changes.name != app.name:
-        if await role_on(db, app.id, caller.account.id) != "owner":
+        if not access.can("own"):
             raise Forbidden(f"Only the owner of {app.name} can rename it.")
         if await name_taken(db, changes.name):
             raise InvalidParams("Name is already taken")

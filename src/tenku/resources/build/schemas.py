@@ -5,12 +5,8 @@ import uuid
 from pydantic import Field, field_validator, model_validator
 
 from tenku.db.models import Build
-from tenku.resources.common import AccountRef, In, Out
+from tenku.resources.common import AccountRef, IdRef, In, Out
 from tenku.web.render import Timestamp
-
-
-class IdRef(Out):
-    id: uuid.UUID
 
 
 class BuildpackOut(Out):

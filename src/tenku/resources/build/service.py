@@ -18,9 +18,13 @@ from tenku.resources.common import get_in_app
 from tenku.storage.checksums import sha256_hex
 from tenku.storage.signing import Signer
 from tenku.web.errors import InvalidParams
+from tenku.web.lists import sorting
 from tenku.web.ranges import field
 
-SORT = {"id": field(Build.id), "started_at": field(Build.started_at, unique=False)}
+# Build ids are random: the time they were requested is the natural order.
+SORT = sorting(
+    Build.id, ("started_at", field(Build.started_at, unique=False)), default="started_at"
+)
 STREAM_PREFIX = "/streams/builds/"
 
 

@@ -4,22 +4,22 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.resources.app.access import OnApp, on_app
+from tenku.resources.app.access import ViewApp
 from tenku.resources.build import service
 from tenku.resources.build.output import all_lines
 from tenku.resources.build.routes import render
 from tenku.resources.build_result.schemas import BuildResultOut, ResultBuild, ResultLine
-from tenku.web.deps import TransactionRoute
+from tenku.web.deps import Context, TransactionRoute
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
 
 
 @router.get("/apps/{app_id_or_name}/builds/{build_id}/result")
-async def info(request: Request, build_id: str, on: OnApp = on_app("app:read")) -> Response:
+async def info(request: Request, build_id: str, on: ViewApp, ctx: Context) -> Response:
     build = await service.get_build(on.db, on.app, build_id)
     lines = await all_lines(on.db, build.id)
-    shown = render(request, build)
+    shown = render(request, ctx, build)
     return model_response(
         BuildResultOut(
             build=ResultBuild(

@@ -31,7 +31,7 @@ class CollaboratorOut(Out):
     @classmethod
     def of(cls, collaborator: Collaborator, account: Account, app: App) -> CollaboratorOut:
         return cls(
-            app=Ref(id=app.id, name=app.name),
+            app=Ref.of(app),
             created_at=collaborator.created_at,
             id=collaborator.id,
             permissions=[PermissionOut(name=name) for name in collaborator.permissions],

@@ -3,16 +3,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Bundle
 
 from tenku.db.models import Account, App, Collaborator
-from tenku.ids import as_uuid
 from tenku.resources.account.service import find_account, normalize_email
-from tenku.resources.app.service import role_on
+from tenku.resources.app.access import Access, access_to
 from tenku.web.errors import Forbidden, InvalidParams, NotFound
+from tenku.web.lookup import by_ident
 
 
 def collaborators_of(app_id: uuid.UUID) -> Select[Any, Collaborator, Account]:
@@ -39,12 +39,9 @@ async def find_collaborator(
         .join(Account, Account.id == Collaborator.account_id)
         .where(Collaborator.app_id == app_id)
     )
-    uid = as_uuid(ident)
-    if uid is not None:
-        stmt = stmt.where(or_(Collaborator.id == uid, Collaborator.account_id == uid))
-    else:
-        stmt = stmt.where(Account.email == normalize_email(ident))
-    row = (await db.execute(stmt)).first()
+    ids = (Collaborator.id, Collaborator.account_id)
+    narrowed = by_ident(stmt, ident, ids, (Account.email, normalize_email))
+    row = (await db.execute(narrowed)).first() if narrowed is not None else None
     return None if row is None else (row[0], row[1])
 
 
@@ -63,10 +60,10 @@ async def add_collaborator(
     user = caller if user_ident == "~" else await find_account(db, user_ident)
     if user is None:
         raise NotFound("user")
-    role = await role_on(db, app.id, user.id)
-    if role == "owner":
+    existing = await access_to(db, app.id, user.id)
+    if existing is not None and existing.role == "owner":
         raise InvalidParams(f"{user.email} is the owner of {app.name}.")
-    if role is not None:
+    if existing is not None:
         raise InvalidParams(f"{user.email} is already a collaborator on {app.name}.")
     collaborator = Collaborator(
         app_id=app.id, account_id=user.id, role="collaborator", permissions=[]
@@ -80,12 +77,11 @@ async def add_collaborator(
 
 
 async def remove_collaborator(
-    db: AsyncSession, app: App, caller: Account, ident: str
+    db: AsyncSession, app: App, caller: Account, access: Access, ident: str
 ) -> tuple[Collaborator, Account]:
     """Owners remove anyone but themselves; a collaborator may only leave."""
     collaborator, user = await get_collaborator(db, app.id, ident)
-    caller_role = await role_on(db, app.id, caller.id)
-    if caller_role != "owner" and user.id != caller.id:
+    if not access.can("own") and user.id != caller.id:
         raise Forbidden(f"Only the owner of {app.name} can remove collaborators.")
     if collaborator.role == "owner":
         raise InvalidParams(f"{user.email} owns {app.name} and cannot be removed from it.")

@@ -31,11 +31,6 @@ def check_hostname(value: str) -> str:
     return host
 
 
-class SniEndpointRef(Out):
-    id: uuid.UUID
-    name: str
-
-
 class DomainOut(Out):
     acm_status: str | None = None
     acm_status_reason: str | None = None
@@ -45,7 +40,7 @@ class DomainOut(Out):
     hostname: str
     id: uuid.UUID
     kind: str
-    sni_endpoint: SniEndpointRef | None = None
+    sni_endpoint: Ref | None = None
     status: str
     updated_at: Timestamp
 
@@ -57,7 +52,7 @@ class DomainOut(Out):
         return cls(
             acm_status=domain.acm_status,
             acm_status_reason=domain.acm_status_reason,
-            app=Ref(id=app.id, name=app.name),
+            app=Ref.of(app),
             cname=cname,
             created_at=domain.created_at,
             hostname=domain.hostname,

@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
 from tenku.db.models import App, Domain
-from tenku.ids import as_uuid
 from tenku.resources.app.service import default_hostname
 from tenku.resources.domain.schemas import DomainCreate
 from tenku.web.errors import InvalidParams, NotFound
+from tenku.web.lookup import get_one
 
 # Tenku provisions neither DNS checks nor certificates, so a custom domain is
 # final as soon as it exists: "none" is the status the CLI treats as nothing
@@ -23,21 +23,16 @@ def domains_of(app_id: uuid.UUID) -> Select[Domain]:
     return select(Domain).where(Domain.app_id == app_id)
 
 
-async def find_domain(db: AsyncSession, app_id: uuid.UUID, ident: str) -> Domain | None:
-    uid = as_uuid(ident)
-    stmt = domains_of(app_id)
-    if uid is not None:
-        stmt = stmt.where(Domain.id == uid)
-    else:
-        stmt = stmt.where(Domain.hostname == ident.strip().lower())
-    return (await db.execute(stmt)).scalar_one_or_none()
-
-
 async def get_domain(db: AsyncSession, app_id: uuid.UUID, ident: str) -> Domain:
-    domain = await find_domain(db, app_id, ident)
-    if domain is None:
-        raise NotFound("domain")
-    return domain
+    """`{domain_id_or_hostname}`, within the app."""
+    return await get_one(
+        db,
+        domains_of(app_id),
+        ident,
+        Domain.id,
+        (Domain.hostname, lambda host: host.strip().lower()),
+        missing=NotFound("domain"),
+    )
 
 
 def _in_use(hostname: str, app: App, holder: uuid.UUID) -> InvalidParams:

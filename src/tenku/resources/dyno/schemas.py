@@ -6,7 +6,7 @@ import uuid
 from pydantic import Field, field_validator
 
 from tenku.db.models import App, Dyno
-from tenku.resources.common import In, Out, Ref
+from tenku.resources.common import In, Out, Ref, ReleaseRef
 from tenku.resources.formation.schemas import check_size
 from tenku.resources.formation.sizes import canonical_size
 from tenku.web.render import Timestamp
@@ -18,11 +18,6 @@ MAX_TYPE = 59
 # The column is a 32-bit integer.
 MAX_TTL = 2**31 - 1
 MAX_COMMAND = 65536
-
-
-class ReleaseRef(Out):
-    id: uuid.UUID
-    version: int
 
 
 class DynoOut(Out):
@@ -44,7 +39,7 @@ class DynoOut(Out):
         if row.release_id is not None and row.release_version is not None:
             release = ReleaseRef(id=row.release_id, version=row.release_version)
         return cls(
-            app=Ref(id=app.id, name=app.name),
+            app=Ref.of(app),
             attach_url=attach_url,
             command=row.command,
             created_at=row.created_at,

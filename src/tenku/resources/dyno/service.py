@@ -27,9 +27,10 @@ from tenku.resources.formation.service import get_formation
 from tenku.resources.formation.sizes import DEFAULT_SIZE
 from tenku.resources.release.service import current_release
 from tenku.web.errors import Conflict, InvalidParams, NotFound
-from tenku.web.ranges import field
+from tenku.web.lists import sorting
 
-SORT = {"id": field(Dyno.id), "name": field(Dyno.name)}
+# `ps` groups dynos by name, so names are the natural order.
+SORT = sorting(Dyno.id, Dyno.name, default="name")
 # One-off names are `<type>.<N>` with N in this range, as on Heroku (`run.7364`).
 FIRST_NUMBER = 1000
 LAST_NUMBER = 9999

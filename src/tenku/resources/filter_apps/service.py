@@ -9,6 +9,6 @@ from tenku.db.models import App
 from tenku.resources.app.service import visible_apps
 
 
-def filtered_apps(account_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> Select[App, str]:
+def filtered_apps(account_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> Select[App]:
     """The apps among `ids` that the account owns or collaborates on; others are left out."""
     return visible_apps(account_id).where(App.id.in_(set(ids)))

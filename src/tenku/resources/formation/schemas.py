@@ -28,7 +28,7 @@ class FormationOut(Out):
     @classmethod
     def of(cls, row: Formation, app: App) -> FormationOut:
         return cls(
-            app=Ref(id=app.id, name=app.name),
+            app=Ref.of(app),
             command=row.command,
             created_at=row.created_at,
             id=row.id,

@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from tenku.config import Settings
-from tenku.resources.app.service import get_app
+from tenku.resources.app.access import get_app
 from tenku.web.deps import app_context, authenticate
 from tenku.web.errors import Unauthorized
 
@@ -133,7 +133,7 @@ async def _authorize(
             err.headers["WWW-Authenticate"] = REALM
             raise
         principal.require("app:write" if write else "app:read")
-        app = await get_app(db, principal, app_name, "write" if write else "read")
+        app = await get_app(db, principal, app_name, "deploy" if write else "view")
         return app.id, principal.account.email, principal.account.id
 
 

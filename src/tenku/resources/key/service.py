@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import Account, Key
-from tenku.ids import as_uuid
 from tenku.web.errors import InvalidParams, NotFound
+from tenku.web.lookup import get_one
 
 IN_USE = "Key already in use"
 
@@ -55,16 +55,14 @@ def keys_of(account_id: uuid.UUID) -> Select[Key]:
 
 async def get_key(db: AsyncSession, account: Account, ident: str) -> Key:
     """`{key_id_or_fingerprint}`, among the caller's own keys only."""
-    uid = as_uuid(ident)
-    stmt = keys_of(account.id)
-    if uid is not None:
-        stmt = stmt.where(Key.id == uid)
-    else:
-        stmt = stmt.where(Key.fingerprint == ident.strip().lower())
-    key = (await db.execute(stmt)).scalar_one_or_none()
-    if key is None:
-        raise NotFound("key")
-    return key
+    return await get_one(
+        db,
+        keys_of(account.id),
+        ident,
+        Key.id,
+        (Key.fingerprint, lambda fingerprint: fingerprint.strip().lower()),
+        missing=NotFound("key"),
+    )
 
 
 async def add_key(db: AsyncSession, account: Account, public_key: str) -> Key:

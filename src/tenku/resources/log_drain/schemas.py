@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from tenku.db.models import LogDrain
-from tenku.resources.common import In, Out
+from tenku.resources.common import In, Out, Ref
 from tenku.web.render import Timestamp
 
 SYSLOG_SCHEMES = ("syslog", "syslog+tls")
@@ -34,17 +34,12 @@ def check_url(value: str) -> str:
     return url
 
 
-class AddonRef(Out):
-    id: uuid.UUID
-    name: str
-
-
 class DrainExtension(Out):
     drain_id: uuid.UUID
 
 
 class LogDrainOut(Out):
-    addon: AddonRef | None
+    addon: Ref | None
     created_at: Timestamp
     id: uuid.UUID
     token: str

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import App, LogDrain
-from tenku.ids import as_uuid
 from tenku.web.errors import InvalidParams, NotFound
+from tenku.web.lookup import get_one
 
 TAKEN = "Url has already been taken for this app."
 
@@ -19,16 +19,15 @@ def drains_of(app_id: uuid.UUID) -> Select[LogDrain]:
 
 async def get_drain(db: AsyncSession, app_id: uuid.UUID, ident: str) -> LogDrain:
     """`{log_drain_id_or_url_or_token}`: any of the three, within the app."""
-    uid = as_uuid(ident)
-    stmt = drains_of(app_id)
-    if uid is not None:
-        stmt = stmt.where(LogDrain.id == uid)
-    else:
-        stmt = stmt.where(or_(LogDrain.url == ident, LogDrain.token == ident))
-    drain = (await db.execute(stmt)).scalars().first()
-    if drain is None:
-        raise NotFound("log_drain")
-    return drain
+    return await get_one(
+        db,
+        drains_of(app_id),
+        ident,
+        LogDrain.id,
+        LogDrain.url,
+        LogDrain.token,
+        missing=NotFound("log_drain"),
+    )
 
 
 async def add_drain(db: AsyncSession, app: App, url: str) -> LogDrain:

@@ -5,14 +5,13 @@ import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.logs import stream
 from tenku.logs.store import Filters
-from tenku.resources.app.access import OnApp, on_app
+from tenku.resources.app.access import ViewApp
 from tenku.resources.log_session.schemas import LogSessionCreate, LogSessionOut
-from tenku.web.deps import TransactionRoute, app_context, body
+from tenku.web.deps import Context, TransactionRoute, body
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
@@ -22,11 +21,8 @@ router.include_router(stream.router)
 
 @router.post("/apps/{app_id_or_name}/log-sessions")
 async def create(
-    request: Request,
-    on: OnApp = on_app("app:read"),
-    params: LogSessionCreate = body(LogSessionCreate),
+    on: ViewApp, ctx: Context, params: LogSessionCreate = body(LogSessionCreate)
 ) -> Response:
-    ctx = app_context(request)
     session = stream.Session(
         app_id=on.app.id,
         filters=Filters(dyno=params.dyno or None, source=params.source or None),

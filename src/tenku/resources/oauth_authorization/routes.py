@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -12,13 +11,13 @@ from tenku.resources.oauth_authorization.schemas import (
     AuthorizationOut,
     AuthorizationUpdate,
 )
-from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.deps import AnyCaller, Db, GlobalCaller, Principal, TransactionRoute, body, scoped
 from tenku.web.errors import NotFound
-from tenku.web.ranges import field, paginate
-from tenku.web.render import list_response, model_response
+from tenku.web.lists import paged, sorting
+from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
-SORT = {"id": field(Authorization.id)}
+SORT = sorting(Authorization.id)
 # These bodies can carry live tokens.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -40,9 +39,9 @@ def out(caller: Principal, auth: Authorization) -> AuthorizationOut:
 
 @router.post("/oauth/authorizations")
 async def create(
+    db: Db,
     caller: Principal = scoped("global", password_login=True),
     params: AuthorizationCreate = body(AuthorizationCreate),
-    db: AsyncSession = Depends(get_db),
 ) -> Response:
     by_password = caller.authorization is None
     auth, token, refresh = await service.create(db, caller.account, params, by_password)
@@ -53,21 +52,25 @@ async def create(
 @router.get("/oauth/authorizations")
 async def list_authorizations(
     request: Request,
-    caller: Principal = scoped("global"),
-    db: AsyncSession = Depends(get_db),
+    caller: GlobalCaller,
+    db: Db,
 ) -> Response:
-    stmt = service.owned_by(caller.account)
-    page = await paginate(db, request, stmt, SORT, Authorization.id)
-    items = [out(caller, auth) for (auth,) in page.rows]
-    return list_response(AuthorizationOut, items, page.status, {**page.headers, **NO_STORE})
+    return await paged(
+        request,
+        db,
+        service.owned_by(caller.account),
+        SORT,
+        AuthorizationOut,
+        lambda auths: [out(caller, auth) for auth in auths],
+        headers=NO_STORE,
+    )
 
 
 @router.get("/oauth/authorizations/{oauth_authorization_id}")
 async def info(
-    request: Request,
     oauth_authorization_id: str,
-    caller: Principal = scoped("global"),
-    db: AsyncSession = Depends(get_db),
+    caller: GlobalCaller,
+    db: Db,
 ) -> Response:
     auth = await service.get_own(db, caller.account, oauth_authorization_id)
     return model_response(out(caller, auth), headers=NO_STORE)
@@ -75,11 +78,10 @@ async def info(
 
 @router.patch("/oauth/authorizations/{oauth_authorization_id}")
 async def update(
-    request: Request,
     oauth_authorization_id: str,
-    caller: Principal = scoped("global"),
+    caller: GlobalCaller,
+    db: Db,
     changes: AuthorizationUpdate = body(AuthorizationUpdate),
-    db: AsyncSession = Depends(get_db),
 ) -> Response:
     auth = await service.get_own(db, caller.account, oauth_authorization_id)
     await service.update(db, auth, changes)
@@ -88,10 +90,9 @@ async def update(
 
 @router.delete("/oauth/authorizations/{oauth_authorization_id}")
 async def delete(
-    request: Request,
     oauth_authorization_id: str,
-    caller: Principal = scoped("global"),
-    db: AsyncSession = Depends(get_db),
+    caller: GlobalCaller,
+    db: Db,
 ) -> Response:
     auth = await service.get_own(db, caller.account, oauth_authorization_id)
     result = out(caller, auth)
@@ -102,8 +103,8 @@ async def delete(
 @router.post("/oauth/authorizations/{oauth_authorization_id}/actions/regenerate-tokens")
 async def regenerate(
     oauth_authorization_id: str,
-    caller: Principal = scoped("global"),
-    db: AsyncSession = Depends(get_db),
+    caller: GlobalCaller,
+    db: Db,
 ) -> Response:
     auth = await service.get_own(db, caller.account, oauth_authorization_id)
     token, refresh = await service.regenerate(db, auth)
@@ -112,7 +113,7 @@ async def regenerate(
 
 
 @router.delete("/oauth/sessions/~")
-async def delete_session(caller: Principal = scoped("any")) -> Response:
+async def delete_session(caller: AnyCaller) -> Response:
     # Not in the reference: `heroku logout` ends the browser/SSO session this way.
     # There are no such sessions here, and the CLI reads exactly this 404 as
     # "nothing to end".

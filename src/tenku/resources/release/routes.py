@@ -1,73 +1,54 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Release
-from tenku.resources.app.access import OnApp, on_app
+from tenku.resources.app.access import DeployApp, ViewApp, ViewSecrets
 from tenku.resources.release import service
 from tenku.resources.release.schemas import ReleaseCreate, ReleaseOut
 from tenku.web.deps import TransactionRoute, body
-from tenku.web.ranges import field, paginate
-from tenku.web.render import list_response, model_response, raw_json
+from tenku.web.lists import paged, sorting
+from tenku.web.render import model_response, raw_json
 
+# Releases read naturally in version order, so that is the default sort.
+SORT = sorting(Release.id, Release.version, default="version")
 router = APIRouter(route_class=TransactionRoute)
-SORT = {"id": field(Release.id), "version": field(Release.version)}
 
 
 @router.get("/apps/{app_id_or_name}/releases")
-async def list_releases(
-    request: Request,
-    on: OnApp = on_app("app:read"),
-) -> Response:
-    app = on.app
-    db = on.db
-    current = await service.current_version(db, app.id)
-    # Releases read naturally in version order, so that is the default sort.
-    stmt = select(Release).where(Release.app_id == app.id)
-    page = await paginate(db, request, stmt, SORT, Release.id, default="version")
-    items = [ReleaseOut.of(r, app, current) for (r,) in page.rows]
-    return list_response(ReleaseOut, items, page.status, page.headers)
+async def list_releases(request: Request, on: ViewApp) -> Response:
+    current = await service.current_version(on.db, on.app.id)
+    return await paged(
+        request,
+        on.db,
+        service.releases_of(on.app.id),
+        SORT,
+        ReleaseOut,
+        lambda releases: [ReleaseOut.of(r, on.app, current) for r in releases],
+    )
 
 
 @router.get("/apps/{app_id_or_name}/releases/{release_id_or_version}")
-async def info(
-    release_id_or_version: str,
-    on: OnApp = on_app("app:read"),
-) -> Response:
-    app = on.app
-    db = on.db
-    release = await service.get_release(db, app.id, release_id_or_version)
-    current = await service.current_version(db, app.id)
-    return model_response(ReleaseOut.of(release, app, current))
+async def info(release_id_or_version: str, on: ViewApp) -> Response:
+    release = await service.get_release(on.db, on.app.id, release_id_or_version)
+    current = await service.current_version(on.db, on.app.id)
+    return model_response(ReleaseOut.of(release, on.app, current))
 
 
 @router.get("/apps/{app_id_or_name}/releases/{release_id_or_version}/config-vars")
-async def config_vars(
-    release_id_or_version: str,
-    on: OnApp = on_app("secrets:read"),
-) -> Response:
-    app = on.app
-    db = on.db
-    release = await service.get_release(db, app.id, release_id_or_version)
+async def config_vars(release_id_or_version: str, on: ViewSecrets) -> Response:
+    release = await service.get_release(on.db, on.app.id, release_id_or_version)
     return raw_json(dict(sorted(release.config.items())))
 
 
 @router.post("/apps/{app_id_or_name}/releases")
-async def create(
-    on: OnApp = on_app("app:write", need="write"),
-    params: ReleaseCreate = body(ReleaseCreate),
-) -> Response:
-    app = on.app
-    db = on.db
-    caller = on.caller
+async def create(on: DeployApp, params: ReleaseCreate = body(ReleaseCreate)) -> Response:
+    account = on.caller.account
     if params.release is not None:
-        release = await service.rollback(db, app, caller.account, params.release)
+        release = await service.rollback(on.db, on.app, account, params.release)
     else:
         assert params.slug is not None
-        release = await service.deploy_slug(
-            db, app, caller.account, params.slug, params.description
-        )
-    return model_response(ReleaseOut.of(release, app, release.version), status=201)
+        release = await service.deploy_slug(on.db, on.app, account, params.slug, params.description)
+    return model_response(ReleaseOut.of(release, on.app, release.version), status=201)

@@ -5,12 +5,8 @@ import uuid
 from pydantic import model_validator
 
 from tenku.db.models import App, Release
-from tenku.resources.common import AccountRef, In, Out, Ref
+from tenku.resources.common import AccountRef, IdRef, In, Out, Ref
 from tenku.web.render import Timestamp
-
-
-class SlugRef(Out):
-    id: uuid.UUID
 
 
 class ReleaseOut(Out):
@@ -22,7 +18,7 @@ class ReleaseOut(Out):
     description: str
     id: uuid.UUID
     updated_at: Timestamp
-    slug: SlugRef | None
+    slug: IdRef | None
     status: str
     user: AccountRef
     version: int
@@ -34,12 +30,12 @@ class ReleaseOut(Out):
     def of(cls, release: Release, app: App, current_version: int | None) -> ReleaseOut:
         return cls(
             addon_plan_names=list(release.addon_plan_names),
-            app=Ref(id=app.id, name=app.name),
+            app=Ref.of(app),
             created_at=release.created_at,
             description=release.description,
             id=release.id,
             updated_at=release.updated_at,
-            slug=SlugRef(id=release.slug_id) if release.slug_id else None,
+            slug=IdRef(id=release.slug_id) if release.slug_id else None,
             status=release.status,
             user=AccountRef(
                 email=release.user_email,

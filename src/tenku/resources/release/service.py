@@ -21,6 +21,7 @@ from tenku.logs import store as logs
 from tenku.resources.config_var.store import attachment_config, current_config, replace_config
 from tenku.resources.formation.service import sync_formation
 from tenku.web.errors import Forbidden, InvalidParams, NotFound
+from tenku.web.lookup import find_one
 
 
 async def lock_app(db: AsyncSession, app: App) -> None:
@@ -123,17 +124,18 @@ async def current_release(db: AsyncSession, app_id: uuid.UUID) -> Release | None
     return await find_release(db, app_id, str(version))
 
 
+def _version(ident: str) -> int | None:
+    digits = ident[1:] if ident[:1] in ("v", "V") else ident
+    return int(digits) if digits.isdigit() else None
+
+
+def releases_of(app_id: uuid.UUID) -> Select[Release]:
+    return select(Release).where(Release.app_id == app_id)
+
+
 async def find_release(db: AsyncSession, app_id: uuid.UUID, ident: str) -> Release | None:
-    uid = as_uuid(ident)
-    stmt = select(Release).where(Release.app_id == app_id)
-    if uid is not None:
-        stmt = stmt.where(Release.id == uid)
-    else:
-        digits = ident[1:] if ident[:1] in ("v", "V") else ident
-        if not digits.isdigit():
-            return None
-        stmt = stmt.where(Release.version == int(digits))
-    return (await db.execute(stmt)).scalar_one_or_none()
+    """`{release_id_or_version}`: the id, or the version with or without its `v`."""
+    return await find_one(db, releases_of(app_id), ident, Release.id, (Release.version, _version))
 
 
 async def get_release(db: AsyncSession, app_id: uuid.UUID, ident: str) -> Release:

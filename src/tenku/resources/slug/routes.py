@@ -4,11 +4,11 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.resources.app.access import OnApp, on_app
+from tenku.resources.app.access import DeployApp, ViewApp
 from tenku.resources.slug import service
 from tenku.resources.slug.schemas import SlugCreate, SlugOut
 from tenku.storage.urls import blob_url, slug_subject
-from tenku.web.deps import TransactionRoute, app_context, body
+from tenku.web.deps import Context, TransactionRoute, body
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
@@ -16,23 +16,15 @@ router = APIRouter(route_class=TransactionRoute)
 
 @router.post("/apps/{app_id_or_name}/slugs")
 async def create(
-    request: Request,
-    on: OnApp = on_app("app:write", need="write"),
-    params: SlugCreate = body(SlugCreate),
+    request: Request, on: DeployApp, ctx: Context, params: SlugCreate = body(SlugCreate)
 ) -> Response:
     slug = await service.create_slug(on.db, on.app, params)
-    ctx = app_context(request)
     url = blob_url(ctx.settings, ctx.signer, slug_subject(slug.id), "PUT", request=request)
     return model_response(SlugOut.of(slug, "put", url), status=201)
 
 
 @router.get("/apps/{app_id_or_name}/slugs/{slug_id}")
-async def info(
-    request: Request,
-    slug_id: str,
-    on: OnApp = on_app("app:read"),
-) -> Response:
+async def info(request: Request, slug_id: str, on: ViewApp, ctx: Context) -> Response:
     slug = await service.get_slug(on.db, on.app, slug_id)
-    ctx = app_context(request)
     url = blob_url(ctx.settings, ctx.signer, slug_subject(slug.id), "GET", request=request)
     return model_response(SlugOut.of(slug, "get", url))

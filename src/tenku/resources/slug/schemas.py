@@ -45,7 +45,7 @@ class SlugOut(Out):
             id=slug.id,
             process_types=dict(slug.process_types),
             size=slug.size,
-            stack=Ref(id=stack.id, name=stack.name),
+            stack=Ref.of(stack),
             updated_at=slug.updated_at,
         )
 

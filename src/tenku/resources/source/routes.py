@@ -12,17 +12,17 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.resources.app.access import OnApp, on_app
+from tenku.resources.app.access import DeployApp
 from tenku.resources.source.schemas import SourceBlobOut, SourceOut
 from tenku.storage.urls import blob_url
-from tenku.web.deps import Principal, TransactionRoute, app_context, scoped
+from tenku.web.context import AppContext
+from tenku.web.deps import AppsWriter, Context, TransactionRoute
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
 
 
-def _source(request: Request) -> Response:
-    ctx = app_context(request)
+def _source(request: Request, ctx: AppContext) -> Response:
     key = f"sources/{uuid.uuid4()}.tgz"
     blob = SourceBlobOut(
         get_url=blob_url(ctx.settings, ctx.signer, key, "GET", request=request),
@@ -32,10 +32,10 @@ def _source(request: Request) -> Response:
 
 
 @router.post("/apps/{app_id_or_name}/sources")
-async def create(request: Request, on: OnApp = on_app("app:write", need="write")) -> Response:
-    return _source(request)
+async def create(request: Request, on: DeployApp, ctx: Context) -> Response:
+    return _source(request, ctx)
 
 
 @router.post("/sources")
-async def create_unscoped(request: Request, caller: Principal = scoped("app:write")) -> Response:
-    return _source(request)
+async def create_unscoped(request: Request, caller: AppsWriter, ctx: Context) -> Response:
+    return _source(request, ctx)

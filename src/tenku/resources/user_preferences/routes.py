@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter
 from starlette.responses import Response
 
 from tenku.resources.user_preferences import service
 from tenku.resources.user_preferences.schemas import PreferencesUpdate
-from tenku.web.deps import Principal, TransactionRoute, body, get_db, scoped
+from tenku.web.deps import AccountReader, AccountWriter, Db, TransactionRoute, body
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
 
 
 @router.get("/users/{user_preferences_self}/preferences")
-async def info(user_preferences_self: str, caller: Principal = scoped("account:read")) -> Response:
+async def info(user_preferences_self: str, caller: AccountReader) -> Response:
     account = service.resolve_self(caller.account, user_preferences_self)
     return model_response(service.preferences_of(account))
 
@@ -21,9 +20,9 @@ async def info(user_preferences_self: str, caller: Principal = scoped("account:r
 @router.patch("/users/{user_preferences_self}/preferences")
 async def update(
     user_preferences_self: str,
-    caller: Principal = scoped("account:write"),
+    caller: AccountWriter,
+    db: Db,
     changes: PreferencesUpdate = body(PreferencesUpdate),
-    db: AsyncSession = Depends(get_db),
 ) -> Response:
     account = service.resolve_self(caller.account, user_preferences_self)
     return model_response(await service.update_preferences(db, account, changes))

@@ -1,4 +1,4 @@
-"""One place per API process that knows the catalogue and holds the providers."""
+"""One place per process that knows the catalogue and holds the providers."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ log = logging.getLogger("tenku.addons")
 
 
 @dataclass
-class AddonRuntime:
+class AddonRegistry:
     settings: AddonSettings
     _catalog: Catalog | None = None
     _stamp: object = None

@@ -1,0 +1,84 @@
+"""Lists: one page of rows chosen by the Range header, rendered in one go.
+
+A list route names its query, its sort keys and a renderer that turns the whole page into
+response models at once, so that whatever the bodies need besides the rows (owners'
+emails, attachments, plans) is loaded with one query per page, never one per row.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tenku.web.ranges import SortField, field, paginate, paginate_memory
+from tenku.web.render import list_response
+
+Column = InstrumentedAttribute[Any]
+Render = Callable[[list[Any]], Sequence[BaseModel] | Awaitable[Sequence[BaseModel]]]
+
+
+@dataclass(frozen=True)
+class Sorting:
+    """The Range fields a list accepts, the id that breaks ties, and the default field."""
+
+    fields: dict[str, SortField]
+    id_column: Column
+    default: str = "id"
+
+
+def sorting(
+    id_column: Column,
+    *others: Column | tuple[str, SortField],
+    default: str = "id",
+) -> Sorting:
+    """`id` plus `others`, each a unique column named by its key, or `(name, field(...))`."""
+    fields = {"id": field(id_column)}
+    for other in others:
+        if isinstance(other, tuple):
+            name, sort = other
+            fields[name] = sort
+        else:
+            fields[other.key] = field(other)
+    return Sorting(dict(sorted(fields.items())), id_column, default)
+
+
+async def paged(
+    request: Request,
+    db: AsyncSession,
+    stmt: Select[*tuple[Any, ...]],
+    order: Sorting,
+    model: type[BaseModel],
+    render: Render,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """One page of `stmt` as a list response.
+
+    `render` gets the page's rows: the entities themselves when `stmt` selects one, else
+    whole row tuples (whose first column carries the sort keys).
+    """
+    page = await paginate(db, request, stmt, order.fields, order.id_column, order.default)
+    single = len(stmt.column_descriptions) == 1
+    items = render([row[0] for row in page.rows] if single else list(page.rows))
+    if inspect.isawaitable(items):
+        items = await items
+    return list_response(model, items, page.status, {**page.headers, **(headers or {})})
+
+
+def catalog_list(
+    request: Request,
+    model: type[BaseModel],
+    items: Sequence[BaseModel],
+    fields: Sequence[str] = ("id", "name"),
+) -> Response:
+    """A page of a small catalogue kept in memory (regions, stacks, features...)."""
+    page = paginate_memory(request, items, fields)
+    return list_response(model, page.rows, page.status, page.headers)
