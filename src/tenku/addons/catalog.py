@@ -258,6 +258,34 @@ def _plan(service: str, human_service: str, raw: Any, source: str) -> PlanSpec:
     )
 
 
+def _config_vars(api: Mapping[str, Any], slug: str, source: str) -> tuple[str, list[str]]:
+    """The service's config var prefix, and its config vars, each under the prefix."""
+    prefix = api.get("config_vars_prefix") or slug.upper().replace("-", "_")
+    if not isinstance(prefix, str) or not VAR_RE.match(prefix):
+        raise _fail(source, "`api.config_vars_prefix` must be an upper-case variable name")
+    config_vars = _strings(api.get("config_vars", []), "api.config_vars", source)
+    for var in config_vars:
+        if not VAR_RE.match(var) or not (var == prefix or var.startswith(prefix + "_")):
+            raise _fail(source, f"config var {var!r} must be upper case and start with {prefix}_")
+    return prefix, config_vars
+
+
+def _plans(raw: Mapping[str, Any], slug: str, human: str, source: str) -> list[PlanSpec]:
+    """The plans, with unique names and exactly one default (the first, if none is)."""
+    raw_plans = raw.get("plans") or [{"name": "test", "default": True}]
+    if not isinstance(raw_plans, list):
+        raise _fail(source, "`plans` must be an array")
+    plans = [_plan(slug, human, p, source) for p in raw_plans]
+    if len({p.slug for p in plans}) != len(plans):
+        raise _fail(source, "plan names must be unique")
+    defaults = [p for p in plans if p.default]
+    if len(defaults) > 1:
+        raise _fail(source, "only one plan may be the default")
+    if not defaults:
+        plans[0] = replace(plans[0], default=True)
+    return plans
+
+
 def parse_manifest(raw: Any, source: str) -> ServiceSpec:
     """One service from a manifest, checked as Heroku's kensa checked them."""
     if not isinstance(raw, Mapping):
@@ -277,13 +305,7 @@ def parse_manifest(raw: Any, source: str) -> ServiceSpec:
     state = raw.get("state", "ga")
     if state not in SERVICE_STATES:
         raise _fail(source, f"`state` must be one of {', '.join(sorted(SERVICE_STATES))}")
-    prefix = api.get("config_vars_prefix") or slug.upper().replace("-", "_")
-    if not isinstance(prefix, str) or not VAR_RE.match(prefix):
-        raise _fail(source, "`api.config_vars_prefix` must be an upper-case variable name")
-    config_vars = _strings(api.get("config_vars", []), "api.config_vars", source)
-    for var in config_vars:
-        if not VAR_RE.match(var) or not (var == prefix or var.startswith(prefix + "_")):
-            raise _fail(source, f"config var {var!r} must be upper case and start with {prefix}_")
+    prefix, config_vars = _config_vars(api, slug, source)
     regions = _strings(api.get("regions", ["*"]), "api.regions", source)
     if not regions:
         raise _fail(source, "`api.regions` must name at least one region (or `*`)")
@@ -292,17 +314,7 @@ def parse_manifest(raw: Any, source: str) -> ServiceSpec:
     if unknown:
         raise _fail(source, f"unknown `api.requires` entries: {', '.join(sorted(unknown))}")
     human = str(raw.get("name") or slug)
-    raw_plans = raw.get("plans") or [{"name": "test", "default": True}]
-    if not isinstance(raw_plans, list):
-        raise _fail(source, "`plans` must be an array")
-    plans = [_plan(slug, human, p, source) for p in raw_plans]
-    if len({p.slug for p in plans}) != len(plans):
-        raise _fail(source, "plan names must be unique")
-    defaults = [p for p in plans if p.default]
-    if len(defaults) > 1:
-        raise _fail(source, "only one plan may be the default")
-    if not defaults:
-        plans[0] = replace(plans[0], default=True)
+    plans = _plans(raw, slug, human, source)
     naming = raw.get("attachments", {})
     if not isinstance(naming, Mapping):
         raise _fail(source, "`attachments` must be an object")

@@ -178,6 +178,19 @@ class _Snapshot:
     specs: dict[uuid.UUID, ReleaseSpec] = field(default_factory=dict)
 
 
+@dataclass
+class _Plan:
+    """What one reconcile pass decided, applied once every app has been looked at."""
+
+    writes: list[_DynoWrite] = field(default_factory=list)
+    deletes: list[uuid.UUID] = field(default_factory=list)
+    cleared: list[uuid.UUID] = field(default_factory=list)
+    states: list[AppState] = field(default_factory=list)
+    seen: dict[uuid.UUID, tuple[Any, ...]] = field(default_factory=dict)
+    current: dict[uuid.UUID, ReleaseSpec] = field(default_factory=dict)
+    routes: dict[uuid.UUID, _Route] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class _Route:
     app_id: uuid.UUID
@@ -382,102 +395,125 @@ class DynoManager:
         self._passes += 1
         full = full or self._passes % FULL_EVERY == 1
         snap = await self._snapshot()
-        base = self.settings.base_domain
-        writes: list[_DynoWrite] = []
-        deletes: list[uuid.UUID] = []
-        cleared: list[uuid.UUID] = []
-        states: list[AppState] = []
-        seen: dict[uuid.UUID, tuple[Any, ...]] = {}
-        current: dict[uuid.UUID, ReleaseSpec] = {}
-        app_routes: dict[uuid.UUID, _Route] = {}
+        plan = _Plan()
         for app_id, name, maintenance in snap.apps:
-            release_id = snap.current.get(app_id)
-            spec = snap.specs.get(release_id) if release_id else None
-            if spec is not None:
-                current[app_id] = spec
-            runnable = spec is not None and spec.slug_path is not None
-            formation = sorted(snap.formations.get(app_id, ()))
-            dynos = sorted(snap.dynos.get(app_id, ()), key=lambda d: (d.name, str(d.id)))
-            features = frozenset(snap.features.get(app_id, ()))
-            key = (
-                name,
-                maintenance,
-                release_id,
-                runnable,
-                tuple(formation),
-                features,
-                tuple(d.key for d in dynos),
-            )
-            seen[app_id] = key
-            route = self._app_routes.get(app_id)
-            if not full and route is not None and self._seen.get(app_id) == key:
-                app_routes[app_id] = route
-                continue
-            host = f"{name}.{base}"
-            app_routes[app_id] = _Route(
+            self._plan_app(plan, snap, app_id, name, maintenance, full)
+        self._routes = self._route_table(plan.routes, snap.domains)
+        if plan.writes or plan.deletes or plan.cleared:
+            await self._write_rows(plan.writes, plan.deletes, plan.cleared, plan.current)
+        for state in plan.states:
+            await self.scheduler.apply(state)
+        for gone in self.scheduler.apps() - set(plan.routes):
+            await self.scheduler.remove(gone)
+        # Only once all of it is done: a pass that failed is redone for the same apps.
+        self._seen = plan.seen
+        self._app_routes = plan.routes
+        self.applied += len(plan.states)
+
+    def _plan_app(
+        self,
+        plan: _Plan,
+        snap: _Snapshot,
+        app_id: uuid.UUID,
+        name: str,
+        maintenance: bool,
+        full: bool,
+    ) -> None:
+        """One app's part of a pass: its route, and (if anything changed) its dyno rows and
+        the state the scheduler gets."""
+        release_id = snap.current.get(app_id)
+        spec = snap.specs.get(release_id) if release_id else None
+        if spec is not None:
+            plan.current[app_id] = spec
+        runnable = spec is not None and spec.slug_path is not None
+        formation = sorted(snap.formations.get(app_id, ()))
+        dynos = sorted(snap.dynos.get(app_id, ()), key=lambda d: (d.name, str(d.id)))
+        features = frozenset(snap.features.get(app_id, ()))
+        key = (
+            name,
+            maintenance,
+            release_id,
+            runnable,
+            tuple(formation),
+            features,
+            tuple(d.key for d in dynos),
+        )
+        plan.seen[app_id] = key
+        route = self._app_routes.get(app_id)
+        if not full and route is not None and self._seen.get(app_id) == key:
+            plan.routes[app_id] = route
+            return
+        plan.routes[app_id] = _Route(
+            app_id=app_id,
+            app_name=name,
+            maintenance=maintenance,
+            blank=not runnable,
+            web_quantity=sum(f[1] for f in formation if f[0] == "web"),
+            config=dict(spec.config) if spec else {},
+            affinity="http-session-affinity" in features,
+        )
+        ids = self._plan_rows(plan, app_id, spec if runnable else None, formation, dynos)
+        flagged = [d for d in dynos if d.restart_requested or d.stop_requested]
+        plan.cleared.extend(d.id for d in flagged)
+        plan.states.append(
+            AppState(
                 app_id=app_id,
                 app_name=name,
-                maintenance=maintenance,
-                blank=not runnable,
-                web_quantity=sum(f[1] for f in formation if f[0] == "web"),
-                config=dict(spec.config) if spec else {},
-                affinity="http-session-affinity" in features,
+                release=spec,
+                formation=tuple(ProcessSpec(*f) for f in formation),
+                oneoffs=tuple(d.oneoff_spec() for d in dynos if d.oneoff and not d.complete),
+                preboot="preboot" in features,
+                dyno_metadata="runtime-dyno-metadata" in features,
+                runtime_metrics="log-runtime-metrics" in features,
+                restarts=frozenset(d.name for d in flagged if not d.oneoff),
+                dyno_ids=ids,
+                default_domain=f"{name}.{self.settings.base_domain}",
             )
-            wanted: dict[str, tuple[str, str, str]] = {}
-            if runnable:
-                for kind, quantity, size, command in formation:
-                    for i in range(1, quantity + 1):
-                        wanted[f"{kind}.{i}"] = (kind, size, command)
-            rows = {d.name: d for d in dynos if not d.oneoff}
-            ids: dict[str, uuid.UUID] = {}
-            for dyno_name, (kind, size, command) in wanted.items():
-                row = rows.get(dyno_name)
-                if row is None:
-                    ids[dyno_name] = uuid.uuid4()
-                    writes.append(_DynoWrite(ids[dyno_name], app_id, dyno_name, kind, new=True))
-                    continue
-                ids[dyno_name] = row.id
-                if (row.release_id, row.size, row.command) != (
-                    spec.id if spec else None,
-                    size,
-                    command,
-                ):
-                    writes.append(_DynoWrite(row.id, app_id, dyno_name, kind, new=False))
-            deletes.extend(row.id for dyno_name, row in rows.items() if dyno_name not in wanted)
-            flagged = [d for d in dynos if d.restart_requested or d.stop_requested]
-            cleared.extend(d.id for d in flagged)
-            states.append(
-                AppState(
-                    app_id=app_id,
-                    app_name=name,
-                    release=spec,
-                    formation=tuple(ProcessSpec(*f) for f in formation),
-                    oneoffs=tuple(d.oneoff_spec() for d in dynos if d.oneoff and not d.complete),
-                    preboot="preboot" in features,
-                    dyno_metadata="runtime-dyno-metadata" in features,
-                    runtime_metrics="log-runtime-metrics" in features,
-                    restarts=frozenset(d.name for d in flagged if not d.oneoff),
-                    dyno_ids=ids,
-                    default_domain=host,
-                )
-            )
+        )
+
+    @staticmethod
+    def _plan_rows(
+        plan: _Plan,
+        app_id: uuid.UUID,
+        spec: ReleaseSpec | None,
+        formation: list[tuple[str, int, str, str]],
+        dynos: list[_DynoRow],
+    ) -> dict[str, uuid.UUID]:
+        """The formation dyno rows to add, change and remove; the id of each wanted dyno."""
+        wanted: dict[str, tuple[str, str, str]] = {}
+        if spec is not None:
+            for kind, quantity, size, command in formation:
+                for i in range(1, quantity + 1):
+                    wanted[f"{kind}.{i}"] = (kind, size, command)
+        rows = {d.name: d for d in dynos if not d.oneoff}
+        ids: dict[str, uuid.UUID] = {}
+        for dyno_name, (kind, size, command) in wanted.items():
+            row = rows.get(dyno_name)
+            if row is None:
+                ids[dyno_name] = uuid.uuid4()
+                plan.writes.append(_DynoWrite(ids[dyno_name], app_id, dyno_name, kind, new=True))
+                continue
+            ids[dyno_name] = row.id
+            if (row.release_id, row.size, row.command) != (
+                spec.id if spec else None,
+                size,
+                command,
+            ):
+                plan.writes.append(_DynoWrite(row.id, app_id, dyno_name, kind, new=False))
+        plan.deletes.extend(row.id for dyno_name, row in rows.items() if dyno_name not in wanted)
+        return ids
+
+    def _route_table(
+        self, app_routes: dict[uuid.UUID, _Route], domains: list[tuple[str, uuid.UUID]]
+    ) -> dict[str, _Route]:
+        """Host name to app: every app's default host, then custom domains not shadowing one."""
+        base = self.settings.base_domain
         routes = {f"{r.app_name}.{base}": r for r in app_routes.values()}
-        for hostname, app_id in snap.domains:
+        for hostname, app_id in domains:
             owned = app_routes.get(app_id)
             if owned is not None and hostname.lower() not in routes:
                 routes[hostname.lower()] = owned
-        self._routes = routes
-
-        if writes or deletes or cleared:
-            await self._write_rows(writes, deletes, cleared, current)
-        for state in states:
-            await self.scheduler.apply(state)
-        for gone in self.scheduler.apps() - set(app_routes):
-            await self.scheduler.remove(gone)
-        # Only once all of it is done: a pass that failed is redone for the same apps.
-        self._seen = seen
-        self._app_routes = app_routes
-        self.applied += len(states)
+        return routes
 
     async def _snapshot(self) -> _Snapshot:
         snap = _Snapshot()

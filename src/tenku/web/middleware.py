@@ -26,6 +26,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
 
 # Stands in for an encoded "/" inside one path segment until routing is done.
 SLASH = "\x00"
@@ -88,6 +89,117 @@ def _error_messages(err: ApiError, headers: list[tuple[bytes, bytes]]) -> list[M
     ]
 
 
+def _request_ids(scope: Scope) -> tuple[str, list[str]]:
+    """A new Request-Id, and the caller's chain of UUIDs from Request-Id / X-Request-Id."""
+    request_id = str(uuid.uuid4())
+    incoming = _header(scope, b"request-id") or _header(scope, b"x-request-id") or ""
+    chain = [i.strip() for i in incoming.split(",") if UUID_RE.match(i.strip())]
+    state = scope.setdefault("state", {})
+    state["request_id"] = request_id
+    state["request_id_chain"] = chain
+    return request_id, chain
+
+
+def _rewrite(scope: Scope) -> None:
+    """X-Http-Method-Override on POST, and `%2F` kept inside its path segment."""
+    override = _header(scope, b"x-http-method-override")
+    if scope["method"] == "POST" and override:
+        scope["method"] = override.upper()
+    raw_path: bytes | None = scope.get("raw_path")
+    if raw_path and b"%2f" in raw_path.lower():
+        raw = raw_path.decode("latin-1").split("?", 1)[0]
+        scope["path"] = unquote(re.sub("%2[fF]", SLASH, raw))
+
+
+def _base_headers(request_id: str, chain: list[str], origin: str | None) -> Headers:
+    # Our id first, then the caller's chain (the CLI tracks and de-duplicates them).
+    echoed = ",".join([request_id, *chain[:150]])
+    headers: Headers = [(b"request-id", echoed.encode())]
+    if origin:
+        headers += [
+            (b"access-control-allow-origin", origin.encode()),
+            (b"access-control-allow-credentials", b"true"),
+            (b"access-control-expose-headers", CORS_EXPOSE_HEADERS.encode()),
+        ]
+    return headers
+
+
+async def _preflight(send: Send, base_headers: Headers) -> None:
+    headers = [
+        *base_headers,
+        (b"access-control-max-age", b"1728000"),
+        (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+        (b"access-control-allow-headers", CORS_ALLOW_HEADERS.encode()),
+        (b"content-length", b"0"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+class _Finisher:
+    """Wraps `send`: adds the common headers, and an ETag (or a 304) to whole GET bodies."""
+
+    def __init__(self, scope: Scope, send: Send, request_id: str, base_headers: Headers) -> None:
+        self.scope = scope
+        self.send = send
+        self.request_id = request_id
+        self.base_headers = base_headers
+        self.is_get = scope["method"] in ("GET", "HEAD")
+        self.if_none_match = _header(scope, b"if-none-match") if self.is_get else None
+        self.started = False
+        self.pending_start: Message | None = None
+        self.buffered: list[bytes] = []
+
+    async def __call__(self, msg: Message) -> None:
+        if msg["type"] == "http.response.start":
+            await self._start(msg)
+        elif self.pending_start is None:
+            await self.send(msg)
+        else:
+            await self._body(msg)
+
+    async def _start(self, msg: Message) -> None:
+        self.started = True
+        headers = [*msg.get("headers", []), *self.base_headers]
+        remaining = self.scope["state"].get("ratelimit_remaining")
+        if remaining is not None:
+            headers.append((b"ratelimit-remaining", str(remaining).encode()))
+        msg["headers"] = headers
+        status = msg["status"]
+        if status >= 500:
+            log.error(
+                "request_id=%s status=%s path=%s", self.request_id, status, self.scope["path"]
+            )
+        if self.is_get and status in (200, 206):
+            self.pending_start = msg
+            return
+        await self.send(msg)
+
+    async def _body(self, msg: Message) -> None:
+        assert self.pending_start is not None
+        self.buffered.append(msg.get("body", b""))
+        start = self.pending_start
+        if msg.get("more_body"):
+            # A stream (log session, build output): no ETag, pass it on as is.
+            if len(self.buffered) == 1:
+                self.pending_start = None
+                await self.send(start)
+                await self.send({**msg, "body": self.buffered.pop()})
+            return
+        body = b"".join(self.buffered)
+        self.pending_start = None
+        etag = '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
+        start["headers"].append((b"etag", etag.encode()))
+        if self.if_none_match and etag in [t.strip() for t in self.if_none_match.split(",")]:
+            start["status"] = 304
+            start["headers"] = [
+                (k, v) for k, v in start["headers"] if k not in (b"content-length", b"content-type")
+            ]
+            body = b""
+        await self.send(start)
+        await self.send({"type": "http.response.body", "body": body})
+
+
 class ConventionsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -96,45 +208,13 @@ class ConventionsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-
-        request_id = str(uuid.uuid4())
-        incoming = _header(scope, b"request-id") or _header(scope, b"x-request-id") or ""
-        chain = [i.strip() for i in incoming.split(",") if UUID_RE.match(i.strip())]
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        state["request_id_chain"] = chain
-
-        override = _header(scope, b"x-http-method-override")
-        if scope["method"] == "POST" and override:
-            scope["method"] = override.upper()
-
-        raw_path: bytes | None = scope.get("raw_path")
-        if raw_path and b"%2f" in raw_path.lower():
-            raw = raw_path.decode("latin-1").split("?", 1)[0]
-            scope["path"] = unquote(re.sub("%2[fF]", SLASH, raw))
-
+        request_id, chain = _request_ids(scope)
+        _rewrite(scope)
         origin = _header(scope, b"origin")
-        # Our id first, then the caller's chain (the CLI tracks and de-duplicates them).
-        echoed = ",".join([request_id, *chain[:150]])
-        base_headers: list[tuple[bytes, bytes]] = [(b"request-id", echoed.encode())]
-        if origin:
-            base_headers += [
-                (b"access-control-allow-origin", origin.encode()),
-                (b"access-control-allow-credentials", b"true"),
-                (b"access-control-expose-headers", CORS_EXPOSE_HEADERS.encode()),
-            ]
-            if scope["method"] == "OPTIONS":
-                preflight = [
-                    *base_headers,
-                    (b"access-control-max-age", b"1728000"),
-                    (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
-                    (b"access-control-allow-headers", CORS_ALLOW_HEADERS.encode()),
-                    (b"content-length", b"0"),
-                ]
-                await send({"type": "http.response.start", "status": 200, "headers": preflight})
-                await send({"type": "http.response.body", "body": b""})
-                return
-
+        base_headers = _base_headers(request_id, chain, origin)
+        if origin and scope["method"] == "OPTIONS":
+            await _preflight(send, base_headers)
+            return
         if not unversioned(scope["path"]):
             try:
                 check_version(_header(scope, b"accept") or "")
@@ -142,67 +222,12 @@ class ConventionsMiddleware:
                 for msg in _error_messages(err, base_headers):
                     await send(msg)
                 return
-
-        is_get = scope["method"] in ("GET", "HEAD")
-        if_none_match = _header(scope, b"if-none-match") if is_get else None
-        started = False
-        pending_start: Message | None = None
-        buffered: list[bytes] = []
-
-        def finish_headers(msg: Message) -> None:
-            headers = list(msg.get("headers", []))
-            headers += base_headers
-            remaining = state.get("ratelimit_remaining")
-            if remaining is not None:
-                headers.append((b"ratelimit-remaining", str(remaining).encode()))
-            msg["headers"] = headers
-
-        async def send_wrapper(msg: Message) -> None:
-            nonlocal started, pending_start
-            if msg["type"] == "http.response.start":
-                started = True
-                finish_headers(msg)
-                status = msg["status"]
-                if status >= 500:
-                    log.error("request_id=%s status=%s path=%s", request_id, status, scope["path"])
-                if is_get and status in (200, 206):
-                    pending_start = msg
-                    return
-                await send(msg)
-                return
-            if pending_start is None:
-                await send(msg)
-                return
-            buffered.append(msg.get("body", b""))
-            if msg.get("more_body"):
-                # A stream (log session, build output): no ETag, pass it on as is.
-                if len(buffered) == 1:
-                    start, pending_start = pending_start, None
-                    await send(start)
-                    await send({**msg, "body": buffered.pop()})
-                return
-            body = b"".join(buffered)
-            start, pending_start = pending_start, None
-            etag = '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
-            start["headers"].append((b"etag", etag.encode()))
-            if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
-                start["status"] = 304
-                start["headers"] = [
-                    (k, v)
-                    for k, v in start["headers"]
-                    if k not in (b"content-length", b"content-type")
-                ]
-                await send(start)
-                await send({"type": "http.response.body", "body": b""})
-                return
-            await send(start)
-            await send({"type": "http.response.body", "body": body})
-
+        finisher = _Finisher(scope, send, request_id, base_headers)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, finisher)
         except Exception:
             log.exception("request_id=%s unhandled error on %s", request_id, scope["path"])
-            if started:
+            if finisher.started:
                 raise
             for msg in _error_messages(ApiError(), base_headers):
                 await send(msg)

@@ -120,34 +120,33 @@ def region_slot(app: App) -> str:
     return f"{region.provider.name}::{region.provider.region}" if region else app.region
 
 
-async def begin_create(
-    db: AsyncSession,
-    catalog: Catalog,
-    app: App,
-    user: Account,
-    params: AddonCreate,
-    api_url: str,
-) -> PendingProvision:
-    plan = find_plan(catalog, params.plan)
-    spec = catalog.services[plan.service]
+async def _check_installable(db: AsyncSession, spec: ServiceSpec, app: App) -> None:
     if spec.state == "shutdown":
         raise InvalidParams(f"{spec.slug} is shut down and cannot be provisioned.")
     if not spec.available_in(app.region):
         raise InvalidParams(f"{spec.slug} is not available in the {app.region} region.")
-    if not spec.supports_multiple_installations:
-        existing = (
-            await db.execute(
-                select(Addon.name).where(
-                    Addon.app_id == app.id,
-                    Addon.service == spec.slug,
-                    Addon.state != "deprovisioned",
-                )
+    if spec.supports_multiple_installations:
+        return
+    existing = (
+        await db.execute(
+            select(Addon.name).where(
+                Addon.app_id == app.id,
+                Addon.service == spec.slug,
+                Addon.state != "deprovisioned",
             )
-        ).first()
-        if existing is not None:
-            raise InvalidParams(
-                f"{app.name} already has {existing.name}; {spec.slug} allows one add-on per app."
-            )
+        )
+    ).first()
+    if existing is not None:
+        raise InvalidParams(
+            f"{app.name} already has {existing.name}; {spec.slug} allows one add-on per app."
+        )
+
+
+async def _new_attachment_names(
+    db: AsyncSession, spec: ServiceSpec, app: App, params: AddonCreate
+) -> tuple[list[str], list[AddonAttachment]]:
+    """The new add-on's attachment names, and the attachments they would replace (which
+    needs `confirm`, as does overwriting one of the app's own config vars)."""
     taken = await attachment_names(db, app.id)
     wanted = params.attachment.name if params.attachment is not None else None
     try:
@@ -166,6 +165,23 @@ async def begin_create(
             f"This would overwrite {', '.join(what)} on {app.name}. "
             f"To proceed, re-send with `confirm` set to {app.name}.",
         )
+    return names, replaced
+
+
+async def begin_create(
+    db: AsyncSession,
+    catalog: Catalog,
+    app: App,
+    user: Account,
+    params: AddonCreate,
+    api_url: str,
+) -> PendingProvision:
+    """Check the request and record the add-on as `provisioning`, with its attachments;
+    the provider is called only once that has committed."""
+    plan = find_plan(catalog, params.plan)
+    spec = catalog.services[plan.service]
+    await _check_installable(db, spec, app)
+    names, replaced = await _new_attachment_names(db, spec, app, params)
     name = await _pick_name(db, spec, params.name)
     options = {
         k: str(v).lower() if isinstance(v, bool) else str(v)
