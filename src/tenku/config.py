@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -10,6 +10,16 @@ from urllib.parse import urlsplit
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _env_optional_float(name: str) -> float | None:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else None
 
 
 def _env_optional_int(name: str) -> int | None:
@@ -67,7 +77,28 @@ class Settings:
     router_https_port: int | None = 5443
     # TLS listener `heroku run` attaches to (attach_url rendezvous://host:port/secret).
     rendezvous_port: int = 5001
-    extra: dict[str, str] = field(default_factory=dict)
+    # The runtime: builds.
+    build_timeout: float = 900.0
+    build_concurrency: int = 2
+    # Seconds between janitor sweeps; 0 turns the janitor off.
+    janitor_interval: float = 3600.0
+    # The runtime: dynos on the local scheduler.
+    boot_timeout: float = 60.0
+    dyno_grace: float = 30.0
+    crash_cooloff: float = 600.0
+    memory_interval: float = 20.0
+    # Preboot switches once every new web dyno is up, or at the latest after this
+    # (None: `boot_timeout` plus two minutes).
+    preboot_window: float | None = None
+    # Add-ons: the servers the built-in providers use, and the operator's catalogue
+    # (None: `<data_dir>/addons`).
+    addon_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    addon_redis_url: str = "redis://127.0.0.1:6379"
+    # "acl" (a user per add-on), "database" (a logical database each) or "auto".
+    addon_redis_isolation: str = "auto"
+    addon_catalog: Path | None = None
+    # The partner contract: answers SHOULD come within 3 s and MUST within 25 s.
+    addon_partner_timeout: float = 25.0
 
     @property
     def public_api_url(self) -> str:
@@ -142,4 +173,18 @@ def load_settings(
         router_port=_env_port("TENKU_ROUTER_PORT", 5080),
         router_https_port=_env_port("TENKU_ROUTER_HTTPS_PORT", 5443),
         rendezvous_port=_env_int("TENKU_RENDEZVOUS_PORT", 5001),
+        build_timeout=_env_float("TENKU_BUILD_TIMEOUT", 900.0),
+        build_concurrency=_env_int("TENKU_BUILD_CONCURRENCY", 2),
+        janitor_interval=_env_float("TENKU_JANITOR_INTERVAL", 3600.0),
+        boot_timeout=_env_float("TENKU_BOOT_TIMEOUT", 60.0),
+        dyno_grace=_env_float("TENKU_DYNO_GRACE", 30.0),
+        crash_cooloff=_env_float("TENKU_CRASH_COOLOFF", 600.0),
+        memory_interval=_env_float("TENKU_MEMORY_INTERVAL", 20.0),
+        preboot_window=_env_optional_float("TENKU_PREBOOT_WINDOW"),
+        addon_postgres_url=os.environ.get("TENKU_ADDON_POSTGRES_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres",
+        addon_redis_url=os.environ.get("TENKU_ADDON_REDIS_URL") or "redis://127.0.0.1:6379",
+        addon_redis_isolation=os.environ.get("TENKU_ADDON_REDIS_ISOLATION") or "auto",
+        addon_catalog=Path(catalog) if (catalog := os.environ.get("TENKU_ADDON_CATALOG")) else None,
+        addon_partner_timeout=_env_float("TENKU_ADDON_PARTNER_TIMEOUT", 25.0),
     )

@@ -205,9 +205,9 @@ def as_user_of(user: User, client: ApiClient) -> User:
 
 
 @contextlib.asynccontextmanager
-async def other_api(api: ApiClient, settings: Settings, **extra: str) -> AsyncIterator[ApiClient]:
+async def other_api(api: ApiClient, settings: Settings, **changes: Any) -> AsyncIterator[ApiClient]:
     """An API process over the same database whose add-on settings differ (closed ports...)."""
-    app = create_app(replace(settings, extra={**settings.extra, **extra}), api.database)
+    app = create_app(replace(settings, **changes), api.database)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5000") as http:
         yield ApiClient(http, api.database)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -43,7 +43,6 @@ from tenku.web.errors import ApiError
 
 log = logging.getLogger("tenku.runtime")
 
-DEFAULT_TIMEOUT = 15 * 60
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 # What a build step inherits from the runtime's environment: how to reach the package
 # registries (proxies, CAs, pip and npm settings). Nothing else, config vars least of all.
@@ -91,7 +90,7 @@ class BuildSettings:
     db: Database
     blobs: BlobStore
     signer: Signer
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = 900.0
 
     @property
     def work_root(self) -> Path:

@@ -29,7 +29,7 @@ from tenku.nudge import nudge
 from tenku.resources.build import output
 from tenku.resources.build.schemas import BuildCreate, SourceBlobIn
 from tenku.resources.build.service import create_build
-from tenku.runtime.builder import DEFAULT_TIMEOUT, GIT_KEY_PREFIX
+from tenku.runtime.builder import GIT_KEY_PREFIX
 from tenku.storage.blobs import CHUNK, DirectoryBlobStore
 from tenku.storage.signing import Signer, load_secret
 from tenku.storage.urls import blob_url
@@ -134,8 +134,7 @@ async def deploy(settings: Settings, app_id: uuid.UUID, user_id: uuid.UUID, sha:
             build_id, app_name = build.id, app.name
             await s.commit()
         nudge(settings)
-        timeout = float(os.environ.get("TENKU_BUILD_TIMEOUT") or DEFAULT_TIMEOUT)
-        status = await _follow(db, build_id, timeout + QUEUE_GRACE)
+        status = await _follow(db, build_id, settings.build_timeout + QUEUE_GRACE)
     finally:
         await db.dispose()
     if status == "succeeded":

@@ -44,7 +44,6 @@ from tenku.storage.urls import DEFAULT_TTL, subject_of
 
 log = logging.getLogger("tenku.janitor")
 
-DEFAULT_INTERVAL = 3600.0
 # Younger than this, nothing is touched, however unreferenced it looks.
 GRACE = 600.0
 # Source URLs are signed for DEFAULT_TTL; past twice that, nobody can fetch a source.
@@ -109,7 +108,7 @@ class Janitor:
         blobs: BlobStore,
         signer: Signer,
         *,
-        interval: float = DEFAULT_INTERVAL,
+        interval: float = 3600.0,
         grace: float = GRACE,
         source_keep: float = SOURCE_KEEP,
     ) -> None:

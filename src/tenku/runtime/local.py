@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenku.config import Settings
 from tenku.db.models.dyno import COMPLETE, CRASHED, DOWN, STARTING, UP
 from tenku.loops import wait_event
 from tenku.resources.formation.sizes import memory_mb
@@ -70,19 +71,16 @@ class LocalOptions:
     marker: tuple[str, str] = ("TENKU_INSTANCE", "")
 
     @classmethod
-    def from_env(cls, root: Path, marker: tuple[str, str]) -> LocalOptions:
-        def num(name: str, default: float) -> float:
-            raw = os.environ.get(name)
-            return float(raw) if raw else default
-
-        boot = num("TENKU_BOOT_TIMEOUT", 60.0)
+    def of(cls, settings: Settings, root: Path, marker: tuple[str, str]) -> LocalOptions:
+        boot = settings.boot_timeout
+        preboot = settings.preboot_window
         return cls(
             root=root,
             boot_timeout=boot,
-            grace=num("TENKU_DYNO_GRACE", 30.0),
-            cooloff=num("TENKU_CRASH_COOLOFF", 600.0),
-            memory_interval=num("TENKU_MEMORY_INTERVAL", 20.0),
-            preboot_window=num("TENKU_PREBOOT_WINDOW", boot + 120.0),
+            grace=settings.dyno_grace,
+            cooloff=settings.crash_cooloff,
+            memory_interval=settings.memory_interval,
+            preboot_window=preboot if preboot is not None else boot + 120.0,
             marker=marker,
         )
 

@@ -40,9 +40,9 @@ from tenku.logs.drains import DrainForwarder
 from tenku.loops import Passes
 from tenku.nudge import register, socket_name, unregister
 from tenku.router import Router
-from tenku.runtime.builder import DEFAULT_TIMEOUT, Builder, BuildSettings
+from tenku.runtime.builder import Builder, BuildSettings
 from tenku.runtime.dynos import DynoManager
-from tenku.runtime.janitor import DEFAULT_INTERVAL, Janitor
+from tenku.runtime.janitor import Janitor
 from tenku.runtime.local import LocalOptions, LocalScheduler
 from tenku.runtime.output import STDERR, OutputWriter
 from tenku.runtime.procs import kill_leftovers
@@ -55,12 +55,6 @@ log = logging.getLogger("tenku.runtime")
 
 POLL_INTERVAL = 2.0
 PR_SET_PDEATHSIG = 1
-DEFAULT_CONCURRENCY = 2
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
 
 
 class Runtime:
@@ -84,11 +78,9 @@ class Runtime:
             db=self.db,
             blobs=blobs or DirectoryBlobStore(settings.data_dir / "blobs"),
             signer=signer or Signer(load_secret(settings.data_dir, settings.secret_key)),
-            timeout=timeout or _env_float("TENKU_BUILD_TIMEOUT", DEFAULT_TIMEOUT),
+            timeout=timeout or settings.build_timeout,
         )
-        self.concurrency = concurrency or int(
-            _env_float("TENKU_BUILD_CONCURRENCY", DEFAULT_CONCURRENCY)
-        )
+        self.concurrency = concurrency or settings.build_concurrency
         self.id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._claims = Passes(
             "tenku-runtime",
@@ -118,7 +110,7 @@ class Runtime:
             # Only the runtime that owns the data directory delivers, so no line goes twice.
             self._drains = DrainForwarder(self.settings, self.db)
             self._drains.start()
-            interval = _env_float("TENKU_JANITOR_INTERVAL", DEFAULT_INTERVAL)
+            interval = self.settings.janitor_interval
             if interval > 0:
                 env = self.build_settings
                 self._janitor = Janitor(
@@ -174,7 +166,7 @@ class Runtime:
             self.settings,
             self.db,
             self.build_settings.blobs,
-            lambda manager: LocalScheduler(LocalOptions.from_env(root, marker), manager),
+            lambda manager: LocalScheduler(LocalOptions.of(self.settings, root, marker), manager),
             self.id,
         )
         await self.dynos.recover()

@@ -161,7 +161,7 @@ async def test_redis_user_sees_only_its_own_keys(alice: User) -> None:
 async def test_redis_logical_databases_where_acls_are_off(
     api: ApiClient, alice: User, settings: Any
 ) -> None:
-    async with other_api(api, settings, TENKU_ADDON_REDIS_ISOLATION="database") as client:
+    async with other_api(api, settings, addon_redis_isolation="database") as client:
         me = as_user_of(alice, client)
         await me.create_app("shop")
         addon = await create_addon(me, "shop", "heroku-redis")
@@ -227,8 +227,8 @@ async def test_rename(alice: User) -> None:
 @pytest.mark.parametrize(
     ("setting", "value", "plan"),
     [
-        ("TENKU_ADDON_POSTGRES_URL", CLOSED_PG, "heroku-postgresql"),
-        ("TENKU_ADDON_REDIS_URL", CLOSED_REDIS, "heroku-redis"),
+        ("addon_postgres_url", CLOSED_PG, "heroku-postgresql"),
+        ("addon_redis_url", CLOSED_REDIS, "heroku-redis"),
     ],
 )
 async def test_unreachable_server_stores_nothing(
@@ -492,7 +492,7 @@ async def test_unreachable_server_changes_nothing_on_destroy_or_plan_change(
     await alice.create_app("shop")
     addon = await create_addon(alice, "shop", "heroku-postgresql")
     before = await config_of(alice, "shop")
-    async with other_api(api, settings, TENKU_ADDON_POSTGRES_URL=CLOSED_PG) as client:
+    async with other_api(api, settings, addon_postgres_url=CLOSED_PG) as client:
         me = as_user_of(alice, client)
         r = await me.delete(f"/apps/shop/addons/{addon['name']}")
         assert r.status_code == 503, r.text

@@ -158,7 +158,7 @@ async def test_partner_timeout(
     api: ApiClient, alice: User, shop: str, partner: FakePartner, settings: Any
 ) -> None:
     partner.slow_seconds = 1.5
-    async with other_api(api, settings, TENKU_ADDON_PARTNER_TIMEOUT="0.3") as client:
+    async with other_api(api, settings, addon_partner_timeout=0.3) as client:
         r = await as_user_of(alice, client).post(
             f"/apps/{shop}/addons", json={"plan": "fake-partner:slow"}
         )
