@@ -99,6 +99,9 @@ class Settings:
     addon_catalog: Path | None = None
     # The partner contract: answers SHOULD come within 3 s and MUST within 25 s.
     addon_partner_timeout: float = 25.0
+    # A provider call still unanswered after this long was cut off by a worker that died;
+    # the runtime then undoes it.
+    addon_call_grace: float = 300.0
 
     @property
     def public_api_url(self) -> str:
@@ -187,4 +190,5 @@ def load_settings(
         addon_redis_isolation=os.environ.get("TENKU_ADDON_REDIS_ISOLATION") or "auto",
         addon_catalog=Path(catalog) if (catalog := os.environ.get("TENKU_ADDON_CATALOG")) else None,
         addon_partner_timeout=_env_float("TENKU_ADDON_PARTNER_TIMEOUT", 25.0),
+        addon_call_grace=_env_float("TENKU_ADDON_CALL_GRACE", 300.0),
     )

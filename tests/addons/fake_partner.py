@@ -4,8 +4,10 @@ Its behaviour follows the plan slug it is asked for: `sync` answers 200 with
 config; `async` answers 202 and completes through the Platform API for partners
 (grant exchange, config PATCH, actions/provision); `asyncfail` answers 202 and
 gives up (actions/deprovision); `refuse` answers 422 with a message; `crash`
-answers 500; `slow` sleeps past the platform's timeout; `badconfig` sets a var
-its manifest does not declare. Every request is recorded.
+answers 500; `slow` sleeps past the platform's timeout; `hang` makes the resource
+(named by the platform's uuid, as real partners do) and answers only once `hold` is
+set; `badconfig` sets a var its manifest does not declare. Every request is recorded,
+and `arrived` is set whenever one comes in.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class FakePartner:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     callbacks: list[tuple[str, int, Any]] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
+    hold: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
+    refuse_deletes: bool = False
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -77,6 +82,7 @@ class FakePartner:
             def _handle(self) -> None:
                 body = self._body()
                 partner.seen.append(Seen(self.command, self.path, dict(self.headers), body))
+                partner.arrived.set()
                 expected = base64.b64encode(f"{partner.slug}:{partner.password}".encode()).decode()
                 if self.headers.get("Authorization") != f"Basic {expected}":
                     self._answer(401, {"message": "bad credentials"})
@@ -104,6 +110,8 @@ class FakePartner:
             if method == "PUT":
                 return self.change_plan(rid, body)
             if method == "DELETE":
+                if self.refuse_deletes:
+                    return 422, {"message": "Not now."}
                 self.resources.pop(rid, None)
                 return 204, None
         return 404, {"message": "no such route"}
@@ -123,6 +131,10 @@ class FakePartner:
             return 500, {"message": "internal detail that must not be shown"}
         if plan == "slow":
             time.sleep(self.slow_seconds)
+        if plan == "hang":
+            self.resources[uuid] = {"uuid": uuid, "plan": plan}
+            self.hold.wait(timeout=300)
+            return 200, {"id": uuid, "config": self.config_for(uuid, plan)}
         self.resources[rid] = {"uuid": uuid, "plan": plan}
         if plan == "badconfig":
             return 200, {"id": rid, "config": {"UNDECLARED_URL": "https://x.example"}}

@@ -134,6 +134,7 @@ def manifest(partner: FakePartner, **overrides: Any) -> dict[str, Any]:
             {"name": "refuse"},
             {"name": "crash"},
             {"name": "slow"},
+            {"name": "hang"},
             {"name": "badconfig"},
             {"name": "asyncfail"},
         ],

@@ -99,6 +99,8 @@ class LiveServer:
     root: Path
     env: dict[str, str]
     log_path: Path
+    # The `tenku up` process (its process group holds the workers and the runtime).
+    pid: int = 0
 
     @property
     def router_port(self) -> int:
@@ -286,6 +288,7 @@ def launch(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    live.pid = proc.pid
     try:
         _wait_until_up(proc, live)
         yield live

@@ -40,6 +40,7 @@ from tenku.logs.drains import DrainForwarder
 from tenku.loops import Passes
 from tenku.nudge import register, socket_name, unregister
 from tenku.router import Router
+from tenku.runtime.addons import AddonSweeper
 from tenku.runtime.builder import Builder, BuildSettings
 from tenku.runtime.dynos import DynoManager
 from tenku.runtime.janitor import Janitor
@@ -94,6 +95,7 @@ class Runtime:
         self._sock: socket.socket | None = None
         self._drains: DrainForwarder | None = None
         self._janitor: Janitor | None = None
+        self._addons: AddonSweeper | None = None
         self.run_dynos = run_dynos
         self.dynos: DynoManager | None = None
         self.router: Router | None = None
@@ -110,6 +112,8 @@ class Runtime:
             # Only the runtime that owns the data directory delivers, so no line goes twice.
             self._drains = DrainForwarder(self.settings, self.db)
             self._drains.start()
+            self._addons = AddonSweeper(self.settings, self.db)
+            self._addons.start()
             interval = self.settings.janitor_interval
             if interval > 0:
                 env = self.build_settings
@@ -141,6 +145,9 @@ class Runtime:
         if self._janitor is not None:
             await self._janitor.stop()
             self._janitor = None
+        if self._addons is not None:
+            await self._addons.stop()
+            self._addons = None
         self._unlisten()
         if self._own_db:
             await self.db.dispose()
@@ -154,6 +161,8 @@ class Runtime:
 
     def wake(self) -> None:
         self._claims.wake()
+        if self._addons is not None:
+            self._addons.wake()
         if self.dynos is not None:
             self.dynos.wake()
 

@@ -37,6 +37,11 @@ class Addon(Timestamps, Base):
     )
     # Whether the "Attach" release has been made (async providers complete later).
     announced: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The provider call ("provision", "deprovision") a request committed to make and has
+    # not recorded an answer to yet, and since when: the runtime finishes one whose
+    # worker died (docs/architecture.md, "Side effects that outlive a request").
+    provider_call: Mapped[str | None] = mapped_column(String(16))
+    provider_call_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AddonAttachment(Timestamps, Base):

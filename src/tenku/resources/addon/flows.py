@@ -88,29 +88,35 @@ def provision_later(
     return late
 
 
-def deprovision_later(
+async def deprovision_later(
     request: Request,
+    db: AsyncSession,
     addons: AddonRegistry,
     spec: ServiceSpec | None,
-    addon_id: uuid.UUID,
-    provider_id: str,
+    addon: Addon,
     user_id: uuid.UUID,
     body: AddonOut,
 ) -> Response:
+    """Commit that the provider is being asked to let go, then ask it; should this worker
+    die before the answer is recorded, the runtime asks again and removes the add-on."""
+    await service.begin_destroy(db, addon)
     late = LateResponse()
     db_factory = app_context(request).db
+    addon_id, provider_id = addon.id, addon.provider_id
 
     async def run() -> None:
         if spec is not None:
             try:
                 await addons.provider(spec).deprovision(spec, addon_id, provider_id)
             except ProviderError as exc:
+                async with db_factory.session(write=True) as later, later.begin():
+                    await service.end_call(later, addon_id)
                 raise provider_error(exc) from exc
-        async with db_factory.session(write=True) as db, db.begin():
-            addon = await service.locked(db, addon_id)
-            user = await db.get(Account, user_id)
+        async with db_factory.session(write=True) as later, later.begin():
+            addon = await service.locked(later, addon_id)
+            user = await later.get(Account, user_id)
             if addon is not None and user is not None:
-                await service.remove(db, addon, user)
+                await service.remove(later, addon, user)
         late.inner = model_response(body)
 
     after_commit(request, run)

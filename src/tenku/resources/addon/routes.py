@@ -98,8 +98,8 @@ async def delete(
     if spec is None and addon.state != "deprovisioned":
         raise service.gone_from_catalog(addon)
     out = await render_addon(on.db, cat, addon, Expand.of(request), state="deprovisioned")
-    return flows.deprovision_later(
-        request, addons, spec, addon.id, addon.provider_id, on.caller.account.id, out
+    return await flows.deprovision_later(
+        request, on.db, addons, spec, addon, on.caller.account.id, out
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.addons.catalog import Catalog, PlanSpec, ServiceSpec
@@ -25,6 +25,7 @@ from tenku.addons.naming import (
     renamed,
 )
 from tenku.addons.provider import Grant, ProvisionRequest, ProvisionResult
+from tenku.db.base import utcnow
 from tenku.db.models import Account, Addon, AddonAttachment, AddonToken, App
 from tenku.resources.addon.schemas import AddonCreate
 from tenku.resources.config_var.store import drop_own_vars, own_config
@@ -34,6 +35,9 @@ from tenku.security import new_token, token_digest
 from tenku.web.errors import ConfirmationRequired, Conflict, InvalidParams
 
 GRANT_TTL = timedelta(minutes=5)
+# Provider calls a request commits to before making them (Addon.provider_call).
+PROVISION = "provision"
+DEPROVISION = "deprovision"
 
 
 def unknown_plan(ident: str) -> InvalidParams:
@@ -204,6 +208,8 @@ async def begin_create(
         region=app.region,
         created_by_id=user.id,
         announced=False,
+        provider_call=PROVISION,
+        provider_call_at=utcnow(),
     )
     db.add(addon)
     await db.flush()
@@ -315,6 +321,7 @@ async def record_provision(
     if addon is None:
         return None
     addon.provider_id = addon.provider_id or result.provider_id
+    addon.provider_call = addon.provider_call_at = None
     if addon.state != "provisioning":
         # A partner that answered 202 may call back before its answer is stored here.
         return None if result.done else addon
@@ -325,6 +332,26 @@ async def record_provision(
     await db.flush()
     await announce(db, addon, await actor_for(db, addon))
     return addon
+
+
+async def begin_destroy(db: AsyncSession, addon: Addon) -> None:
+    """Record that the provider is about to be asked to let go of the add-on."""
+    addon.provider_call = DEPROVISION
+    addon.provider_call_at = utcnow()
+    await db.flush()
+
+
+async def end_call(db: AsyncSession, addon_id: uuid.UUID) -> None:
+    """The provider answered a call that changed nothing (it refused): nothing in flight."""
+    addon = await locked(db, addon_id)
+    if addon is not None:
+        addon.provider_call = addon.provider_call_at = None
+        await db.flush()
+
+
+def stale_calls(cutoff: datetime) -> Select[Addon]:
+    """Add-ons with a provider call that has been unanswered since before `cutoff`."""
+    return select(Addon).where(Addon.provider_call.is_not(None), Addon.provider_call_at < cutoff)
 
 
 async def discard(db: AsyncSession, addon_id: uuid.UUID) -> None:
