@@ -1,7 +1,10 @@
 """Fixtures: a migrated database per backend (SQLite and PostgreSQL), and API clients.
 
-Every test that uses `api` runs once per backend. PostgreSQL tests are skipped
-when no server answers at 127.0.0.1:5432, unless TENKU_REQUIRE_POSTGRES=1 (CI).
+Every in-process API test (`api`) runs once per backend: that is where SQL differs.
+Tests that drive a live Tenku (`live`: the runtime's real processes; `server`: `tenku
+up` with the real CLI) run once, on SQLite unless marked `@pytest.mark.backend(
+"postgresql")`. PostgreSQL tests are skipped when no server answers at 127.0.0.1:5432,
+unless TENKU_REQUIRE_POSTGRES=1 (CI).
 """
 
 from __future__ import annotations
@@ -28,9 +31,30 @@ from tenku.resources.account.service import create_account
 from tenku.resources.oauth_authorization.tokens import mint_authorization
 from tests.contract.reference import check_response
 
+# Fixtures that start a live Tenku; a test using one runs on a single backend.
+LIVE_FIXTURES = frozenset({"live", "server"})
+DEFAULT_LIVE_BACKEND = "sqlite"
 PG_ADMIN = os.environ.get("TENKU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 V3 = "application/vnd.heroku+json; version=3"
 PASSWORD = "correct horse battery staple"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        backend = params.get("db_url") or params.get("server")
+        if backend is None or not LIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            kept.append(item)
+            continue
+        marker = item.get_closest_marker("backend")
+        wanted = marker.args[0] if marker is not None else DEFAULT_LIVE_BACKEND
+        (kept if backend == wanted else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(autouse=True, scope="session")

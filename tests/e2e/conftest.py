@@ -438,7 +438,7 @@ def cli_homes(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> d
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def heroku(
     heroku_bin: Path, server: LiveServer, owner: Account, cli_homes: dict[str, Path]
 ) -> Heroku:
@@ -476,7 +476,7 @@ def json_of(response: httpx.Response) -> Any:
     return response.json()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def heroku_other(
     heroku_bin: Path, server: LiveServer, other: Account, cli_homes: dict[str, Path]
 ) -> Heroku:

@@ -25,7 +25,7 @@ from tests.addons.support import (
 )
 from tests.e2e.conftest import Heroku, LiveServer, json_of, styled_object, unique_app_name
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.backend("postgresql")]
 
 
 @pytest.fixture

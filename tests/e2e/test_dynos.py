@@ -57,13 +57,16 @@ def routed(server: LiveServer, app: str, path: str = "/") -> httpx.Response:
         )
 
 
-@pytest.fixture
-def running(heroku: Heroku, api: httpx.Client, tmp_path: Path) -> Iterator[str]:
-    """An app pushed with git, its web dyno up."""
+@pytest.fixture(scope="module")
+def running(
+    heroku: Heroku, api: httpx.Client, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """An app pushed with git, its web dyno up: one per backend for the whole module, so
+    every test leaves it as it found it (one `web.1`, up)."""
     name = unique_app_name("run")
     heroku("apps:create", name)
     try:
-        repo = tmp_path / "repo"
+        repo = tmp_path_factory.mktemp("running") / "repo"
         shutil.copytree(SAMPLES / "python-db", repo)
         git(heroku, repo, "init", "-q", "-b", "main")
         git(heroku, repo, "add", "-A")
@@ -192,9 +195,12 @@ def test_run_attached_and_detached(heroku: Heroku, api: httpx.Client, running: s
     until(lambda: set(states(api, app)) == {"web.1"}, "one-offs gone from ps")
 
 
-def test_app_reads_its_database_through_the_router(
+@pytest.mark.backend("postgresql")
+def test_push_scale_and_a_database_through_the_router(
     heroku: Heroku, api: httpx.Client, server: LiveServer, running: str
 ) -> None:
+    """The smoke test of the backend the other live tests do not run on: a git push (the
+    fixture's), an add-on database, two web dynos serving it through the router."""
     app = running
     heroku("addons:create", "heroku-postgresql:hobby-dev", "-a", app)
     assert "DATABASE_URL" in json_of(api.get(f"/apps/{app}/config-vars"))
@@ -205,6 +211,16 @@ def test_app_reads_its_database_through_the_router(
 
     assert until(visits, "the app to see DATABASE_URL") == "visits 1\n"
     assert routed(server, app, "/db").text == "visits 2\n"
+    heroku("ps:scale", "web=2", "-a", app)
+    until(lambda: states(api, app) == {"web.1": "up", "web.2": "up"}, "two web dynos up")
+    seen = {routed(server, app, "/db").text for _ in range(20)}
+    assert seen == {f"visits {n}\n" for n in range(3, 23)}
+    assert {routed(server, app).text for _ in range(30)} == {
+        "hello from web.1\n",
+        "hello from web.2\n",
+    }
+    heroku("ps:scale", "web=1", "-a", app)
+    until(lambda: states(api, app) == {"web.1": "up"}, "scaled down")
 
 
 def test_run_bash_is_interactive_on_a_terminal(heroku: Heroku, running: str) -> None:

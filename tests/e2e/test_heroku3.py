@@ -18,7 +18,7 @@ from tests.e2e.conftest import Account, LiveServer, json_of, unique_app_name
 heroku3 = pytest.importorskip("heroku3")
 requests = pytest.importorskip("requests")
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.backend("postgresql")]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import Account, Heroku, LiveServer, plain
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.backend("postgresql")]
 
 
 def set_config(api: httpx.Client, app: str, **changes: str) -> None:

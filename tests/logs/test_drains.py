@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -24,6 +25,10 @@ from tenku.db.models import DrainCursor, LogDrain
 from tenku.logs import store
 from tenku.logs.drains import DrainForwarder, ca_file
 from tests.conftest import ApiClient, User
+
+# The runtime's own SQL (claims, sweeps, cursors) runs on PostgreSQL here; the rest of the
+# live tests run on SQLite.
+pytestmark = pytest.mark.backend("postgresql")
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00"
 TOKEN = r"d\.[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}"

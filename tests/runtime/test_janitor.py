@@ -21,6 +21,10 @@ from tests.conftest import ApiClient, User
 from tests.resources.slug.test_slugs import tarball, uploaded
 from tests.storage.test_blob_http import put, source
 
+# The runtime's own SQL (claims, sweeps, cursors) runs on PostgreSQL here; the rest of the
+# live tests run on SQLite.
+pytestmark = pytest.mark.backend("postgresql")
+
 LATER = GRACE + 60
 
 

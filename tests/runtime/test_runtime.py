@@ -21,6 +21,10 @@ from tests.conftest import User
 from tests.resources.build.test_streams import parse_events
 from tests.runtime.conftest import Live, sample, sample_buildpack
 
+# The runtime's own SQL (claims, sweeps, cursors) runs on PostgreSQL here; the rest of the
+# live tests run on SQLite.
+pytestmark = pytest.mark.backend("postgresql")
+
 
 async def gated_app(live: Live, user: User, name: str) -> tuple[Path, Path]:
     """An app whose builds (with the gated buildpack) wait until `gate` exists."""

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -159,9 +158,7 @@ async def action_provision(
     cat: AddonCatalog,
 ) -> Response:
     """An asynchronously provisioning partner reports that it is done."""
-    addon = await _addon_for(caller, addon_id_or_name)
-    caller.partner_only(addon)
-    addon = await _locked(caller.db, addon)
+    addon = await _partner_addon(caller, addon_id_or_name)
     await service.complete_provision(caller.db, addon, await service.actor_for(caller.db, addon))
     return model_response(await render_addon(caller.db, cat, addon))
 
@@ -173,9 +170,7 @@ async def action_deprovision(
     cat: AddonCatalog,
 ) -> Response:
     """The partner gave up on provisioning, or finished removing the resource."""
-    addon = await _addon_for(caller, addon_id_or_name)
-    caller.partner_only(addon)
-    addon = await _locked(caller.db, addon)
+    addon = await _partner_addon(caller, addon_id_or_name)
     user = await service.actor_for(caller.db, addon)
     if addon.state == "provisioning":
         await service.fail_provision(caller.db, addon, None)
@@ -185,8 +180,11 @@ async def action_deprovision(
     return model_response(out)
 
 
-async def _locked(db: AsyncSession, addon: Addon) -> Addon:
-    found = await service.locked(db, addon.id)
+async def _partner_addon(caller: AddonCaller, ident: str) -> Addon:
+    """The add-on a partner's own token names, locked for the change it reports."""
+    addon = await _addon_for(caller, ident)
+    caller.partner_only(addon)
+    found = await service.locked(caller.db, addon.id)
     if found is None:
         raise lookup.addon_not_found()
     return found
