@@ -158,6 +158,8 @@ def partner() -> Iterator[FakePartner]:
     try:
         yield fake
     finally:
+        # Lets a `hang` provision finish, so its thread does not outlive the test.
+        fake.hold.set()
         fake.stop()
 
 

@@ -13,17 +13,18 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.addons.fake_partner import FakePartner
-from tests.addons.support import PARTNER_PASSWORD, install_manifest, manifest
+from tests.addons.support import install_manifest, manifest, partner
 from tests.e2e.conftest import V3, LiveServer, launch
 
 pytestmark = pytest.mark.e2e
+__all__ = ["partner"]  # the fixture
 
 
 def api_workers(server: LiveServer) -> list[int]:
@@ -39,17 +40,6 @@ def api_workers(server: LiveServer) -> list[int]:
             if ppid == server.pid and b"spawn_main" in cmdline:
                 found.append(int(entry.name))
     return found
-
-
-@pytest.fixture
-def partner() -> Iterator[FakePartner]:
-    fake = FakePartner("fake-partner", PARTNER_PASSWORD)
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.hold.set()
-        fake.stop()
 
 
 def wait_for(check: Callable[[], bool], what: str, limit: float = 60.0) -> None:

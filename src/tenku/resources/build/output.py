@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import BuildOutput
 
+# Rows read at a time; a full batch means more may be waiting.
+BATCH = 500
+
 
 async def _rows(
     db: AsyncSession, build_id: uuid.UUID, after: ColumnElement[bool]
@@ -23,7 +26,7 @@ async def _rows(
         select(BuildOutput)
         .where(BuildOutput.build_id == build_id, after)
         .order_by(BuildOutput.seq)
-        .limit(500)
+        .limit(BATCH)
     )
     return (await db.execute(stmt)).scalars().all()
 

@@ -12,15 +12,16 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from tenku.db.engine import Database
-from tenku.db.models import Build
+from tenku.db.models import Build, BuildOutput
 from tenku.ids import as_uuid
 from tenku.resources.build import output
 from tenku.resources.build.service import check_stream_token
@@ -37,63 +38,74 @@ def _not_found() -> NotFound:
     return NotFound("build", "Couldn't find that build output stream.")
 
 
+async def _status_in(s: AsyncSession, build_id: uuid.UUID) -> str | None:
+    status: str | None = (
+        await s.execute(select(Build.status).where(Build.id == build_id))
+    ).scalar_one_or_none()
+    return status
+
+
 async def _status(db: Database, build_id: uuid.UUID) -> str | None:
     async with db.session(write=False) as s:
-        status: str | None = (
-            await s.execute(select(Build.status).where(Build.id == build_id))
-        ).scalar_one_or_none()
-        return status
+        return await _status_in(s, build_id)
 
 
 def _finished(status: str | None) -> bool:
     return status != "pending"
 
 
+FirstRows = Callable[[AsyncSession], Awaitable[Sequence[BuildOutput]]]
+
+
+async def _batches(
+    db: Database, build_id: uuid.UUID, first: FirstRows
+) -> AsyncIterator[tuple[Sequence[BuildOutput], bool]]:
+    """The build's output rows as the runtime appends them, a batch per poll, each with
+    whether it is the last; `first` reads the first batch (from where the client is)."""
+    seq: int | None = None
+    while True:
+        async with db.session(write=False) as s:
+            status = await _status_in(s, build_id)
+            rows = await first(s) if seq is None else await output.rows_after(s, build_id, seq)
+        if rows:
+            seq = rows[-1].seq
+        more = len(rows) >= output.BATCH
+        last = _finished(status) and not more
+        yield rows, last
+        if last:
+            return
+        if not more:
+            await asyncio.sleep(POLL)
+
+
 async def _plain(db: Database, build_id: uuid.UUID, start: int) -> AsyncIterator[bytes]:
     # An empty first chunk sends the headers before there is any output.
     yield b""
     offset = start
-    seq: int | None = None
-    while True:
-        async with db.session(write=False) as s:
-            status = (
-                await s.execute(select(Build.status).where(Build.id == build_id))
-            ).scalar_one_or_none()
-            if seq is None:
-                rows = await output.rows_from_offset(s, build_id, offset)
-            else:
-                rows = await output.rows_after(s, build_id, seq)
+
+    def first(s: AsyncSession) -> Awaitable[Sequence[BuildOutput]]:
+        return output.rows_from_offset(s, build_id, start)
+
+    async for rows, _ in _batches(db, build_id, first):
         for row in rows:
             data = row.text.encode()
             if row.offset < offset:
                 data = data[offset - row.offset :]
-            seq = row.seq
             offset = row.offset + row.size
             if data:
                 yield data
-        if len(rows) >= 500:
-            continue
-        if _finished(status):
-            return
-        await asyncio.sleep(POLL)
 
 
 async def _events(db: Database, build_id: uuid.UUID, after: int) -> AsyncIterator[bytes]:
     yield b": build output\n\n"
     last = after
-    seq: int | None = None
     quiet_since = time.monotonic()
-    while True:
-        async with db.session(write=False) as s:
-            status = (
-                await s.execute(select(Build.status).where(Build.id == build_id))
-            ).scalar_one_or_none()
-            if seq is None:
-                rows = await output.rows_after_line(s, build_id, last)
-            else:
-                rows = await output.rows_after(s, build_id, seq)
+
+    def first(s: AsyncSession) -> Awaitable[Sequence[BuildOutput]]:
+        return output.rows_after_line(s, build_id, after)
+
+    async for rows, done in _batches(db, build_id, first):
         for row in rows:
-            seq = row.seq
             for i, line in enumerate(row.text.splitlines()):
                 number = row.first_line + i
                 if number <= last:
@@ -102,14 +114,9 @@ async def _events(db: Database, build_id: uuid.UUID, after: int) -> AsyncIterato
                 yield event(number, line)
         if rows:
             quiet_since = time.monotonic()
-        if len(rows) >= 500:
-            continue
-        if _finished(status):
-            return
-        if time.monotonic() - quiet_since >= KEEPALIVE:
+        elif not done and time.monotonic() - quiet_since >= KEEPALIVE:
             quiet_since = time.monotonic()
             yield b": keep-alive\n\n"
-        await asyncio.sleep(POLL)
 
 
 @router.get("/streams/builds/{build_id}/{token}")
