@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +72,34 @@ def test_migrate_is_idempotent(data_dir: Path) -> None:
     CliRunner().invoke(main, ["migrate", "--data-dir", str(data_dir)], catch_exceptions=False)
     result = CliRunner().invoke(main, ["migrate", "--data-dir", str(data_dir)])
     assert result.exit_code == 0
+
+
+def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`tenku` as its own process, as the operator runs it (it sets its own umask)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENKU_")}
+    return subprocess.run(
+        [sys.executable, "-m", "tenku.cli", *args, "--data-dir", str(data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_fresh_data_dir_is_private(data_dir: Path) -> None:
+    done = cli(data_dir, "users", "create", "p@example.com", "--password", "pw")
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data_dir / "tenku.db").stat().st_mode) == 0o600
+    assert "warning" not in done.stderr
+
+
+def test_a_loose_data_dir_is_reported(data_dir: Path) -> None:
+    assert cli(data_dir, "migrate").returncode == 0
+    data_dir.chmod(0o755)
+    (data_dir / "tenku.db").chmod(0o644)
+    done = cli(data_dir, "migrate")
+    assert done.returncode == 0, done.stderr
+    assert f"warning: {data_dir} is mode 0755" in done.stderr
+    assert f"warning: {data_dir / 'tenku.db'} is mode 0644" in done.stderr

@@ -26,7 +26,10 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset({"tenku.addons", "tenku.storage", "tenku.tls", "tenku.buildpacks"}),
     ),
     ("data", frozenset({"tenku.db", "tenku.security"})),
-    ("helpers", frozenset({"tenku.ids", "tenku.names", "tenku.nudge", "tenku.loops"})),
+    (
+        "helpers",
+        frozenset({"tenku.ids", "tenku.names", "tenku.nudge", "tenku.loops", "tenku.privacy"}),
+    ),
     ("settings", frozenset({"tenku", "tenku.config"})),
 )
 

@@ -17,6 +17,7 @@ from tenku.config import Settings, load_settings
 from tenku.db.engine import Database
 from tenku.db.migrate import upgrade
 from tenku.db.models import Account, Authorization
+from tenku.privacy import loose_files, private_dir, private_process
 from tenku.resources.oauth_authorization.schemas import MAX_EXPIRES_IN
 from tenku.tls import tls_files
 
@@ -24,8 +25,14 @@ T = TypeVar("T")
 
 
 def prepare(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     upgrade(settings.database_url)
+    for problem in loose_files(settings.data_dir):
+        click.echo(
+            f"warning: {problem}: other users of this machine can read Tenku's secrets "
+            f"(chmod -R go-rwx {settings.data_dir})",
+            err=True,
+        )
 
 
 def run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -304,5 +311,12 @@ def tokens_revoke(token_id: str, data_dir: Path | None) -> None:
     click.echo("revoked", err=True)
 
 
+def run() -> None:
+    """The `tenku` command: whatever it creates is its owner's only."""
+    private_process()
+    main()
+
+
 if __name__ == "__main__":
+    private_process()
     sys.exit(main())

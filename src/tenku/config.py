@@ -72,6 +72,9 @@ class Settings:
     http_port: int | None = None
     # Names and addresses the server certificate covers besides loopback and the app domain.
     tls_hostnames: tuple[str, ...] = ()
+    # Proxies (addresses or CIDRs) whose X-Forwarded-For / -Proto the API believes; without
+    # one, a client is the address it connects from (rate limits are kept per address).
+    trusted_proxies: tuple[str, ...] = ()
     # The router: apps' web dynos over HTTP and HTTPS (None: that listener is off).
     router_port: int | None = 5080
     router_https_port: int | None = 5443
@@ -173,6 +176,7 @@ def load_settings(
         secret_key=os.environ.get("TENKU_SECRET_KEY") or None,
         http_port=http_port if http_port is not None else _env_optional_int("TENKU_HTTP_PORT"),
         tls_hostnames=_env_list("TENKU_TLS_HOSTNAMES"),
+        trusted_proxies=_env_list("TENKU_TRUSTED_PROXIES"),
         router_port=_env_port("TENKU_ROUTER_PORT", 5080),
         router_https_port=_env_port("TENKU_ROUTER_HTTPS_PORT", 5443),
         rendezvous_port=_env_int("TENKU_RENDEZVOUS_PORT", 5001),

@@ -72,6 +72,9 @@ def uvicorn_config(
         # hold a shutdown hostage.
         timeout_graceful_shutdown=10,
         ssl_context_factory=_TlsContext(settings) if listener.tls else None,
+        # uvicorn believes X-Forwarded-For from loopback by default, and dynos are local.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
     )
 
 
