@@ -119,9 +119,25 @@ async def wipe(db: Database) -> None:
             await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
 
 
+# The test servers (fake partners, drain receivers, source servers) listen on loopback.
+LOOPBACK = ("127.0.0.0/8", "::1", "localhost")
+
+
+@pytest.fixture(scope="session")
+def local_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where tests put the files `file://` sources and local buildpacks may name."""
+    return tmp_path_factory.mktemp("local-sources")
+
+
 @pytest.fixture
-def settings(tmp_path: Path, db_url: str) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=db_url, port=5000)
+def settings(tmp_path: Path, db_url: str, local_sources: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=db_url,
+        port=5000,
+        allow_private_targets=LOOPBACK,
+        local_source_dirs=(local_sources,),
+    )
 
 
 @dataclass

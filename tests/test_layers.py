@@ -28,7 +28,16 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
     ("data", frozenset({"tenku.db", "tenku.security"})),
     (
         "helpers",
-        frozenset({"tenku.ids", "tenku.names", "tenku.nudge", "tenku.loops", "tenku.privacy"}),
+        frozenset(
+            {
+                "tenku.ids",
+                "tenku.names",
+                "tenku.nudge",
+                "tenku.loops",
+                "tenku.privacy",
+                "tenku.egress",
+            }
+        ),
     ),
     ("settings", frozenset({"tenku", "tenku.config"})),
 )

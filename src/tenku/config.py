@@ -35,9 +35,9 @@ def _env_port(name: str, default: int) -> int | None:
     return int(raw) if raw else default
 
 
-def _env_list(name: str) -> tuple[str, ...]:
+def _env_list(name: str, separator: str = ",") -> tuple[str, ...]:
     raw = os.environ.get(name) or ""
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
+    return tuple(item.strip() for item in raw.split(separator) if item.strip())
 
 
 def url_host(host: str) -> str:
@@ -75,6 +75,11 @@ class Settings:
     # Proxies (addresses or CIDRs) whose X-Forwarded-For / -Proto the API believes; without
     # one, a client is the address it connects from (rate limits are kept per address).
     trusted_proxies: tuple[str, ...] = ()
+    # Private targets (addresses, CIDRs, host names) that source URLs, buildpack URLs, log
+    # drains and partner add-ons may reach anyway; see tenku/egress.py.
+    allow_private_targets: tuple[str, ...] = ()
+    # Directories whose files `file://` sources and local buildpack paths may name.
+    local_source_dirs: tuple[Path, ...] = ()
     # The router: apps' web dynos over HTTP and HTTPS (None: that listener is off).
     router_port: int | None = 5080
     router_https_port: int | None = 5443
@@ -177,6 +182,8 @@ def load_settings(
         http_port=http_port if http_port is not None else _env_optional_int("TENKU_HTTP_PORT"),
         tls_hostnames=_env_list("TENKU_TLS_HOSTNAMES"),
         trusted_proxies=_env_list("TENKU_TRUSTED_PROXIES"),
+        allow_private_targets=_env_list("TENKU_ALLOW_PRIVATE_TARGETS"),
+        local_source_dirs=tuple(Path(d) for d in _env_list("TENKU_LOCAL_SOURCE_DIRS", os.pathsep)),
         router_port=_env_port("TENKU_ROUTER_PORT", 5080),
         router_https_port=_env_port("TENKU_ROUTER_HTTPS_PORT", 5443),
         rendezvous_port=_env_int("TENKU_RENDEZVOUS_PORT", 5001),

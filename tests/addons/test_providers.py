@@ -14,6 +14,7 @@ from tenku.addons.partner import PartnerProvider
 from tenku.addons.postgres import PostgresProvider, names_for, scram_verifier
 from tenku.addons.provider import ProviderError, ProvisionRequest
 from tenku.addons.redis import RedisProvider, user_for
+from tenku.egress import EgressPolicy
 from tests.addons.fake_partner import FakePartner
 from tests.addons.support import (
     CLOSED_PG,
@@ -24,6 +25,7 @@ from tests.addons.support import (
     pg_exists,
     redis_user_exists,
 )
+from tests.conftest import LOOPBACK
 
 CATALOG = load_catalog()
 PG = CATALOG.services["heroku-postgresql"]
@@ -133,7 +135,7 @@ async def test_redis_unreachable() -> None:
 
 async def test_partner_adapter(partner: FakePartner) -> None:
     spec = parse_manifest(manifest(partner), "test")
-    provider = PartnerProvider(timeout=5)
+    provider = PartnerProvider(timeout=5, egress=EgressPolicy.parse(LOOPBACK))
     req = _request(spec, "async")
     pending = await provider.provision(spec, req)
     assert (pending.done, pending.config) == (False, {})

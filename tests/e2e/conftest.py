@@ -275,6 +275,8 @@ def launch(
         env[name] = str(chosen)
     if database_url is not None:
         env["TENKU_DATABASE_URL"] = database_url
+    # The drain receivers and partners the tests start listen on loopback.
+    env["TENKU_ALLOW_PRIVATE_TARGETS"] = "127.0.0.0/8,::1,localhost"
     env.update(extra_env or {})
     live = LiveServer(backend, port, http_port, root, env, root / "server.log")
     log: IO[bytes] = live.log_path.open("wb")

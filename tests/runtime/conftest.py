@@ -30,7 +30,7 @@ from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.runtime.worker import Runtime
 from tenku.serving import Listener, uvicorn_config
-from tests.conftest import V3, ApiClient, User, wipe
+from tests.conftest import LOOPBACK, V3, ApiClient, User, wipe
 
 SAMPLES = Path(__file__).parent / "samples"
 BUILD_WAIT = 240.0
@@ -214,6 +214,8 @@ async def live(database: Database, db_url: str, tmp_path: Path) -> AsyncIterator
     await wipe(database)
     port = free_port()
     settings = Settings(
+        allow_private_targets=LOOPBACK,
+        local_source_dirs=(SAMPLES, tmp_path),
         data_dir=tmp_path / "data",
         database_url=db_url,
         port=free_port(),

@@ -19,6 +19,7 @@ import httpx
 
 from tenku.addons.catalog import PlanSpec, ServiceSpec
 from tenku.addons.provider import PlanChangeResult, ProviderError, ProvisionRequest, ProvisionResult
+from tenku.egress import EgressPolicy, EgressRefused
 
 log = logging.getLogger("tenku.addons")
 ACCEPT = "application/vnd.heroku-addons+json; version=3"
@@ -58,16 +59,16 @@ def check_config(spec: ServiceSpec, config: Any) -> dict[str, str]:
 
 
 class PartnerProvider:
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, egress: EgressPolicy) -> None:
         self.timeout = timeout
+        self.egress = egress
 
     def _client(self, spec: ServiceSpec) -> httpx.AsyncClient:
         assert spec.partner is not None
-        return httpx.AsyncClient(
+        return self.egress.client(
             auth=(spec.slug, spec.partner.password),
             headers={"Accept": ACCEPT, "User-Agent": "tenku-addons/1"},
             timeout=self.timeout,
-            trust_env=False,
         )
 
     def _url(self, spec: ServiceSpec, provider_id: str | None = None) -> str:
@@ -81,7 +82,7 @@ class PartnerProvider:
         try:
             async with self._client(spec) as client:
                 return await client.request(method, url, json=body)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, EgressRefused) as exc:
             log.warning("partner %s: %s %s failed: %s", spec.slug, method, url, exc)
             raise ProviderError(GENERIC, unavailable=True) from exc
 

@@ -11,6 +11,7 @@ from tenku.addons.postgres import PostgresProvider
 from tenku.addons.provider import AddonProvider
 from tenku.addons.redis import RedisProvider
 from tenku.addons.settings import AddonSettings
+from tenku.egress import EgressPolicy
 
 log = logging.getLogger("tenku.addons")
 
@@ -47,4 +48,6 @@ class AddonRegistry:
             return PostgresProvider(self.settings.postgres_url)
         if kind == "redis":
             return RedisProvider(self.settings.redis_url, self.settings.redis_isolation)
-        return PartnerProvider(self.settings.partner_timeout)
+        return PartnerProvider(
+            self.settings.partner_timeout, EgressPolicy.parse(self.settings.allow_private_targets)
+        )

@@ -17,6 +17,7 @@ class AddonSettings:
     catalog_path: Path
     api_url: str
     partner_timeout: float
+    allow_private_targets: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, settings: Settings) -> AddonSettings:
@@ -27,4 +28,5 @@ class AddonSettings:
             catalog_path=settings.addon_catalog or settings.data_dir / "addons",
             api_url=settings.public_api_url.rstrip("/"),
             partner_timeout=settings.addon_partner_timeout,
+            allow_private_targets=settings.allow_private_targets,
         )

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.db.models import DrainCursor, LogDrain, LogLine
+from tenku.egress import REFUSED, EgressPolicy, EgressRefused
 from tenku.logs.store import KEEP, LogSink
 from tenku.loops import Passes
 
@@ -112,30 +113,29 @@ def trust(settings: Settings) -> ssl.SSLContext:
 class SyslogSink:
     """Octet-counted RFC 5424 frames over TCP or TLS, one connection per batch."""
 
-    def __init__(self, url: str, token: str, tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, url: str, token: str, tls: ssl.SSLContext | None, egress: EgressPolicy
+    ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or ""
         self.port = parts.port or SYSLOG_PORTS.get(parts.scheme, 601)
         self.token = token
         self.tls = tls
+        self.egress = egress
 
     async def deliver(self, lines: Sequence[LogLine]) -> None:
         data = b"".join(frame(syslog_message(line, self.token)) for line in lines)
         writer: asyncio.StreamWriter | None = None
         try:
             _, opened = await asyncio.wait_for(
-                asyncio.open_connection(
-                    self.host,
-                    self.port,
-                    ssl=self.tls,
-                    server_hostname=self.host if self.tls else None,
-                ),
-                TCP_TIMEOUT,
+                self.egress.open_connection(self.host, self.port, self.tls), TCP_TIMEOUT
             )
             writer = opened
             for i in range(0, len(data), TCP_CHUNK):
                 opened.write(data[i : i + TCP_CHUNK])
                 await asyncio.wait_for(opened.drain(), TCP_TIMEOUT)
+        except EgressRefused as exc:
+            raise DeliveryError(f"{self.host}:{self.port}: {REFUSED}") from exc
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             raise DeliveryError(f"{self.host}:{self.port}: {exc!r}") from exc
         finally:
@@ -166,6 +166,8 @@ class HttpSink:
         }
         try:
             response = await self.client.post(self.url, content=body, headers=headers)
+        except EgressRefused as exc:
+            raise DeliveryError(f"{self.url}: {REFUSED}") from exc
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{self.url}: {exc!r}") from exc
         status = response.status_code
@@ -227,7 +229,8 @@ class DrainForwarder:
         self.db = db
         self.batch = batch
         self._tls = trust(settings)
-        self._client = httpx.AsyncClient(
+        self._egress = EgressPolicy.of(settings)
+        self._client = self._egress.client(
             verify=self._tls,
             timeout=httpx.Timeout(HTTP_TIMEOUT, connect=HTTP_CONNECT_TIMEOUT),
             follow_redirects=False,
@@ -259,7 +262,8 @@ class DrainForwarder:
         scheme = urlsplit(drain.url).scheme
         if scheme in ("http", "https"):
             return HttpSink(drain.url, drain.token, self._client)
-        return SyslogSink(drain.url, drain.token, self._tls if scheme == "syslog+tls" else None)
+        tls = self._tls if scheme == "syslog+tls" else None
+        return SyslogSink(drain.url, drain.token, tls, self._egress)
 
     async def run_once(self, *, ignore_backoff: bool = False) -> None:
         """Deliver one batch to every drain that has new lines and is not backing off."""

@@ -13,6 +13,7 @@ from urllib.request import url2pathname
 
 from tenku.buildpacks import BUILTIN, URN_PREFIX
 from tenku.config import Settings
+from tenku.egress import LocalPathRefused, local_source
 from tenku.runtime import sources
 
 # Heroku's own buildpack repositories, which builds here run with the built-in buildpack of
@@ -64,11 +65,14 @@ def _make_runnable(directory: Path) -> None:
             script.chmod(mode | stat.S_IXUSR | stat.S_IRUSR)
 
 
-def _local_dir(url: str) -> Path | None:
+def _local_dir(url: str, settings: Settings) -> Path | None:
     parts = urlsplit(url)
     if parts.scheme != "file":
         return None
-    path = Path(url2pathname(unquote(parts.path)))
+    try:
+        path = local_source(Path(url2pathname(unquote(parts.path))), settings, shown=url)
+    except LocalPathRefused as exc:
+        raise BuildpackError(f"The buildpack {exc}.") from exc
     return path if path.is_dir() else None
 
 
@@ -79,7 +83,7 @@ def _copy_dir(source: Path, dest: Path) -> None:
 async def materialize(ref: BuildpackRef, dest: Path, settings: Settings) -> Path:
     """A copy of the buildpack at `dest` that this build alone runs (and may write to)."""
     name = builtin_for(ref.url)
-    local = _local_dir(ref.url)
+    local = _local_dir(ref.url, settings) if name is None else None
     if name is not None:
         await asyncio.to_thread(_copy_dir, BUILTIN[name], dest)
     elif local is not None:

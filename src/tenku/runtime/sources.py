@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from tenku.config import Settings
+from tenku.egress import REFUSED, EgressPolicy, EgressRefused, LocalPathRefused, local_source
 from tenku.storage.blobs import CHUNK, BlobNotFound, BlobStore
 from tenku.storage.checksums import sha256_hex
 from tenku.storage.signing import Signer
@@ -59,7 +60,7 @@ async def _download(url: str, dest: Path, settings: Settings) -> None:
     timeout = httpx.Timeout(30.0, read=120.0)
     size = 0
     async with (
-        httpx.AsyncClient(
+        EgressPolicy.of(settings).client(
             timeout=timeout, follow_redirects=True, verify=_client_tls(settings)
         ) as client,
         client.stream("GET", url) as response,
@@ -87,10 +88,11 @@ async def _copy_blob(blobs: BlobStore, key: str, dest: Path) -> None:
 
 
 def _file_path(url: str, settings: Settings) -> Path:
-    path = Path(unquote(urlsplit(url).path)).resolve()
-    # Other apps' sources and slugs live in the data directory.
-    if path.is_relative_to(settings.data_dir.resolve()):
-        raise SourceError("file:// sources inside Tenku's data directory are not allowed.")
+    try:
+        # Never inside the data directory, where other apps' sources and slugs live.
+        path = local_source(Path(unquote(urlsplit(url).path)), settings, shown=url)
+    except LocalPathRefused as exc:
+        raise SourceError(f"{exc}.") from exc
     if not path.is_file():
         raise SourceError(f"The source file {path} does not exist.")
     return path
@@ -103,6 +105,8 @@ async def fetch_url(url: str, dest: Path, settings: Settings) -> Path:
     if url.startswith(("http://", "https://")):
         try:
             await _download(url, dest, settings)
+        except EgressRefused as exc:
+            raise SourceError(f"Downloading {url} was {REFUSED}.") from exc
         except httpx.HTTPError as exc:
             raise SourceError(f"Downloading {url} failed: {exc}") from exc
         return dest

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import tarfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,8 @@ def pairs(body: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
 
 
 @pytest.fixture
-def local_buildpack(tmp_path: Path) -> Path:
-    root = tmp_path / "my-buildpack"
+def local_buildpack(local_sources: Path) -> Path:
+    root = local_sources / f"bp-{uuid.uuid4().hex[:8]}"
     (root / "bin").mkdir(parents=True)
     for script in ("detect", "compile", "release"):
         (root / "bin" / script).write_text("#!/bin/sh\nexit 0\n")
@@ -34,8 +35,8 @@ def local_buildpack(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def local_tarball(tmp_path: Path, local_buildpack: Path) -> Path:
-    path = tmp_path / "bp.tgz"
+def local_tarball(local_sources: Path, local_buildpack: Path) -> Path:
+    path = local_sources / f"{local_buildpack.name}.tgz"
     with tarfile.open(path, "w:gz") as tar:
         tar.add(local_buildpack / "bin", arcname="bin")
     return path

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenku.buildpacks import BUILTIN, URN_PREFIX
 from tenku.config import Settings
 from tenku.db.models import App, BuildpackInstallation
+from tenku.egress import LOCAL_REFUSED, LocalPathRefused, local_source
 from tenku.resources.release.service import lock_app
 from tenku.web.errors import InvalidParams
 
@@ -50,9 +51,14 @@ def _ours(settings: Settings, scheme: str, netloc: str) -> bool:
     return False
 
 
-def _local(spec: str, path: Path) -> tuple[str, str]:
+def _local(settings: Settings, spec: str, path: Path) -> tuple[str, str]:
     if not path.is_absolute():
         raise _invalid(spec, "is not an absolute path")
+    try:
+        # Before anything looks at the path, so that the answer tells nothing of the host.
+        path = local_source(path, settings, shown=spec)
+    except LocalPathRefused:
+        raise _invalid(spec, LOCAL_REFUSED) from None
     if path.is_dir():
         if not (path / "bin" / "compile").is_file():
             raise _invalid(spec, "is a directory without bin/compile, so not a buildpack")
@@ -83,13 +89,13 @@ def canonical(settings: Settings, spec: str) -> tuple[str, str]:
     if REGISTRY_NAME.match(text):
         return _builtin(text, text)
     if text.startswith("/"):
-        return _local(text, Path(text))
+        return _local(settings, text, Path(text))
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise _invalid(text, "names a file on another host")
-        return _local(text, Path(url2pathname(unquote(parts.path))))
+        return _local(settings, text, Path(url2pathname(unquote(parts.path))))
     if scheme in ("http", "https"):
         if not parts.hostname or any(c.isspace() for c in text):
             raise _invalid(text, "is not a valid URL")
