@@ -85,6 +85,10 @@ class Settings:
     router_https_port: int | None = 5443
     # TLS listener `heroku run` attaches to (attach_url rendezvous://host:port/secret).
     rendezvous_port: int = 5001
+    # What one source or buildpack tarball (MiB, members) and one slug (MiB) may unpack to.
+    unpack_max_mb: int = 512
+    unpack_max_members: int = 100_000
+    slug_unpack_max_mb: int = 2048
     # The runtime: builds.
     build_timeout: float = 900.0
     build_concurrency: int = 2
@@ -110,6 +114,11 @@ class Settings:
     # A provider call still unanswered after this long was cut off by a worker that died;
     # the runtime then undoes it.
     addon_call_grace: float = 300.0
+
+    @property
+    def source_limits(self) -> tuple[int, int]:
+        """Bytes and members a source or buildpack tarball may unpack to."""
+        return self.unpack_max_mb << 20, self.unpack_max_members
 
     @property
     def public_api_url(self) -> str:
@@ -187,6 +196,9 @@ def load_settings(
         router_port=_env_port("TENKU_ROUTER_PORT", 5080),
         router_https_port=_env_port("TENKU_ROUTER_HTTPS_PORT", 5443),
         rendezvous_port=_env_int("TENKU_RENDEZVOUS_PORT", 5001),
+        unpack_max_mb=_env_int("TENKU_UNPACK_MAX_MB", 512),
+        unpack_max_members=_env_int("TENKU_UNPACK_MAX_MEMBERS", 100_000),
+        slug_unpack_max_mb=_env_int("TENKU_SLUG_UNPACK_MAX_MB", 2048),
         build_timeout=_env_float("TENKU_BUILD_TIMEOUT", 900.0),
         build_concurrency=_env_int("TENKU_BUILD_CONCURRENCY", 2),
         janitor_interval=_env_float("TENKU_JANITOR_INTERVAL", 3600.0),

@@ -127,6 +127,15 @@ class Live:
         release: dict[str, Any] = r.json()
         return release
 
+    def process_env(self) -> dict[str, str]:
+        """The environment a `tenku runtime` of this installation in another process needs."""
+        return {
+            **os.environ,
+            "TENKU_DATABASE_URL": self.settings.database_url,
+            "TENKU_ALLOW_PRIVATE_TARGETS": ",".join(self.settings.allow_private_targets),
+            "TENKU_LOCAL_SOURCE_DIRS": os.pathsep.join(map(str, self.settings.local_source_dirs)),
+        }
+
     @property
     def ca(self) -> Path:
         return self.settings.data_dir / "tls" / "ca.pem"

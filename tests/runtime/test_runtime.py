@@ -159,7 +159,7 @@ async def test_a_build_interrupted_by_a_crash_fails_when_the_runtime_returns(
     live: Live, owner: User, db_url: str
 ) -> None:
     await live.runtime.stop()
-    env = {**os.environ, "TENKU_DATABASE_URL": db_url}
+    env = live.process_env()
     runtime = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -252,7 +252,7 @@ async def test_runtime_processes_do_not_outlive_a_timeout(live: Live, owner: Use
 async def test_nudges_reach_a_runtime_in_another_process(live: Live, owner: User) -> None:
     # Same data directory, other process: the datagram wakes it long before it would poll.
     await live.runtime.stop()
-    env = {**os.environ, "TENKU_DATABASE_URL": live.settings.database_url}
+    env = live.process_env()
     runtime = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",

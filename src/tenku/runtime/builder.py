@@ -310,7 +310,9 @@ class Builder:
                 signer=self.env.signer,
             )
             is_git = (plan.source_blob_key or "").startswith(GIT_KEY_PREFIX)
-            app_dir = await sources.unpack(tarball, p.build, strip_lone_dir=not is_git)
+            app_dir = await sources.unpack(
+                tarball, p.build, self.env.settings, strip_lone_dir=not is_git
+            )
         except sources.SourceError as exc:
             raise BuildFailed(f" !     {exc}") from exc
         if tarball == p.source:

@@ -57,12 +57,20 @@ def detection_order() -> list[BuildpackRef]:
 
 def _make_runnable(directory: Path) -> None:
     bin_dir = directory / "bin"
-    if not (bin_dir / "detect").is_file() or not (bin_dir / "compile").is_file():
+    if bin_dir.is_symlink() or not all(_regular(bin_dir / n) for n in ("detect", "compile")):
         raise BuildpackError("The buildpack has no bin/detect or bin/compile.")
     for script in bin_dir.iterdir():
-        if script.is_file():
-            mode = script.stat().st_mode
+        # Never through a link: making its target executable could change any file.
+        if _regular(script):
+            mode = script.lstat().st_mode
             script.chmod(mode | stat.S_IXUSR | stat.S_IRUSR)
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _local_dir(url: str, settings: Settings) -> Path | None:
@@ -92,7 +100,7 @@ async def materialize(ref: BuildpackRef, dest: Path, settings: Settings) -> Path
         tarball = dest.with_suffix(".tgz")
         try:
             path = await sources.fetch_url(ref.url, tarball, settings)
-            root = await sources.unpack(path, dest.with_suffix(".d"))
+            root = await sources.unpack(path, dest.with_suffix(".d"), settings)
             await asyncio.to_thread(shutil.move, root, dest)
         except sources.SourceError as exc:
             raise BuildpackError(f"Could not fetch the buildpack {ref.url}: {exc}") from exc

@@ -16,8 +16,9 @@ import socket
 import tarfile
 import uuid
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from tenku.runtime import untar
 from tenku.runtime.scheduler import ReleaseSpec
 
 # The dyno's own marker, also how a later runtime recognises processes left behind.
@@ -36,39 +37,18 @@ class SlugError(Exception):
     pass
 
 
-def _member_path(name: str) -> PurePosixPath | None:
-    """The member's path below `app/`, or None for anything outside it."""
-    parts = [p for p in PurePosixPath(name).parts if p not in (".", "")]
-    if not parts or parts[0] != "app" or len(parts) == 1:
-        return None
-    rest = PurePosixPath(*parts[1:])
-    if rest.is_absolute() or ".." in rest.parts:
-        raise SlugError(f"unsafe path in slug: {name}")
-    return rest
-
-
-def unpack_slug(slug: Path, dest: Path) -> None:
+def unpack_slug(slug: Path, dest: Path, max_bytes: int, max_members: int) -> None:
     """Unpack `./app/...` of a slug into `dest` (a fresh directory)."""
     if dest.exists():
         shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    with tarfile.open(slug, "r:*") as tar:
-        members = []
-        for member in tar.getmembers():
-            rest = _member_path(member.name)
-            if rest is None:
-                continue
-            member.name = str(rest)
-            if member.islnk():
-                target = _member_path(member.linkname)
-                if target is None:
-                    continue
-                member.linkname = str(target)
-            members.append(member)
-        # The tar filter refuses members that would land outside `dest` (through `..` or
-        # links) and drops setuid bits, yet keeps absolute symlinks: buildpacks link the
-        # machine's own interpreters that way, which a dyno could read anyway.
-        tar.extractall(dest, members=members, filter="tar")
+    # Absolute symlinks stay: buildpacks link the machine's own interpreters that way.
+    limits = untar.Limits(max_bytes, max_members, absolute_links=True, prefix="app")
+    try:
+        untar.unpack(slug, dest, limits)
+    except untar.UnsafeArchive as exc:
+        raise SlugError(f"the slug cannot be unpacked safely: {exc}") from exc
+    except (tarfile.TarError, EOFError) as exc:
+        raise SlugError(f"the slug is not a readable tarball: {exc}") from exc
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -66,9 +66,15 @@ class LocalOptions:
     memory_quota_mb: int | None = None
     # Preboot switches once every new web dyno is up, or at the latest after this.
     preboot_window: float = 180.0
+    # After the switch, the old web dynos get this long before SIGTERM: requests the router
+    # sent them just before it (still connecting, or in their listen queue) are answered.
+    preboot_drain: float = 2.0
     attach_timeout: float = 60.0
     # Environment every dyno carries, so a later runtime finds what an earlier one left.
     marker: tuple[str, str] = ("TENKU_INSTANCE", "")
+    # What one slug may unpack to.
+    slug_max_bytes: int = 2048 << 20
+    slug_max_members: int = 100_000
 
     @classmethod
     def of(cls, settings: Settings, root: Path, marker: tuple[str, str]) -> LocalOptions:
@@ -82,6 +88,8 @@ class LocalOptions:
             memory_interval=settings.memory_interval,
             preboot_window=preboot if preboot is not None else boot + 120.0,
             marker=marker,
+            slug_max_bytes=settings.slug_unpack_max_mb << 20,
+            slug_max_members=settings.unpack_max_members,
         )
 
 
@@ -315,7 +323,9 @@ class Dyno:
         slug = self.release.slug_path
         if slug is None:
             raise RuntimeError("release without a slug")
-        await asyncio.to_thread(unpack_slug, slug, self.dir)
+        await asyncio.to_thread(
+            unpack_slug, slug, self.dir, opts.slug_max_bytes, opts.slug_max_members
+        )
         self.port = free_port(opts.host)
         env = self.sched.env_for(self.app, self.dir, self.name, self.id, self.port, self.release)
         if self._stop is not None:
@@ -476,7 +486,14 @@ class OneOff:
     async def _prepare(self) -> tuple[list[str], dict[str, str]]:
         if self.release is None or self.release.slug_path is None:
             raise RuntimeError("no release to run")
-        await asyncio.to_thread(unpack_slug, self.release.slug_path, self.dir)
+        opts = self.sched.opts
+        await asyncio.to_thread(
+            unpack_slug,
+            self.release.slug_path,
+            self.dir,
+            opts.slug_max_bytes,
+            opts.slug_max_members,
+        )
         port = free_port(self.sched.opts.host)
         env = self.sched.env_for(
             self.app, self.dir, self.spec.name, self.spec.id, port, self.release, self.spec.env
@@ -792,6 +809,7 @@ class LocalScheduler:
             return
         app.preboot = None
         self.changed(app)
+        await asyncio.sleep(self.opts.preboot_drain)
         for old in preboot.old:
             app.retiring.discard(old)
             self._retire(app, old, "down")

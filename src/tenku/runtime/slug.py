@@ -10,6 +10,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenku.runtime.untar import read_own_text
 from tenku.storage.blobs import CHUNK
 
 PROCESS_LINE = re.compile(r"^([-\w]{1,128}):\s*(.+)$")
@@ -33,10 +34,8 @@ def parse_procfile(text: str) -> dict[str, str]:
 
 
 def read_procfile(build_dir: Path) -> dict[str, str] | None:
-    path = build_dir / "Procfile"
-    if not path.is_file():
-        return None
-    return parse_procfile(path.read_text(errors="replace"))
+    text = read_own_text(build_dir / "Procfile")
+    return None if text is None else parse_procfile(text)
 
 
 def _glob_regex(glob: str) -> str:
@@ -124,8 +123,8 @@ def apply_ignores(build_dir: Path, rules: list[IgnoreRule]) -> int:
 
 
 def slugignore_rules(build_dir: Path) -> list[IgnoreRule]:
-    path = build_dir / ".slugignore"
-    return parse_slugignore(path.read_text(errors="replace")) if path.is_file() else []
+    text = read_own_text(build_dir / ".slugignore")
+    return parse_slugignore(text) if text is not None else []
 
 
 def pack(build_dir: Path, dest: Path) -> tuple[int, str]:

@@ -14,6 +14,7 @@ import httpx
 
 from tenku.config import Settings
 from tenku.egress import REFUSED, EgressPolicy, EgressRefused, LocalPathRefused, local_source
+from tenku.runtime import untar
 from tenku.storage.blobs import CHUNK, BlobNotFound, BlobStore
 from tenku.storage.checksums import sha256_hex
 from tenku.storage.signing import Signer
@@ -149,20 +150,21 @@ async def fetch(
     return path, got
 
 
-def _unpack(tarball: Path, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
+def _unpack(tarball: Path, dest: Path, settings: Settings) -> None:
+    max_bytes, max_members = settings.source_limits
     try:
-        with tarball.open("rb") as f, tarfile.open(fileobj=f, mode="r|*") as tar:
-            tar.extractall(dest, filter="data")
-    except tarfile.FilterError as exc:
-        raise SourceError(f"The source tarball holds an unsafe entry: {exc}") from exc
+        untar.unpack(tarball, dest, untar.Limits(max_bytes, max_members))
+    except untar.UnsafeArchive as exc:
+        raise SourceError(f"The tarball cannot be unpacked safely: {exc}.") from exc
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise SourceError(f"The source is not a readable gzipped tarball: {exc}") from exc
 
 
-async def unpack(tarball: Path, dest: Path, strip_lone_dir: bool = True) -> Path:
+async def unpack(
+    tarball: Path, dest: Path, settings: Settings, strip_lone_dir: bool = True
+) -> Path:
     """Unpack into `dest`; the app's root (inside a lone top-level directory, if any)."""
-    await asyncio.to_thread(_unpack, tarball, dest)
+    await asyncio.to_thread(_unpack, tarball, dest, settings)
     return await asyncio.to_thread(_app_root, dest) if strip_lone_dir else dest
 
 
