@@ -16,20 +16,15 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from fastapi import APIRouter
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from tenku.db.engine import Database
-from tenku.db.models import App, LogLine
+from tenku.db.models import LogLine
 from tenku.logs import store
 from tenku.storage.signing import Signer
-from tenku.web.deps import app_context
-from tenku.web.errors import NotFound
 from tenku.web.sse import KEEPALIVE, STREAM_HEADERS, event, last_event_id, wants_events
 
-router = APIRouter()
 METHOD = "LOGS"
 # Long enough to connect (and for an EventSource to reconnect); a session is cheap to renew.
 TTL = 3600
@@ -39,6 +34,8 @@ POLL = 0.5
 @dataclass(frozen=True)
 class Session:
     app_id: uuid.UUID
+    # Whom the session was made for: they must still have access when it is opened.
+    reader: uuid.UUID
     filters: store.Filters
     lines: int
     tail: bool
@@ -48,6 +45,7 @@ def issue(signer: Signer, session: Session) -> str:
     key = json.dumps(
         {
             "app": str(session.app_id),
+            "reader": str(session.reader),
             "dyno": session.filters.dyno,
             "source": session.filters.source,
             "lines": session.lines,
@@ -66,6 +64,7 @@ def redeem(signer: Signer, token: str) -> Session | None:
         data = json.loads(key)
         return Session(
             app_id=uuid.UUID(data["app"]),
+            reader=uuid.UUID(data["reader"]),
             filters=store.Filters(dyno=data["dyno"], source=data["source"]),
             lines=int(data["lines"]),
             tail=bool(data["tail"]),
@@ -128,25 +127,14 @@ async def _plain(db: Database, s: Session) -> AsyncIterator[bytes]:
             yield "".join(store.format_line(line) + "\n" for line in batch).encode()
 
 
-@router.get("/streams/logs/{token}")
-async def log_stream(request: Request, token: str) -> Response:
-    ctx = app_context(request)
-    session = redeem(ctx.signer, token)
-    if session is not None:
-        async with ctx.db.session(write=False) as dbs:
-            found = (
-                await dbs.execute(select(App.id).where(App.id == session.app_id))
-            ).scalar_one_or_none()
-        if found is None:
-            session = None
-    if session is None:
-        raise NotFound("log_session", "Couldn't find that log session.")
+def response(request: Request, db: Database, session: Session) -> Response:
+    """The session's stream, as events for an EventSource, else as plain lines."""
     if wants_events(request):
         return StreamingResponse(
-            _events(ctx.db, session, last_event_id(request)),
+            _events(db, session, last_event_id(request)),
             media_type="text/event-stream",
             headers=STREAM_HEADERS,
         )
     return StreamingResponse(
-        _plain(ctx.db, session), media_type="text/plain; charset=utf-8", headers=STREAM_HEADERS
+        _plain(db, session), media_type="text/plain; charset=utf-8", headers=STREAM_HEADERS
     )

@@ -156,3 +156,22 @@ def parse_events(text: str) -> list[tuple[str, str]]:
         if "data" in fields:
             events.append((fields["id"], fields["data"]))
     return events
+
+
+async def test_a_stream_url_dies_with_its_readers_access(
+    finished: dict[str, str], api: ApiClient, alice: User, bob: User
+) -> None:
+    r = await alice.post("/apps/stream-app/collaborators", json={"user": bob.email})
+    assert r.status_code == 201, r.text
+    bobs = path_of(
+        (await bob.get(f"/apps/stream-app/builds/{finished['id']}")).json()["output_stream_url"]
+    )
+    assert (await api.http.get(bobs)).status_code == 200
+    assert (await alice.delete(f"/apps/stream-app/collaborators/{bob.email}")).status_code == 200
+    assert (await api.http.get(bobs)).status_code == 404
+    # Alice's URL for the same build still works: it is hers.
+    assert (await api.http.get(path_of(finished["output_stream_url"]))).status_code == 200
+    # Another build's URL path with Alice's token is not a way into it either.
+    token = path_of(finished["output_stream_url"]).rpartition("/")[2]
+    other = await new_build(alice, "stream-app")
+    assert (await api.http.get(f"/streams/builds/{other['id']}/{token}")).status_code == 404

@@ -225,3 +225,16 @@ async def test_tail_delivers_a_line_that_commits_after_a_newer_one(
     text = b"".join(chunks).decode()
     assert text.count("early") == 1
     assert "app[web.1]: latecomer" in text
+
+
+async def test_a_session_dies_with_its_readers_access(
+    app: dict[str, Any], api: ApiClient, alice: User, bob: User
+) -> None:
+    name = app["name"]
+    assert (await alice.post(f"/apps/{name}/collaborators", json={"user": bob.email})).is_success
+    url = await session(bob, name)
+    assert (await api.http.get(url)).status_code == 200
+    assert (await alice.delete(f"/apps/{name}/collaborators/{bob.email}")).status_code == 200
+    r = await api.http.get(url)
+    assert r.status_code == 404
+    assert r.json()["id"] == "not_found"

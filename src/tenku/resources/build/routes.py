@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,8 +21,8 @@ router = APIRouter(route_class=TransactionRoute)
 router.include_router(streams.router)
 
 
-def render(request: Request, ctx: AppContext, build: Build) -> BuildOut:
-    url = base_url(ctx.settings, request) + service.stream_path(ctx.signer, build.id)
+def render(request: Request, ctx: AppContext, build: Build, reader: uuid.UUID) -> BuildOut:
+    url = base_url(ctx.settings, request) + service.stream_path(ctx.signer, build.id, reader)
     return BuildOut.of(build, url)
 
 
@@ -30,7 +32,7 @@ async def create(
 ) -> Response:
     # The transaction's commit nudges the runtime, which claims the build.
     build = await service.create_build(on.db, ctx.settings, on.app, on.caller.account, params)
-    return model_response(render(request, ctx, build), status=201)
+    return model_response(render(request, ctx, build, on.caller.account.id), status=201)
 
 
 @router.get("/apps/{app_id_or_name}/builds")
@@ -41,11 +43,11 @@ async def list_builds(request: Request, on: ViewApp, ctx: Context) -> Response:
         service.builds_of(on.app.id),
         service.SORT,
         BuildOut,
-        lambda builds: [render(request, ctx, b) for b in builds],
+        lambda builds: [render(request, ctx, b, on.caller.account.id) for b in builds],
     )
 
 
 @router.get("/apps/{app_id_or_name}/builds/{build_id}")
 async def info(request: Request, build_id: str, on: ViewApp, ctx: Context) -> Response:
     build = await service.get_build(on.db, on.app, build_id)
-    return model_response(render(request, ctx, build))
+    return model_response(render(request, ctx, build, on.caller.account.id))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from urllib.parse import urlsplit
 
@@ -12,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
 from tenku.db.models import Account, App, Build
+from tenku.ids import as_uuid
 from tenku.resources.build.schemas import BuildCreate
 from tenku.resources.buildpack_installation.service import canonical
 from tenku.resources.common import get_in_app
@@ -26,20 +25,25 @@ SORT = sorting(
     Build.id, ("started_at", field(Build.started_at, unique=False)), default="started_at"
 )
 STREAM_PREFIX = "/streams/builds/"
+STREAM_METHOD = "BUILD-OUTPUT"
+# Long enough to open it while the build runs; a stream open when it expires goes on.
+STREAM_TTL = 3600
 
 
-def stream_token(signer: Signer, build_id: uuid.UUID) -> str:
-    """The secret part of a build's output URL (no expiry: the URL is part of the build)."""
-    mac = hmac.new(signer.secret, f"build-output:{build_id}".encode(), hashlib.sha256)
-    return mac.hexdigest()[:32]
+def stream_path(signer: Signer, build_id: uuid.UUID, reader: uuid.UUID) -> str:
+    """A build's output URL for one reader: it expires, and when it is opened the reader
+    must still have access to the app (every body of the build carries a fresh one)."""
+    token = signer.sign(f"{build_id}:{reader}", STREAM_METHOD, STREAM_TTL)
+    return f"{STREAM_PREFIX}{build_id}/{token}"
 
 
-def stream_path(signer: Signer, build_id: uuid.UUID) -> str:
-    return f"{STREAM_PREFIX}{build_id}/{stream_token(signer, build_id)}"
-
-
-def check_stream_token(signer: Signer, build_id: uuid.UUID, token: str) -> bool:
-    return hmac.compare_digest(stream_token(signer, build_id), token)
+def stream_reader(signer: Signer, build_id: uuid.UUID, token: str) -> uuid.UUID | None:
+    """Whom a build output URL was given to, if it is genuine, current and this build's."""
+    key = signer.verify(token, STREAM_METHOD)
+    build, _, reader = (key or "").partition(":")
+    if build != str(build_id):
+        return None
+    return as_uuid(reader)
 
 
 def _check_source(params: BuildCreate) -> None:

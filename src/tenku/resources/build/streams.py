@@ -23,8 +23,9 @@ from starlette.responses import Response, StreamingResponse
 from tenku.db.engine import Database
 from tenku.db.models import Build, BuildOutput
 from tenku.ids import as_uuid
+from tenku.resources.app.access import access_to
 from tenku.resources.build import output
-from tenku.resources.build.service import check_stream_token
+from tenku.resources.build.service import stream_reader
 from tenku.web.deps import app_context
 from tenku.web.errors import NotFound, RangeNotSatisfiable
 from tenku.web.sse import KEEPALIVE, STREAM_HEADERS, event, last_event_id, wants_events
@@ -43,11 +44,6 @@ async def _status_in(s: AsyncSession, build_id: uuid.UUID) -> str | None:
         await s.execute(select(Build.status).where(Build.id == build_id))
     ).scalar_one_or_none()
     return status
-
-
-async def _status(db: Database, build_id: uuid.UUID) -> str | None:
-    async with db.session(write=False) as s:
-        return await _status_in(s, build_id)
 
 
 def _finished(status: str | None) -> bool:
@@ -123,11 +119,15 @@ async def _events(db: Database, build_id: uuid.UUID, after: int) -> AsyncIterato
 async def build_output(request: Request, build_id: str, token: str) -> Response:
     ctx = app_context(request)
     uid = as_uuid(build_id)
-    if uid is None or not check_stream_token(ctx.signer, uid, token):
+    reader = stream_reader(ctx.signer, uid, token) if uid is not None else None
+    if uid is None or reader is None:
         raise _not_found()
-    status = await _status(ctx.db, uid)
-    if status is None:
-        raise _not_found()
+    async with ctx.db.session(write=False) as s:
+        row = (await s.execute(select(Build.app_id, Build.status).where(Build.id == uid))).first()
+        # Whoever the URL was given to must still have access to the app.
+        if row is None or await access_to(s, row[0], reader) is None:
+            raise _not_found()
+        status = row[1]
     headers = dict(STREAM_HEADERS)
 
     if wants_events(request):

@@ -19,7 +19,7 @@ router = APIRouter(route_class=TransactionRoute)
 async def info(request: Request, build_id: str, on: ViewApp, ctx: Context) -> Response:
     build = await service.get_build(on.db, on.app, build_id)
     lines = await all_lines(on.db, build.id)
-    shown = render(request, ctx, build)
+    shown = render(request, ctx, build, on.caller.account.id)
     return model_response(
         BuildResultOut(
             build=ResultBuild(

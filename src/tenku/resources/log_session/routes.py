@@ -5,18 +5,20 @@ import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.logs import stream
 from tenku.logs.store import Filters
-from tenku.resources.app.access import ViewApp
+from tenku.resources.app.access import ViewApp, access_to
 from tenku.resources.log_session.schemas import LogSessionCreate, LogSessionOut
 from tenku.web.deps import Context, TransactionRoute, body
+from tenku.web.errors import NotFound
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
-# The stream the sessions point at; it authenticates by its token, not the caller's.
-router.include_router(stream.router)
+# The stream the sessions point at authenticates by its token, not by the caller's.
+streams = APIRouter()
 
 
 @router.post("/apps/{app_id_or_name}/log-sessions")
@@ -25,6 +27,7 @@ async def create(
 ) -> Response:
     session = stream.Session(
         app_id=on.app.id,
+        reader=on.caller.account.id,
         filters=Filters(dyno=params.dyno or None, source=params.source or None),
         lines=params.lines,
         tail=params.tail,
@@ -35,3 +38,19 @@ async def create(
     now = datetime.now(UTC)
     out = LogSessionOut(created_at=now, id=uuid.uuid4(), logplex_url=url, updated_at=now)
     return model_response(out, status=201)
+
+
+@streams.get("/streams/logs/{token}")
+async def log_stream(request: Request, token: str, ctx: Context) -> Response:
+    session = stream.redeem(ctx.signer, token)
+    if session is not None:
+        async with ctx.db.session(write=False) as db:
+            # Also gone when the app is: access needs the app.
+            if await access_to(db, session.app_id, session.reader) is None:
+                session = None
+    if session is None:
+        raise NotFound("log_session", "Couldn't find that log session.")
+    return stream.response(request, ctx.db, session)
+
+
+router.include_router(streams)
