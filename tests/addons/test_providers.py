@@ -100,6 +100,16 @@ async def test_redis_acl_user() -> None:
         await client.publish(f"{user}:channel", "hi")
         with pytest.raises(NoPermissionError):
             await client.publish("elsewhere", "hi")
+        for command in (
+            ("KEYS", "*"),
+            ("CLIENT", "TRACKING", "on", "BCAST"),
+            ("SCRIPT", "FLUSH"),
+            ("SCRIPT", "KILL"),
+            ("MEMORY", "STATS"),
+            ("MEMORY", "USAGE", f"{user}:a"),
+        ):
+            with pytest.raises(NoPermissionError):
+                await client.execute_command(*command)  # type: ignore[no-untyped-call]
     await provider.change_plan(REDIS, req.uuid, user, REDIS.plan("premium-0"))  # type: ignore[arg-type]
     await provider.deprovision(REDIS, req.uuid, user)
     await provider.deprovision(REDIS, req.uuid, user)

@@ -39,6 +39,12 @@ ACL_RULES = (
     "-function",
     "-fcall",
     "-fcall_ro",
+    # Invalidation messages would name other users' keys; scripts and memory reports are
+    # the server's, not the add-on's.
+    "-client|tracking",
+    "-script|flush",
+    "-script|kill",
+    "-memory",
 )
 
 
