@@ -114,6 +114,9 @@ class Settings:
     # A provider call still unanswered after this long was cut off by a worker that died;
     # the runtime then undoes it.
     addon_call_grace: float = 300.0
+    # The add-on admin servers may take connections without a password, and Redis add-ons
+    # may share the admin password (no ACLs): safe only where all accounts trust each other.
+    addon_unsafe_admin: bool = False
 
     @property
     def source_limits(self) -> tuple[int, int]:
@@ -214,4 +217,5 @@ def load_settings(
         addon_catalog=Path(catalog) if (catalog := os.environ.get("TENKU_ADDON_CATALOG")) else None,
         addon_partner_timeout=_env_float("TENKU_ADDON_PARTNER_TIMEOUT", 25.0),
         addon_call_grace=_env_float("TENKU_ADDON_CALL_GRACE", 300.0),
+        addon_unsafe_admin=os.environ.get("TENKU_ADDON_UNSAFE_ADMIN", "") in ("1", "true", "yes"),
     )

@@ -32,7 +32,9 @@ PG = CATALOG.services["heroku-postgresql"]
 REDIS = CATALOG.services["heroku-redis"]
 
 
-def _request(spec: ServiceSpec, plan: str | None = None) -> ProvisionRequest:
+def _request(
+    spec: ServiceSpec, plan: str | None = None, *, may_share_admin: bool = True
+) -> ProvisionRequest:
     addon_id = uuid.uuid4()
     return ProvisionRequest(
         uuid=addon_id,
@@ -41,6 +43,7 @@ def _request(spec: ServiceSpec, plan: str | None = None) -> ProvisionRequest:
         region="tenku::local",
         options={},
         callback_url=f"http://127.0.0.1:5000/addons/{addon_id}",
+        may_share_admin=may_share_admin,
     )
 
 
@@ -116,6 +119,13 @@ async def test_redis_acl_user() -> None:
     assert not redis_user_exists(req.uuid)
     async with aioredis.Redis.from_url(REDIS_ADMIN) as admin:
         assert await admin.exists(f"{user}:a") == 0
+
+
+async def test_redis_database_mode_is_refused_where_the_admin_password_is_not_to_share() -> None:
+    provider = RedisProvider(REDIS_ADMIN, isolation="database")
+    with pytest.raises(ProviderError, match="no ACLs") as caught:
+        await provider.provision(REDIS, _request(REDIS, may_share_admin=False))
+    assert caught.value.unavailable
 
 
 async def test_redis_database_mode() -> None:

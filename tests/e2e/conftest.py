@@ -277,6 +277,8 @@ def launch(
         env["TENKU_DATABASE_URL"] = database_url
     # The drain receivers and partners the tests start listen on loopback.
     env["TENKU_ALLOW_PRIVATE_TARGETS"] = "127.0.0.0/8,::1,localhost"
+    # The machine's PostgreSQL and Redis take connections without passwords.
+    env["TENKU_ADDON_UNSAFE_ADMIN"] = "1"
     env.update(extra_env or {})
     live = LiveServer(backend, port, http_port, root, env, root / "server.log")
     log: IO[bytes] = live.log_path.open("wb")

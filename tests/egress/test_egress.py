@@ -116,8 +116,11 @@ async def test_a_loopback_source_url_is_refused_without_its_answer(
     async with web("127.0.0.1", b"HTTP/1.1 418 Secret Service\r\nContent-Length: 0\r\n\r\n") as p:
         with pytest.raises(sources.SourceError) as caught:
             await sources.fetch_url(f"http://127.0.0.1:{p}/x.tgz", tmp_path / "x", closed(settings))
-    assert REFUSED in str(caught.value)
-    assert "418" not in str(caught.value)
+    # Nothing of the answer (the URL's own port may hold any digits).
+    message = str(caught.value).split("://", 1)[0] + str(caught.value).split("/x.tgz", 1)[1]
+    assert REFUSED in message
+    assert "418" not in message
+    assert "Secret" not in message
     assert not (tmp_path / "x").exists()
 
 

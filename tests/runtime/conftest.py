@@ -225,6 +225,7 @@ async def live(database: Database, db_url: str, tmp_path: Path) -> AsyncIterator
     settings = Settings(
         allow_private_targets=LOOPBACK,
         local_source_dirs=(SAMPLES, tmp_path),
+        addon_unsafe_admin=True,
         data_dir=tmp_path / "data",
         database_url=db_url,
         port=free_port(),

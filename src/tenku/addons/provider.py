@@ -33,6 +33,9 @@ class ProvisionRequest:
     options: Mapping[str, str]
     callback_url: str
     grant: Grant | None = None
+    # Whether the add-on may share the server's admin credentials (Redis without ACLs
+    # hands out its one password): only where nobody else could be handed them too.
+    may_share_admin: bool = False
 
 
 @dataclass(frozen=True)

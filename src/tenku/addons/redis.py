@@ -140,6 +140,13 @@ class RedisProvider:
                         f"{prefix}_KEY_PREFIX": f"{user}:",
                     }
                     return ProvisionResult(provider_id=user, done=True, config=config)
+                if not req.may_share_admin:
+                    raise ProviderError(
+                        "This Redis server has no ACLs, so an add-on would get its admin "
+                        "password; with more than one account that is refused (the operator "
+                        "can use Redis 6 or later, or set TENKU_ADDON_UNSAFE_ADMIN=1).",
+                        unavailable=True,
+                    )
                 db = await self._claim_database(client, req.uuid)
                 url = self._url("", self.admin_password or "", db)
                 return ProvisionResult(

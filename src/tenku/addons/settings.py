@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from psycopg.conninfo import conninfo_to_dict
 
 from tenku.config import Settings
 
@@ -18,6 +21,7 @@ class AddonSettings:
     api_url: str
     partner_timeout: float
     allow_private_targets: tuple[str, ...] = ()
+    unsafe_admin: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> AddonSettings:
@@ -29,4 +33,17 @@ class AddonSettings:
             api_url=settings.public_api_url.rstrip("/"),
             partner_timeout=settings.addon_partner_timeout,
             allow_private_targets=settings.allow_private_targets,
+            unsafe_admin=settings.addon_unsafe_admin,
         )
+
+    def admin_has_password(self, provider: str) -> bool:
+        """Whether the built-in provider's admin URL carries a password (without one, the
+        server trusts whoever connects from here, and dynos connect from here)."""
+        if provider == "postgresql":
+            try:
+                return bool(conninfo_to_dict(self.postgres_url).get("password"))
+            except Exception:
+                return False
+        if provider == "redis":
+            return bool(urlsplit(self.redis_url).password)
+        return True

@@ -503,3 +503,22 @@ async def test_unreachable_server_changes_nothing_on_destroy_or_plan_change(
     assert await config_of(alice, "shop") == before
     assert pg_exists(uuid.UUID(addon["id"])) == (True, True)
     assert len(await release_texts(alice, "shop")) == 2
+
+
+@pytest.mark.parametrize("plan", ["heroku-postgresql", "heroku-redis"])
+async def test_a_passwordless_admin_server_is_not_shared_between_accounts(
+    api: ApiClient, alice: User, settings: Any, plan: str, real_resources_cleanup: None
+) -> None:
+    """The machine's servers trust local connections (no password in the admin URL): fine
+    for one account, refused once another account could be served from them too."""
+    await alice.create_app("alone")
+    async with other_api(api, settings, addon_unsafe_admin=False) as client:
+        me = as_user_of(alice, client)
+        r = await me.post("/apps/alone/addons", json={"plan": plan})
+        assert r.status_code == 201, r.text
+        await api.user("bob@example.com")
+        r = await me.post("/apps/alone/addons", json={"plan": plan, "confirm": "alone"})
+    assert r.status_code == 503, r.text
+    assert "without a password" in r.json()["message"]
+    assert "TENKU_ADDON_UNSAFE_ADMIN" in r.json()["message"]
+    assert len((await alice.get("/apps/alone/addons")).json()) == 1

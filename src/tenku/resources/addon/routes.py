@@ -40,7 +40,7 @@ async def create(
     params: AddonCreate = body(AddonCreate),
 ) -> Response:
     pending = await service.begin_create(
-        on.db, cat, on.app, on.caller.account, params, addons.settings.api_url
+        on.db, cat, on.app, on.caller.account, params, addons.settings
     )
     return flows.provision_later(request, addons, pending, Expand.of(request))
 

@@ -25,6 +25,7 @@ from tenku.addons.naming import (
     renamed,
 )
 from tenku.addons.provider import Grant, ProvisionRequest, ProvisionResult
+from tenku.addons.settings import AddonSettings
 from tenku.db.base import utcnow
 from tenku.db.models import Account, Addon, AddonAttachment, AddonToken, App
 from tenku.resources.addon.schemas import AddonCreate
@@ -32,7 +33,7 @@ from tenku.resources.config_var.store import drop_own_vars, own_config
 from tenku.resources.region.catalog import find_region
 from tenku.resources.release import service as releases
 from tenku.security import new_token, token_digest
-from tenku.web.errors import ConfirmationRequired, Conflict, InvalidParams
+from tenku.web.errors import ConfirmationRequired, Conflict, InvalidParams, ServiceUnavailable
 
 GRANT_TTL = timedelta(minutes=5)
 # Provider calls a request commits to before making them (Addon.provider_call).
@@ -172,19 +173,38 @@ async def _new_attachment_names(
     return names, replaced
 
 
+async def _may_share_admin(db: AsyncSession, settings: AddonSettings, spec: ServiceSpec) -> bool:
+    """Whether add-ons may lean on the admin server's own credentials: only when the
+    operator says so or nobody else has an account. Refuses a passwordless admin server
+    otherwise (every process on this machine could use it)."""
+    if settings.unsafe_admin:
+        return True
+    accounts = (await db.execute(select(func.count()).select_from(Account))).scalar_one()
+    if accounts <= 1:
+        return True
+    if not settings.admin_has_password(spec.provider):
+        raise ServiceUnavailable(
+            f"The {spec.slug} server is configured without a password, which anything on "
+            "this machine could use; the operator must give it one (or set "
+            "TENKU_ADDON_UNSAFE_ADMIN=1 where all accounts trust each other)."
+        )
+    return False
+
+
 async def begin_create(
     db: AsyncSession,
     catalog: Catalog,
     app: App,
     user: Account,
     params: AddonCreate,
-    api_url: str,
+    settings: AddonSettings,
 ) -> PendingProvision:
     """Check the request and record the add-on as `provisioning`, with its attachments;
     the provider is called only once that has committed."""
     plan = find_plan(catalog, params.plan)
     spec = catalog.services[plan.service]
     await _check_installable(db, spec, app)
+    may_share_admin = await _may_share_admin(db, settings, spec)
     names, replaced = await _new_attachment_names(db, spec, app, params)
     name = await _pick_name(db, spec, params.name)
     options = {
@@ -225,8 +245,9 @@ async def begin_create(
         plan=plan,
         region=region_slot(app),
         options=addon.options,
-        callback_url=f"{api_url}/addons/{addon.id}",
+        callback_url=f"{settings.api_url}/addons/{addon.id}",
         grant=grant,
+        may_share_admin=may_share_admin,
     )
     return PendingProvision(spec, request)
 
