@@ -191,12 +191,6 @@ def throwaway_pg_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def e2e_pg_database() -> Iterator[str]:
-    with throwaway_pg_database() as url:
-        yield url
-
-
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     # The server runs in its own session: signal the whole group so that no uvicorn
     # worker outlives the test run.
@@ -307,9 +301,11 @@ def server(
 ) -> Iterator[LiveServer]:
     backend: str = request.param
     root = tmp_path_factory.mktemp(f"tenku-{backend}")
-    url = request.getfixturevalue("e2e_pg_database") if backend == "postgresql" else None
-    with launch(backend, root, url) as live:
-        yield live
+    with contextlib.ExitStack() as stack:
+        # A database of its own: pytest may start a second server of one backend in a
+        # session (when test order makes it tear the first one down).
+        url = stack.enter_context(throwaway_pg_database()) if backend == "postgresql" else None
+        yield stack.enter_context(launch(backend, root, url))
 
 
 @pytest.fixture(scope="session")

@@ -451,16 +451,17 @@ async def test_memory_over_quota_is_logged_then_killed(live: Live, owner: User) 
     assert "heroku[hog.1]: Stopping process with SIGKILL" in text
     assert "heroku[worker.1]: Error R15" not in text
     # log-runtime-metrics: Heroku's two sample lines per dyno and interval.
-    metrics = re.search(
+    samples = re.findall(
         r"heroku\[worker\.1\]: source=worker\.1 dyno=heroku\.([0-9a-f-]+)\.[0-9a-f-]{36} "
         r"sample#memory_total=([\d.]+)MB sample#memory_rss=([\d.]+)MB "
         r"sample#memory_cache=0\.00MB sample#memory_swap=[\d.]+MB "
         r"sample#memory_quota=40\.00MB",
         text,
     )
-    assert metrics is not None, text
-    assert metrics.group(1) == app["id"]
-    assert float(metrics.group(3)) >= 50
+    assert samples, text
+    assert {app_id for app_id, _, _ in samples} == {app["id"]}
+    # A sample may come before the allocation is done; the one that saw R14 is past it.
+    assert max(float(rss) for _, _, rss in samples) >= 50
     assert re.search(
         r"heroku\[worker\.1\]: source=worker\.1 dyno=\S+ sample#load_avg_1m=[\d.]+ "
         r"sample#load_avg_5m=[\d.]+ sample#load_avg_15m=[\d.]+",
