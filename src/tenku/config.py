@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -182,40 +182,43 @@ def load_settings(
 ) -> Settings:
     data_dir = Path(data_dir or default_data_dir()).resolve()
     url = database_url or os.environ.get("TENKU_DATABASE_URL") or sqlite_url(data_dir)
+    # The defaults are the dataclass's own, so each is written once.
+    d = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
     return Settings(
         data_dir=data_dir,
         database_url=normalize_database_url(url),
-        host=host or os.environ.get("TENKU_HOST", "127.0.0.1"),
-        port=port if port is not None else _env_int("TENKU_PORT", 5000),
-        rate_limit_per_hour=_env_int("TENKU_RATE_LIMIT_PER_HOUR", 4500),
-        base_domain=os.environ.get("TENKU_BASE_DOMAIN", "tenku.localhost"),
-        api_url=os.environ.get("TENKU_API_URL", ""),
+        host=host or os.environ.get("TENKU_HOST", d["host"]),
+        port=port if port is not None else _env_int("TENKU_PORT", d["port"]),
+        rate_limit_per_hour=_env_int("TENKU_RATE_LIMIT_PER_HOUR", d["rate_limit_per_hour"]),
+        base_domain=os.environ.get("TENKU_BASE_DOMAIN", d["base_domain"]),
+        api_url=os.environ.get("TENKU_API_URL", d["api_url"]),
         secret_key=os.environ.get("TENKU_SECRET_KEY") or None,
         http_port=http_port if http_port is not None else _env_optional_int("TENKU_HTTP_PORT"),
         tls_hostnames=_env_list("TENKU_TLS_HOSTNAMES"),
         trusted_proxies=_env_list("TENKU_TRUSTED_PROXIES"),
         allow_private_targets=_env_list("TENKU_ALLOW_PRIVATE_TARGETS"),
-        local_source_dirs=tuple(Path(d) for d in _env_list("TENKU_LOCAL_SOURCE_DIRS", os.pathsep)),
-        router_port=_env_port("TENKU_ROUTER_PORT", 5080),
-        router_https_port=_env_port("TENKU_ROUTER_HTTPS_PORT", 5443),
-        rendezvous_port=_env_int("TENKU_RENDEZVOUS_PORT", 5001),
-        unpack_max_mb=_env_int("TENKU_UNPACK_MAX_MB", 512),
-        unpack_max_members=_env_int("TENKU_UNPACK_MAX_MEMBERS", 100_000),
-        slug_unpack_max_mb=_env_int("TENKU_SLUG_UNPACK_MAX_MB", 2048),
-        build_timeout=_env_float("TENKU_BUILD_TIMEOUT", 900.0),
-        build_concurrency=_env_int("TENKU_BUILD_CONCURRENCY", 2),
-        janitor_interval=_env_float("TENKU_JANITOR_INTERVAL", 3600.0),
-        boot_timeout=_env_float("TENKU_BOOT_TIMEOUT", 60.0),
-        dyno_grace=_env_float("TENKU_DYNO_GRACE", 30.0),
-        crash_cooloff=_env_float("TENKU_CRASH_COOLOFF", 600.0),
-        memory_interval=_env_float("TENKU_MEMORY_INTERVAL", 20.0),
+        local_source_dirs=tuple(map(Path, _env_list("TENKU_LOCAL_SOURCE_DIRS", os.pathsep))),
+        router_port=_env_port("TENKU_ROUTER_PORT", d["router_port"]),
+        router_https_port=_env_port("TENKU_ROUTER_HTTPS_PORT", d["router_https_port"]),
+        rendezvous_port=_env_int("TENKU_RENDEZVOUS_PORT", d["rendezvous_port"]),
+        unpack_max_mb=_env_int("TENKU_UNPACK_MAX_MB", d["unpack_max_mb"]),
+        unpack_max_members=_env_int("TENKU_UNPACK_MAX_MEMBERS", d["unpack_max_members"]),
+        slug_unpack_max_mb=_env_int("TENKU_SLUG_UNPACK_MAX_MB", d["slug_unpack_max_mb"]),
+        build_timeout=_env_float("TENKU_BUILD_TIMEOUT", d["build_timeout"]),
+        build_concurrency=_env_int("TENKU_BUILD_CONCURRENCY", d["build_concurrency"]),
+        janitor_interval=_env_float("TENKU_JANITOR_INTERVAL", d["janitor_interval"]),
+        boot_timeout=_env_float("TENKU_BOOT_TIMEOUT", d["boot_timeout"]),
+        dyno_grace=_env_float("TENKU_DYNO_GRACE", d["dyno_grace"]),
+        crash_cooloff=_env_float("TENKU_CRASH_COOLOFF", d["crash_cooloff"]),
+        memory_interval=_env_float("TENKU_MEMORY_INTERVAL", d["memory_interval"]),
         preboot_window=_env_optional_float("TENKU_PREBOOT_WINDOW"),
-        addon_postgres_url=os.environ.get("TENKU_ADDON_POSTGRES_URL")
-        or "postgresql://postgres@127.0.0.1:5432/postgres",
-        addon_redis_url=os.environ.get("TENKU_ADDON_REDIS_URL") or "redis://127.0.0.1:6379",
-        addon_redis_isolation=os.environ.get("TENKU_ADDON_REDIS_ISOLATION") or "auto",
+        addon_postgres_url=os.environ.get("TENKU_ADDON_POSTGRES_URL") or d["addon_postgres_url"],
+        addon_redis_url=os.environ.get("TENKU_ADDON_REDIS_URL") or d["addon_redis_url"],
+        addon_redis_isolation=(
+            os.environ.get("TENKU_ADDON_REDIS_ISOLATION") or d["addon_redis_isolation"]
+        ),
         addon_catalog=Path(catalog) if (catalog := os.environ.get("TENKU_ADDON_CATALOG")) else None,
-        addon_partner_timeout=_env_float("TENKU_ADDON_PARTNER_TIMEOUT", 25.0),
-        addon_call_grace=_env_float("TENKU_ADDON_CALL_GRACE", 300.0),
+        addon_partner_timeout=_env_float("TENKU_ADDON_PARTNER_TIMEOUT", d["addon_partner_timeout"]),
+        addon_call_grace=_env_float("TENKU_ADDON_CALL_GRACE", d["addon_call_grace"]),
         addon_unsafe_admin=os.environ.get("TENKU_ADDON_UNSAFE_ADMIN", "") in ("1", "true", "yes"),
     )

@@ -47,6 +47,11 @@ NONE = EgressPolicy()
         "fd00::1",
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.1",
+        "::127.0.0.1",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:7f00:1::",
+        "2002:c0a8:101::1",
     ],
 )
 def test_private_addresses_are_refused_by_default(address: str) -> None:
@@ -56,6 +61,9 @@ def test_private_addresses_are_refused_by_default(address: str) -> None:
 def test_public_addresses_and_the_operators_allowance() -> None:
     assert NONE.allows("example.com", ipaddress.ip_address("93.184.216.34"))
     assert NONE.allows("x", ipaddress.ip_address("2606:4700::1111"))
+    # Addresses that embed a public IPv4 address are as public as it is.
+    assert NONE.allows("x", ipaddress.ip_address("64:ff9b::5db8:d822"))
+    assert NONE.allows("x", ipaddress.ip_address("2002:5db8:d822::1"))
     policy = EgressPolicy.parse(["10.0.0.0/8", "logs.internal"])
     assert policy.allows("a", ipaddress.ip_address("10.9.8.7"))
     assert not policy.allows("a", ipaddress.ip_address("192.168.0.1"))

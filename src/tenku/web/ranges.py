@@ -236,7 +236,3 @@ def paginate_memory(request: Request, items: Sequence[Any], fields: Sequence[str
         ordered = [i for i in ordered if (key_of(i) >= end if spec.desc else key_of(i) <= end)]
     rows = ordered[: spec.max]
     return _page(name, list(fields), spec, rows, len(ordered) > spec.max, key_of)
-
-
-def first_column(rows: Sequence[Any]) -> list[Any]:
-    return [r[0] for r in rows]
