@@ -35,6 +35,15 @@ def _env_port(name: str, default: int) -> int | None:
     return int(raw) if raw else default
 
 
+def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
+
+
 def _env_list(name: str, separator: str = ",") -> tuple[str, ...]:
     raw = os.environ.get(name) or ""
     return tuple(item.strip() for item in raw.split(separator) if item.strip())
@@ -89,6 +98,13 @@ class Settings:
     unpack_max_mb: int = 512
     unpack_max_members: int = 100_000
     slug_unpack_max_mb: int = 2048
+    # The sandbox builds and dynos run in: "auto" (on where the machine can, refused for
+    # more than one account where it cannot), "on" (required) or "off" (unconfined; unsafe
+    # between users). Apps get uids from `sandbox_uid_base` up.
+    sandbox: str = "auto"
+    sandbox_uid_base: int = 2_000_000
+    # Read-only directories builds and dynos see besides the system and the interpreters.
+    sandbox_paths: tuple[Path, ...] = ()
     # The runtime: builds.
     build_timeout: float = 900.0
     build_concurrency: int = 2
@@ -204,6 +220,9 @@ def load_settings(
         unpack_max_mb=_env_int("TENKU_UNPACK_MAX_MB", d["unpack_max_mb"]),
         unpack_max_members=_env_int("TENKU_UNPACK_MAX_MEMBERS", d["unpack_max_members"]),
         slug_unpack_max_mb=_env_int("TENKU_SLUG_UNPACK_MAX_MB", d["slug_unpack_max_mb"]),
+        sandbox=_env_choice("TENKU_SANDBOX", ("auto", "on", "off"), d["sandbox"]),
+        sandbox_uid_base=_env_int("TENKU_SANDBOX_UID_BASE", d["sandbox_uid_base"]),
+        sandbox_paths=tuple(map(Path, _env_list("TENKU_SANDBOX_PATHS", os.pathsep))),
         build_timeout=_env_float("TENKU_BUILD_TIMEOUT", d["build_timeout"]),
         build_concurrency=_env_int("TENKU_BUILD_CONCURRENCY", d["build_concurrency"]),
         janitor_interval=_env_float("TENKU_JANITOR_INTERVAL", d["janitor_interval"]),

@@ -134,6 +134,7 @@ class Live:
             "TENKU_DATABASE_URL": self.settings.database_url,
             "TENKU_ALLOW_PRIVATE_TARGETS": ",".join(self.settings.allow_private_targets),
             "TENKU_LOCAL_SOURCE_DIRS": os.pathsep.join(map(str, self.settings.local_source_dirs)),
+            "TENKU_SANDBOX": self.settings.sandbox,
         }
 
     @property
@@ -219,10 +220,16 @@ class Live:
 
 
 @pytest.fixture
-async def live(database: Database, db_url: str, tmp_path: Path) -> AsyncIterator[Live]:
+async def live(
+    database: Database, db_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Live]:
     await wipe(database)
     port = free_port()
+    # Tests that watch a build's processes from outside (files they write, the pids they
+    # see) run them unsandboxed; everything else runs as it would for users.
+    unsandboxed = request.node.get_closest_marker("unsandboxed") is not None
     settings = Settings(
+        sandbox="off" if unsandboxed else "auto",
         allow_private_targets=LOOPBACK,
         local_source_dirs=(SAMPLES, tmp_path),
         addon_unsafe_admin=True,

@@ -65,6 +65,7 @@ def read_pids(path: Path) -> list[int]:
     return [int(p) for p in path.read_text().split()]
 
 
+@pytest.mark.unsandboxed
 async def test_builds_of_one_app_run_one_at_a_time(live: Live, owner: User) -> None:
     gate, pids = await gated_app(live, owner, "queue-app")
     first = await gated_build(live, owner, "queue-app")
@@ -94,6 +95,7 @@ async def test_builds_of_one_app_run_one_at_a_time(live: Live, owner: User) -> N
     assert [v for v, _ in versions] == [1, 2, 3, 4]
 
 
+@pytest.mark.unsandboxed
 async def test_output_streams_live_and_resumes(live: Live, owner: User) -> None:
     gate, _ = await gated_app(live, owner, "stream-live")
     build = await gated_build(live, owner, "stream-live")
@@ -134,6 +136,7 @@ async def test_output_streams_live_and_resumes(live: Live, owner: User) -> None:
     assert [line for _, line in resumed] == [line["line"].rstrip("\n") for line in lines]
 
 
+@pytest.mark.unsandboxed
 async def test_stopping_the_runtime_fails_running_builds_and_kills_them(
     live: Live, owner: User
 ) -> None:
@@ -155,6 +158,7 @@ async def test_stopping_the_runtime_fails_running_builds_and_kills_them(
     assert len((await owner.get("/apps/stop-app/releases")).json()) == 2  # config vars
 
 
+@pytest.mark.unsandboxed
 async def test_a_build_interrupted_by_a_crash_fails_when_the_runtime_returns(
     live: Live, owner: User, db_url: str
 ) -> None:
@@ -239,6 +243,7 @@ async def test_a_50_mb_source_builds_in_bounded_memory(live: Live, owner: User) 
     assert growth < 20 * 1024 * 1024, f"peak RSS grew by {growth / 2**20:.1f} MiB"
 
 
+@pytest.mark.unsandboxed
 async def test_runtime_processes_do_not_outlive_a_timeout(live: Live, owner: User) -> None:
     _, pids = await gated_app(live, owner, "slow-app")
     live.runtime.build_settings.timeout = 3

@@ -34,9 +34,10 @@ from tenku.resources.buildpack_installation.service import replace as replace_in
 from tenku.resources.config_var.store import current_config
 from tenku.resources.release.service import deploy_slug
 from tenku.resources.slug.service import new_blob_key
-from tenku.runtime import buildpacks, procs, slug, sources
+from tenku.runtime import buildpacks, cgroups, procs, slug, sources
 from tenku.runtime.buildpacks import BuildpackError, BuildpackRef
 from tenku.runtime.output import STDERR, STDOUT, OutputWriter
+from tenku.runtime.sandbox import Box, Sandbox
 from tenku.storage.blobs import CHUNK, BlobStore
 from tenku.storage.signing import Signer
 from tenku.web.errors import ApiError
@@ -69,6 +70,8 @@ PASSTHROUGH_PREFIXES = ("PIP_", "NPM_CONFIG_", "npm_config_", "UV_")
 GIT_KEY_PREFIX = "git/"
 MORE_INFO = "https://devcenter.heroku.com/articles/buildpacks#detection-failure"
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+# What one build may use: Heroku's build dynos are Performance-L sized.
+BUILD_LIMITS = cgroups.Limits(memory_bytes=8 << 30, pids=4096, cpu_shares=1024)
 
 
 def base_python() -> str:
@@ -91,6 +94,7 @@ class BuildSettings:
     blobs: BlobStore
     signer: Signer
     timeout: float = 900.0
+    sandbox: Sandbox | None = None
 
     @property
     def work_root(self) -> Path:
@@ -239,6 +243,10 @@ class Builder:
         self.deadline = time.monotonic() + env.timeout
         self.request_id = str(uuid.uuid4())
         self.detected: str | None = None
+        sandbox = env.sandbox
+        self.sandbox = sandbox if sandbox is not None and sandbox.enabled else None
+        self.uid: int | None = None
+        self.box = Box()
 
     # --- the whole build ------------------------------------------------------
 
@@ -263,6 +271,7 @@ class Builder:
             log.exception("build %s failed unexpectedly", self.build_id)
             await self._fail([" !     Build failed: an internal error occurred in Tenku."], 1)
         finally:
+            await asyncio.to_thread(self.box.close)
             await asyncio.to_thread(shutil.rmtree, self.paths.root, True)
 
     async def _plan(self) -> Plan | None:
@@ -296,8 +305,17 @@ class Builder:
     async def _build(self, plan: Plan) -> Outcome:
         p = self.paths
         await asyncio.to_thread(shutil.rmtree, p.root, True)
-        for directory in (p.root, p.home, p.tmp, p.packs):
-            await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(p.root.mkdir, mode=0o700, parents=True)
+        if self.sandbox is not None:
+            # The build's root stays Tenku's (it writes the slug there); the app's uid owns
+            # the directories the steps work in.
+            self.uid = self.sandbox.uid_for(plan.app_id)
+            group = self.sandbox.group(f"build-{self.build_id.hex[:12]}", BUILD_LIMITS)
+            self.box = Box(group, sandboxed=True)
+        # In the sandbox every directory a step sees must exist before the first one.
+        made = (p.home, p.tmp, p.packs, *((p.cache, p.env) if self.sandbox else ()))
+        for directory in made:
+            await asyncio.to_thread(self._own_dir, directory)
 
         try:
             tarball, source_sha = await sources.fetch(
@@ -311,7 +329,12 @@ class Builder:
             )
             is_git = (plan.source_blob_key or "").startswith(GIT_KEY_PREFIX)
             app_dir = await sources.unpack(
-                tarball, p.build, self.env.settings, strip_lone_dir=not is_git
+                tarball,
+                p.build,
+                self.env.settings,
+                strip_lone_dir=not is_git,
+                sandbox=self.sandbox,
+                uid=self.uid,
             )
         except sources.SourceError as exc:
             raise BuildFailed(f" !     {exc}") from exc
@@ -324,7 +347,9 @@ class Builder:
         chosen = await self._choose(plan, app_dir)
         await asyncio.to_thread(_write_env_dir, p.env, plan.config)
         cache_dir = self.env.cache_root / str(plan.app_id)
-        await asyncio.to_thread(_copy_cache, cache_dir, p.cache)
+        await self._copy_cache(cache_dir)
+        if self.sandbox is not None:
+            await asyncio.to_thread(self.sandbox.own_tree, p.env, self.uid)
 
         exports: list[Path] = []
         for pack_dir, name in chosen:
@@ -412,11 +437,52 @@ class Builder:
 
     async def _materialize(self, ref: BuildpackRef, index: int) -> Path:
         try:
-            return await buildpacks.materialize(
-                ref, self.paths.packs / str(index), self.env.settings
+            pack = await buildpacks.materialize(
+                ref,
+                self.paths.packs / str(index),
+                self.env.settings,
+                sandbox=self.sandbox,
+                uid=self.uid,
             )
         except BuildpackError as exc:
             raise BuildFailed(f" !     {exc}", "", " !     Push failed") from exc
+        if self.sandbox is not None:
+            await asyncio.to_thread(self.sandbox.own_tree, pack, self.uid)
+        return pack
+
+    # --- the sandbox --------------------------------------------------------------
+
+    def _own_dir(self, path: Path) -> None:
+        if self.sandbox is not None:
+            self.sandbox.own_dir(path, self.uid)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+
+    async def _copy_cache(self, cache_dir: Path) -> None:
+        """The app's cache, copied for this build to change: by the app's uid in the
+        sandbox (a FIFO or a link in it is copied as what it is, never read through)."""
+        p = self.paths
+        if self.sandbox is None:
+            await asyncio.to_thread(_copy_cache, cache_dir, p.cache)
+            return
+        if not await asyncio.to_thread(cache_dir.is_dir):
+            return
+        argv = self.sandbox.command(
+            ["cp", "-a", f"{cache_dir}/.", f"{p.cache}/"],
+            uid=self.uid,
+            writable=[p.cache],
+            readable=[cache_dir],
+        )
+        lines: list[str] = []
+        code = await procs.run(
+            argv,
+            cwd=p.root,
+            env={"PATH": DEFAULT_PATH},
+            sink=lambda _s, line: lines.append(line),
+            limit=self._left(),
+        )
+        if code != 0:
+            log.warning("build %s: the cache could not be copied: %s", self.build_id, lines[-3:])
 
     def _left(self) -> float:
         left = self.deadline - time.monotonic()
@@ -467,12 +533,27 @@ class Builder:
         sink: Callable[[str, str], None],
     ) -> int:
         on_start: Callable[[int], Awaitable[None]] = self._record_pgid
+        if self.sandbox is not None:
+            p = self.paths
+            argv = self.sandbox.command(
+                argv,
+                uid=self.uid,
+                writable=[p.build, p.cache, p.home, p.tmp, p.packs],
+                readable=[p.env],
+                cwd=cwd,
+                group=self.box.group,
+                hostname=env.get("DYNO"),
+            )
         try:
             return await procs.run(
                 argv, cwd=cwd, env=env, sink=sink, limit=self._left(), on_start=on_start
             )
         except procs.StepTimeout as exc:
             raise BuildFailed(self._timeout_line()) from exc
+        finally:
+            # Nothing of one step outlives it (the next one, or Tenku, works on its files).
+            if self.box.group is not None:
+                await asyncio.to_thread(self.box.group.kill)
 
     async def _detect(self, pack_dir: Path, app_dir: Path) -> tuple[int, str, list[str]]:
         """bin/detect's exit status, the framework name it printed, and its stderr."""

@@ -8,6 +8,7 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
@@ -15,6 +16,9 @@ from tenku.buildpacks import BUILTIN, URN_PREFIX
 from tenku.config import Settings
 from tenku.egress import LocalPathRefused, local_source
 from tenku.runtime import sources
+
+if TYPE_CHECKING:
+    from tenku.runtime.sandbox import Sandbox
 
 # Heroku's own buildpack repositories, which builds here run with the built-in buildpack of
 # the same language (there is no internet to clone them from).
@@ -88,7 +92,14 @@ def _copy_dir(source: Path, dest: Path) -> None:
     shutil.copytree(source, dest, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-async def materialize(ref: BuildpackRef, dest: Path, settings: Settings) -> Path:
+async def materialize(
+    ref: BuildpackRef,
+    dest: Path,
+    settings: Settings,
+    *,
+    sandbox: Sandbox | None = None,
+    uid: int | None = None,
+) -> Path:
     """A copy of the buildpack at `dest` that this build alone runs (and may write to)."""
     name = builtin_for(ref.url)
     local = _local_dir(ref.url, settings) if name is None else None
@@ -100,7 +111,9 @@ async def materialize(ref: BuildpackRef, dest: Path, settings: Settings) -> Path
         tarball = dest.with_suffix(".tgz")
         try:
             path = await sources.fetch_url(ref.url, tarball, settings)
-            root = await sources.unpack(path, dest.with_suffix(".d"), settings)
+            root = await sources.unpack(
+                path, dest.with_suffix(".d"), settings, sandbox=sandbox, uid=uid
+            )
             await asyncio.to_thread(shutil.move, root, dest)
         except sources.SourceError as exc:
             raise BuildpackError(f"Could not fetch the buildpack {ref.url}: {exc}") from exc

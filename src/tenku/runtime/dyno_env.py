@@ -37,18 +37,25 @@ class SlugError(Exception):
     pass
 
 
+def slug_limits(max_bytes: int, max_members: int) -> untar.Limits:
+    # Absolute symlinks stay: buildpacks link the machine's own interpreters that way.
+    return untar.Limits(max_bytes, max_members, absolute_links=True, prefix="app")
+
+
+def slug_error(exc: Exception) -> SlugError:
+    if isinstance(exc, untar.UnsafeArchive):
+        return SlugError(f"the slug cannot be unpacked safely: {exc}")
+    return SlugError(f"the slug is not a readable tarball: {exc}")
+
+
 def unpack_slug(slug: Path, dest: Path, max_bytes: int, max_members: int) -> None:
-    """Unpack `./app/...` of a slug into `dest` (a fresh directory)."""
+    """Unpack `./app/...` of a slug into `dest` (a fresh directory), in this process."""
     if dest.exists():
         shutil.rmtree(dest)
-    # Absolute symlinks stay: buildpacks link the machine's own interpreters that way.
-    limits = untar.Limits(max_bytes, max_members, absolute_links=True, prefix="app")
     try:
-        untar.unpack(slug, dest, limits)
-    except untar.UnsafeArchive as exc:
-        raise SlugError(f"the slug cannot be unpacked safely: {exc}") from exc
-    except (tarfile.TarError, EOFError) as exc:
-        raise SlugError(f"the slug is not a readable tarball: {exc}") from exc
+        untar.unpack(slug, dest, slug_limits(max_bytes, max_members))
+    except (untar.UnsafeArchive, tarfile.TarError, EOFError) as exc:
+        raise slug_error(exc) from exc
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import shutil
-import signal
+import tarfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,11 +33,20 @@ from pathlib import Path
 from tenku.config import Settings
 from tenku.db.models.dyno import COMPLETE, CRASHED, DOWN, STARTING, UP
 from tenku.loops import wait_event
-from tenku.resources.formation.sizes import memory_mb
+from tenku.resources.formation.sizes import cpu_shares, memory_mb, process_limit
 from tenku.router import Backend
-from tenku.runtime import procs
-from tenku.runtime.dyno_env import dyno_argv, dyno_env, free_port, resolve_command, unpack_slug
+from tenku.runtime import cgroups, procs, untar
+from tenku.runtime.dyno_env import (
+    dyno_argv,
+    dyno_env,
+    free_port,
+    resolve_command,
+    slug_error,
+    slug_limits,
+    unpack_slug,
+)
 from tenku.runtime.rendezvous import Attachment
+from tenku.runtime.sandbox import Box, Sandbox
 from tenku.runtime.scheduler import (
     AppState,
     OneOffSpec,
@@ -164,53 +173,69 @@ async def watch_memory(
     name: str,
     size: str,
     instance: uuid.UUID,
-    pgid: int,
+    box: Box,
     running: Callable[[], bool],
 ) -> None:
-    """Sample a dyno's process group while it runs: R14 over its size's quota, R15 (and
-    SIGKILL) at twice the quota, and the log-runtime-metrics lines when the app has them on."""
+    """Sample a dyno while it runs: R14 over its size's quota, R15 when the kernel's OOM
+    killer acted at the cgroup's limit (twice the quota; without a cgroup, R15 and SIGKILL
+    once a sample reaches it), and the log-runtime-metrics lines when the app has them on."""
     opts = sched.opts
-    quota = (opts.memory_quota_mb or memory_mb(size)) * 1024 * 1024
+    quota = sched.quota(size)
 
     def say(message: str) -> None:
         sched.reporter.log(app.id, "heroku", name, message)
 
     while running():
         await asyncio.sleep(opts.memory_interval)
-        rss = await asyncio.to_thread(procs.group_rss, pgid)
+        memory = await asyncio.to_thread(box.memory)
         if not running():
             return
+        if report_oom(box, say):
+            return
         if app.state.runtime_metrics:
-            swap = await asyncio.to_thread(procs.group_swap, pgid)
-            for line in runtime_metrics(name, app.id, instance, rss, swap, quota):
+            for line in runtime_metrics(name, app.id, instance, memory, quota):
                 say(line)
-        if rss <= quota:
+        total = memory.rss + memory.swap
+        if total <= quota:
             continue
-        say(f"Process running mem={rss / (1024 * 1024):.0f}M({100 * rss / quota:.1f}%)")
-        if rss >= 2 * quota:
+        say(f"Process running mem={total / (1024 * 1024):.0f}M({100 * total / quota:.1f}%)")
+        if box.group is None and total >= 2 * quota:
             say("Error R15 (Memory quota vastly exceeded)")
             say("Stopping process with SIGKILL")
-            procs.kill_group(pgid)
+            box.kill()
             return
         say("Error R14 (Memory quota exceeded)")
 
 
+def report_oom(box: Box, say: Callable[[str], None]) -> bool:
+    """R15 once, if the cgroup's OOM killer has acted; the rest of the dyno goes too."""
+    if box.oom_reported or box.oom_kills() == 0:
+        return False
+    box.oom_reported = True
+    say("Error R15 (Memory quota vastly exceeded)")
+    say("Stopping process with SIGKILL")
+    box.kill()
+    return True
+
+
 def runtime_metrics(
-    name: str, app_id: uuid.UUID, instance: uuid.UUID, rss: int, swap: int, quota: int
+    name: str, app_id: uuid.UUID, instance: uuid.UUID, memory: cgroups.Memory, quota: int
 ) -> tuple[str, str]:
     """The two lines Heroku's log-runtime-metrics writes for a dyno.
 
+    Memory is the dyno's cgroup's (its processes' resident and swapped bytes without one).
     The load averages are the machine's: local dynos share its CPUs. Page-in and page-out
-    counts need a cgroup per dyno, so they are left out.
+    counts are left out.
     """
+    rss, swap, cache = memory.rss, memory.swap, memory.cache
     mb = 1024 * 1024
     who = f"source={name} dyno=heroku.{app_id}.{instance}"
     one, five, fifteen = os.getloadavg()
     return (
         f"{who} sample#load_avg_1m={one:.2f} sample#load_avg_5m={five:.2f} "
         f"sample#load_avg_15m={fifteen:.2f}",
-        f"{who} sample#memory_total={(rss + swap) / mb:.2f}MB "
-        f"sample#memory_rss={rss / mb:.2f}MB sample#memory_cache=0.00MB "
+        f"{who} sample#memory_total={(rss + swap + cache) / mb:.2f}MB "
+        f"sample#memory_rss={rss / mb:.2f}MB sample#memory_cache={cache / mb:.2f}MB "
         f"sample#memory_swap={swap / mb:.2f}MB sample#memory_quota={quota / mb:.2f}MB",
     )
 
@@ -242,6 +267,7 @@ class Dyno:
         self.state = STARTING
         self.port: int | None = None
         self.proc: asyncio.subprocess.Process | None = None
+        self.box = Box()
         # Every start of a dyno is a distinct dyno on Heroku (log-runtime-metrics' dyno=).
         self.instance = uuid.uuid4()
         self.generation = self.instance.hex[:8]
@@ -323,15 +349,21 @@ class Dyno:
         slug = self.release.slug_path
         if slug is None:
             raise RuntimeError("release without a slug")
-        await asyncio.to_thread(
-            unpack_slug, slug, self.dir, opts.slug_max_bytes, opts.slug_max_members
-        )
+        uid = self.sched.uid_for(self.app)
+        await self.sched.unpack_slug(slug, self.dir, uid)
         self.port = free_port(opts.host)
         env = self.sched.env_for(self.app, self.dir, self.name, self.id, self.port, self.release)
         if self._stop is not None:
             return 0
         self._log(f"Starting process with command `{self.command}`")
-        self.proc = await _spawn(dyno_argv(self.command), self.dir, env)
+        self.box = self.sched.box(self.app, f"{self.name}-{self.generation}", self.size)
+        argv = self.sched.sandboxed(dyno_argv(self.command), uid, self.dir, self.box, self.id)
+        try:
+            self.proc = await _spawn(argv, self.dir, env)
+        except BaseException:
+            self.box.close()
+            raise
+        self.box.started(self.proc.pid)
         if self._stop is not None:
             # Stopped while the process was being started: nothing else will signal it.
             self.sched.spawn(self._shut_down())
@@ -345,7 +377,7 @@ class Dyno:
                 self.name,
                 self.size,
                 self.instance,
-                proc.pid,
+                self.box,
                 lambda: proc.returncode is None,
             )
         )
@@ -359,7 +391,9 @@ class Dyno:
             code = await self.proc.wait()
         finally:
             memory.cancel()
-            procs.kill_group(self.proc.pid)
+            box = self.box
+            report_oom(box, self._log)
+            await asyncio.to_thread(box.close)
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(pump), 5)
         status = _exit_status(code)
@@ -383,7 +417,7 @@ class Dyno:
                 )
                 self._log("Stopping process with SIGKILL")
                 self._killed_for = "R10"
-                procs.kill_group(proc.pid)
+                self.box.kill()
                 await proc.wait()
                 self._log(f"Process exited with status {_exit_status(proc.returncode)}")
                 return
@@ -425,7 +459,7 @@ class Dyno:
             return
         self._log("Stopping all processes with SIGTERM")
         self._killed_for = "stop"
-        procs.kill_group(proc.pid, signal.SIGTERM)
+        self.box.terminate()
         grace = self.sched.opts.grace
         try:
             await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
@@ -435,14 +469,14 @@ class Dyno:
                 f"{int(grace)} seconds of SIGTERM"
             )
             self._log("Stopping remaining processes with SIGKILL")
-            procs.kill_group(proc.pid)
+            self.box.kill()
             await proc.wait()
         self._log(f"Process exited with status {_exit_status(proc.returncode)}")
 
     async def _kill_now(self) -> None:
         proc = self.proc
         if proc is not None:
-            procs.kill_group(proc.pid)
+            self.box.kill()
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     await proc.wait()
@@ -459,6 +493,7 @@ class OneOff:
         self.instance = uuid.uuid4()
         self.dir = sched.opts.root / str(app.id) / f"{spec.name}-{self.instance.hex[:8]}"
         self.pgid: int | None = None
+        self.box = Box()
         self.state = STARTING
         self.claimed = False
         self.done = asyncio.Event()
@@ -486,19 +521,17 @@ class OneOff:
     async def _prepare(self) -> tuple[list[str], dict[str, str]]:
         if self.release is None or self.release.slug_path is None:
             raise RuntimeError("no release to run")
-        opts = self.sched.opts
-        await asyncio.to_thread(
-            unpack_slug,
-            self.release.slug_path,
-            self.dir,
-            opts.slug_max_bytes,
-            opts.slug_max_members,
-        )
+        uid = self.sched.uid_for(self.app)
+        await self.sched.unpack_slug(self.release.slug_path, self.dir, uid)
         port = free_port(self.sched.opts.host)
         env = self.sched.env_for(
             self.app, self.dir, self.spec.name, self.spec.id, port, self.release, self.spec.env
         )
-        return dyno_argv(self.command), env
+        self.box = self.sched.box(
+            self.app, f"{self.spec.name}-{self.instance.hex[:8]}", self.spec.size
+        )
+        argv = self.sched.sandboxed(dyno_argv(self.command), uid, self.dir, self.box, self.spec.id)
+        return argv, env
 
     async def _life(self) -> None:
         try:
@@ -516,8 +549,7 @@ class OneOff:
         except Exception:
             log.exception("one-off %s of %s failed", self.spec.name, self.app.name)
         finally:
-            if self.pgid is not None:
-                procs.kill_group(self.pgid)
+            await asyncio.to_thread(self.box.close)
             await asyncio.to_thread(shutil.rmtree, self.dir, True)
             self.app.oneoffs.pop(self.spec.id, None)
             self.app.finished.add(self.spec.id)
@@ -530,9 +562,10 @@ class OneOff:
             return
         proc = await _spawn(argv, self.dir, env)
         self.pgid = proc.pid
+        self.box.started(proc.pid)
         if self._stopping:
             self.sched.spawn(self._terminate())
-        self._watch(proc.pid)
+        self._watch()
         await self._set(UP)
         ttl = self.spec.time_to_live
         reader = asyncio.create_task(
@@ -547,12 +580,13 @@ class OneOff:
             self.sched.spawn(self._terminate())
             await proc.wait()
         self.ended.set()
-        procs.kill_group(proc.pid)
+        report_oom(self.box, self._log)
+        self.box.kill()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader, 5)
         await self._exited(_exit_status(proc.returncode))
 
-    def _watch(self, pgid: int) -> None:
+    def _watch(self) -> None:
         spec = self.spec
         self.sched.spawn(
             watch_memory(
@@ -561,12 +595,14 @@ class OneOff:
                 spec.name,
                 spec.size,
                 self.instance,
-                pgid,
+                self.box,
                 lambda: not self.ended.is_set(),
             )
         )
 
     async def _exited(self, status: int) -> None:
+        if not self.ended.is_set():
+            report_oom(self.box, self._log)
         self.ended.set()
         self.pgid = None
         self._log(f"Process exited with status {status}")
@@ -582,7 +618,8 @@ class OneOff:
 
         async def started(pid: int) -> None:
             self.pgid = pid
-            self._watch(pid)
+            self.box.started(pid)
+            self._watch()
             await self._set(UP)
             if self._stopping:
                 await self._terminate()
@@ -605,11 +642,11 @@ class OneOff:
         if pgid is None:
             return
         self._log("Stopping all processes with SIGTERM")
-        procs.kill_group(pgid, signal.SIGTERM)
+        self.box.terminate()
         await wait_event(self.ended, self.sched.opts.grace)
         if not self.ended.is_set():
             self._log("Stopping remaining processes with SIGKILL")
-            procs.kill_group(pgid)
+            self.box.kill()
 
     async def stop(self) -> None:
         if self._stopping:
@@ -644,9 +681,12 @@ class _App:
 
 
 class LocalScheduler:
-    def __init__(self, opts: LocalOptions, reporter: Reporter) -> None:
+    def __init__(
+        self, opts: LocalOptions, reporter: Reporter, sandbox: Sandbox | None = None
+    ) -> None:
         self.opts = opts
         self.reporter = reporter
+        self.sandbox = sandbox if sandbox is not None and sandbox.enabled else None
         self._apps: dict[uuid.UUID, _App] = {}
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -655,7 +695,8 @@ class LocalScheduler:
 
     async def recover(self) -> None:
         marker = "=".join(self.opts.marker)
-        killed = await asyncio.to_thread(procs.kill_marked, marker)
+        killed = await asyncio.to_thread(self.sandbox.clear) if self.sandbox else 0
+        killed += await asyncio.to_thread(procs.kill_marked, marker)
         if killed:
             log.warning("killed %d processes left by an earlier runtime", killed)
         await asyncio.to_thread(shutil.rmtree, self.opts.root, True)
@@ -714,6 +755,48 @@ class LocalScheduler:
         app = self._apps.get(app_id)
         one = app.oneoffs.get(dyno_id) if app else None
         return await one.attachment() if one else None
+
+    # --- the sandbox ----------------------------------------------------------------
+
+    def uid_for(self, app: _App) -> int | None:
+        return self.sandbox.uid_for(app.id) if self.sandbox else None
+
+    def quota(self, size: str) -> int:
+        """A dyno's memory quota in bytes (R14 above it; the cgroup's limit is twice it)."""
+        return (self.opts.memory_quota_mb or memory_mb(size)) * 1024 * 1024
+
+    def box(self, app: _App, name: str, size: str) -> Box:
+        if self.sandbox is None:
+            return Box()
+        limits = cgroups.Limits(
+            memory_bytes=2 * self.quota(size),
+            pids=process_limit(size),
+            cpu_shares=cpu_shares(size),
+        )
+        return Box(self.sandbox.group(f"{app.id.hex[:12]}-{name}", limits), sandboxed=True)
+
+    def sandboxed(
+        self, argv: list[str], uid: int | None, home: Path, box: Box, dyno_id: uuid.UUID
+    ) -> list[str]:
+        if self.sandbox is None:
+            return argv
+        return self.sandbox.command(
+            argv, uid=uid, writable=[home], cwd=home, group=box.group, hostname=str(dyno_id)
+        )
+
+    async def unpack_slug(self, slug: Path, dest: Path, uid: int | None) -> None:
+        opts = self.opts
+        if self.sandbox is None or uid is None:
+            await asyncio.to_thread(
+                unpack_slug, slug, dest, opts.slug_max_bytes, opts.slug_max_members
+            )
+            return
+        await asyncio.to_thread(shutil.rmtree, dest, True)
+        limits = slug_limits(opts.slug_max_bytes, opts.slug_max_members)
+        try:
+            await self.sandbox.unpack(slug, dest, limits, uid=uid)
+        except (untar.UnsafeArchive, tarfile.TarError, EOFError) as exc:
+            raise slug_error(exc) from exc
 
     def env_for(
         self,

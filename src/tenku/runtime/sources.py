@@ -8,6 +8,7 @@ import hashlib
 import ssl
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -19,6 +20,9 @@ from tenku.storage.blobs import CHUNK, BlobNotFound, BlobStore
 from tenku.storage.checksums import sha256_hex
 from tenku.storage.signing import Signer
 from tenku.storage.urls import subject_of
+
+if TYPE_CHECKING:
+    from tenku.runtime.sandbox import Sandbox
 
 # Sources larger than this are refused (the slug limit is 500 MB compressed).
 MAX_SOURCE = 1 << 30
@@ -150,21 +154,28 @@ async def fetch(
     return path, got
 
 
-def _unpack(tarball: Path, dest: Path, settings: Settings) -> None:
+async def unpack(
+    tarball: Path,
+    dest: Path,
+    settings: Settings,
+    strip_lone_dir: bool = True,
+    *,
+    sandbox: Sandbox | None = None,
+    uid: int | None = None,
+) -> Path:
+    """Unpack into `dest` (in the sandbox, as the app's uid, when there is one); the app's
+    root (inside a lone top-level directory, if any)."""
     max_bytes, max_members = settings.source_limits
+    limits = untar.Limits(max_bytes, max_members)
     try:
-        untar.unpack(tarball, dest, untar.Limits(max_bytes, max_members))
+        if sandbox is not None and sandbox.enabled and uid is not None:
+            await sandbox.unpack(tarball, dest, limits, uid=uid)
+        else:
+            await asyncio.to_thread(untar.unpack, tarball, dest, limits)
     except untar.UnsafeArchive as exc:
         raise SourceError(f"The tarball cannot be unpacked safely: {exc}.") from exc
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise SourceError(f"The source is not a readable gzipped tarball: {exc}") from exc
-
-
-async def unpack(
-    tarball: Path, dest: Path, settings: Settings, strip_lone_dir: bool = True
-) -> Path:
-    """Unpack into `dest`; the app's root (inside a lone top-level directory, if any)."""
-    await asyncio.to_thread(_unpack, tarball, dest, settings)
     return await asyncio.to_thread(_app_root, dest) if strip_lone_dir else dest
 
 

@@ -17,9 +17,11 @@ written, and written without ever following a link:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -27,6 +29,9 @@ from typing import IO
 
 CHUNK = 1 << 16
 MiB = 1 << 20
+# How the unpacking process (run inside the sandbox, see `main`) says what went wrong.
+EXIT_UNSAFE = 3
+EXIT_UNREADABLE = 4
 
 
 class UnsafeArchive(Exception):
@@ -162,18 +167,58 @@ class _Unpacker:
 def unpack(tarball: Path, dest: Path, limits: Limits) -> None:
     """Unpack `tarball` (any compression tar reads) into `dest`, which must not exist or be
     empty. UnsafeArchive for a member that breaks a rule, tarfile.TarError for garbage."""
+    with tarball.open("rb") as f:
+        unpack_stream(f, dest, limits)
+
+
+def unpack_stream(f: IO[bytes], dest: Path, limits: Limits) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
         raise ValueError(f"{dest} is not empty")
     unpacker = _Unpacker(dest, limits)
     try:
-        with tarball.open("rb") as f, tarfile.open(fileobj=f, mode="r|*") as tar:
+        with tarfile.open(fileobj=f, mode="r|*") as tar:
             for member in tar:
                 unpacker.member(tar, member)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True, exist_ok=True)
         raise
+
+
+def main(argv: list[str]) -> int:
+    """`python -I -S -c <this file> DEST LIMITS-JSON < TARBALL`: unpack as whoever runs it.
+
+    The sandbox runs this as the app's uid, with only DEST writable and the tarball on
+    stdin; it imports nothing but the standard library, so the sandbox needs nothing of
+    Tenku's but this file's text.
+    """
+    dest, raw = argv
+    opts = json.loads(raw)
+    limits = Limits(
+        int(opts["max_bytes"]),
+        int(opts["max_members"]),
+        absolute_links=bool(opts.get("absolute_links")),
+        prefix=opts.get("prefix"),
+    )
+    try:
+        unpack_stream(sys.stdin.buffer, Path(dest), limits)
+    except UnsafeArchive as exc:
+        sys.stderr.write(str(exc))
+        return EXIT_UNSAFE
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        sys.stderr.write(str(exc))
+        return EXIT_UNREADABLE
+    return 0
+
+
+def read_outcome(code: int, err: bytes) -> None:
+    """Raise what the unpacking process (`main`) reported, as `unpack` would have."""
+    message = err.decode(errors="replace").strip()[-2000:]
+    if code == EXIT_UNSAFE:
+        raise UnsafeArchive(message)
+    if code != 0:
+        raise tarfile.TarError(message or f"the unpacker exited with status {code}")
 
 
 def read_own_text(path: Path, limit: int = 1 << 20) -> str | None:
@@ -187,3 +232,7 @@ def read_own_text(path: Path, limit: int = 1 << 20) -> str | None:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             return None
         return f.read(limit).decode(errors="replace")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -48,6 +48,7 @@ from tenku.runtime.local import LocalOptions, LocalScheduler
 from tenku.runtime.output import STDERR, OutputWriter
 from tenku.runtime.procs import kill_leftovers
 from tenku.runtime.rendezvous import RendezvousServer
+from tenku.runtime.sandbox import Sandbox
 from tenku.storage.blobs import BlobStore, DirectoryBlobStore
 from tenku.storage.signing import Signer, load_secret
 from tenku.tls import server_ssl_context
@@ -80,6 +81,7 @@ class Runtime:
             blobs=blobs or DirectoryBlobStore(settings.data_dir / "blobs"),
             signer=signer or Signer(load_secret(settings.data_dir, settings.secret_key)),
             timeout=timeout or settings.build_timeout,
+            sandbox=Sandbox(settings),
         )
         self.concurrency = concurrency or settings.build_concurrency
         self.id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -175,7 +177,9 @@ class Runtime:
             self.settings,
             self.db,
             self.build_settings.blobs,
-            lambda manager: LocalScheduler(LocalOptions.of(self.settings, root, marker), manager),
+            lambda manager: LocalScheduler(
+                LocalOptions.of(self.settings, root, marker), manager, self.build_settings.sandbox
+            ),
             self.id,
         )
         await self.dynos.recover()

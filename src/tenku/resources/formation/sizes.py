@@ -57,3 +57,26 @@ MEMORY_MB = {
 
 def memory_mb(size: str) -> int:
     return MEMORY_MB.get(canonical_size(size) or size, 512)
+
+
+# Processes and threads one dyno may have (Heroku's per-size limits).
+PROCESS_LIMIT = {
+    "Eco": 256,
+    "Basic": 256,
+    "Standard-1X": 256,
+    "Standard-2X": 512,
+    "Performance-M": 16384,
+    "Performance-L": 32768,
+    "Performance-L-RAM": 32768,
+    "Performance-XL": 32768,
+    "Performance-2XL": 32768,
+}
+
+
+def process_limit(size: str) -> int:
+    return PROCESS_LIMIT.get(canonical_size(size) or size, 256)
+
+
+def cpu_shares(size: str) -> int:
+    """CPU weight relative to a Standard-1X's 1024: in proportion to the memory quota."""
+    return 1024 * max(1, memory_mb(size) // 512)
