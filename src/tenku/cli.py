@@ -130,6 +130,7 @@ def up(
         f"heroku run attaches on {settings.public_host}:{settings.rendezvous_port} (TLS)", err=True
     )
     click.echo("Point the heroku CLI and git at it with:\n" + client_env(settings) + "\n", err=True)
+    check_sandbox(settings)
     # Settings that other Tenku processes (workers, the runtime) read from the environment.
     os.environ.update(
         TENKU_DATA_DIR=str(settings.data_dir),
@@ -147,6 +148,22 @@ def up(
         run(settings, workers=workers)
     finally:
         stop_spawned(runtime)
+
+
+def check_sandbox(settings: Settings) -> None:
+    """Say on every start what isolates builds and dynos; refuse to start without it when
+    TENKU_SANDBOX=on."""
+    from tenku.runtime.sandbox import Sandbox
+
+    sandbox = Sandbox(settings)
+    if sandbox.enabled:
+        click.echo(f"Builds and dynos run sandboxed: {sandbox.description}", err=True)
+    elif settings.sandbox == "on":
+        raise click.ClickException(f"TENKU_SANDBOX=on, but {sandbox.description}")
+    elif settings.sandbox == "off":
+        click.echo(f"WARNING: UNSAFE between users: the sandbox is {sandbox.description}", err=True)
+    else:
+        click.echo(f"WARNING: {sandbox.refusal}", err=True)
 
 
 @main.command()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from tenku.config import Settings
@@ -304,6 +304,9 @@ class Builder:
 
     async def _build(self, plan: Plan) -> Outcome:
         p = self.paths
+        sandbox = self.env.sandbox
+        if sandbox is not None and sandbox.refuses_shared_use and await self._accounts() > 1:
+            raise BuildFailed(f" !     {sandbox.refusal}", "", " !     Push failed")
         await asyncio.to_thread(shutil.rmtree, p.root, True)
         await asyncio.to_thread(p.root.mkdir, mode=0o700, parents=True)
         if self.sandbox is not None:
@@ -451,6 +454,10 @@ class Builder:
         return pack
 
     # --- the sandbox --------------------------------------------------------------
+
+    async def _accounts(self) -> int:
+        async with self.env.db.session(write=False) as db:
+            return int(await db.scalar(select(func.count()).select_from(Account)) or 0)
 
     def _own_dir(self, path: Path) -> None:
         if self.sandbox is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections import defaultdict
@@ -25,13 +26,24 @@ from sqlalchemy import delete, func, select, update
 from tenku.config import Settings
 from tenku.db.base import utcnow
 from tenku.db.engine import Database
-from tenku.db.models import App, AppFeatureState, Domain, Dyno, Formation, LogLine, Release, Slug
+from tenku.db.models import (
+    Account,
+    App,
+    AppFeatureState,
+    Domain,
+    Dyno,
+    Formation,
+    LogLine,
+    Release,
+    Slug,
+)
 from tenku.db.models.dyno import COMPLETE, STARTING
 from tenku.logs import store
 from tenku.loops import Passes
 from tenku.resources.dyno.service import attach_digest
 from tenku.router import Target
 from tenku.runtime.rendezvous import Attachment
+from tenku.runtime.sandbox import Sandbox
 from tenku.runtime.scheduler import (
     AppState,
     OneOffSpec,
@@ -210,11 +222,14 @@ class DynoManager:
         blobs: BlobStore,
         scheduler_factory: Callable[[DynoManager], Scheduler],
         runner_id: str,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.blobs = blobs
         self.runner_id = runner_id
+        self.sandbox = sandbox
+        self._refused = False
         self.scheduler = scheduler_factory(self)
         self._pending = _Pending()
         self._flushed = asyncio.Event()
@@ -276,6 +291,18 @@ class DynoManager:
 
     def wake(self) -> None:
         self._reconciler.wake()
+
+    async def _unless_shared(self, states: list[AppState]) -> list[AppState]:
+        """Without a sandbox, dynos run only while one account exists (see Sandbox)."""
+        async with self.db.session(write=False) as db:
+            accounts = int(await db.scalar(select(func.count()).select_from(Account)) or 0)
+        if accounts <= 1:
+            return states
+        assert self.sandbox is not None
+        if not self._refused:
+            log.error("%s", self.sandbox.refusal)
+            self._refused = True
+        return [dataclasses.replace(s, formation=(), oneoffs=()) for s in states]
 
     def _ready(self) -> None:
         self.ready.set()
@@ -401,6 +428,8 @@ class DynoManager:
         self._routes = self._route_table(plan.routes, snap.domains)
         if plan.writes or plan.deletes or plan.cleared:
             await self._write_rows(plan.writes, plan.deletes, plan.cleared, plan.current)
+        if plan.states and self.sandbox is not None and self.sandbox.refuses_shared_use:
+            plan.states = await self._unless_shared(plan.states)
         for state in plan.states:
             await self.scheduler.apply(state)
         for gone in self.scheduler.apps() - set(plan.routes):

@@ -247,6 +247,20 @@ class Sandbox:
         assert self.cgroups is not None
         return f"bubblewrap, a uid per app, {self.cgroups.description}"
 
+    @property
+    def refuses_shared_use(self) -> bool:
+        """The sandbox cannot run and the operator has not turned it off: builds and dynos
+        run only while a single account exists."""
+        return self.mode == "auto" and not self.enabled
+
+    @property
+    def refusal(self) -> str:
+        return (
+            f"Tenku's sandbox is unavailable ({'; '.join(self.problems)}), so builds and dynos "
+            "run only while one account exists. The operator can set TENKU_SANDBOX=off to run "
+            "them unconfined (unsafe between users)."
+        )
+
     # --- uids -----------------------------------------------------------------------
 
     def _load_uids(self) -> None:

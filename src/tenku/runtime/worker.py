@@ -108,6 +108,11 @@ class Runtime:
     async def start(self, exclusive: bool = False) -> None:
         """Start claiming builds; with `exclusive`, refuse to start beside another runtime
         of the same data directory (RuntimeError)."""
+        sandbox = self.build_settings.sandbox
+        if sandbox is not None and self.settings.sandbox == "on" and not sandbox.enabled:
+            raise RuntimeError(f"TENKU_SANDBOX=on, but {sandbox.description}")
+        if sandbox is not None:
+            log.info("builds and dynos: sandbox %s", sandbox.description)
         # The socket doubles as a lock: only the one runtime of a data directory recovers.
         if self._listen():
             await self.recover()
@@ -181,6 +186,7 @@ class Runtime:
                 LocalOptions.of(self.settings, root, marker), manager, self.build_settings.sandbox
             ),
             self.id,
+            self.build_settings.sandbox,
         )
         await self.dynos.recover()
         await self.dynos.start()
