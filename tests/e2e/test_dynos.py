@@ -285,12 +285,21 @@ def _client(server: LiveServer, key: str) -> httpx.Client:
     )
 
 
+def _sandbox_process(entry: Path) -> bool:
+    """bubblewrap's own processes around a sandboxed dyno (its monitor and its init)."""
+    try:
+        return (entry / "comm").read_text().strip() == "bwrap"
+    except OSError:
+        return False
+
+
 def _dyno_pids(dynos_dir: Path) -> set[int]:
-    """Processes whose environment places them under `dynos_dir` (any dyno of the app)."""
+    """Processes whose environment places them under `dynos_dir` (any dyno of the app),
+    without the sandbox's own."""
     found = set()
     needle = str(dynos_dir).encode()
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+        if entry.name.isdigit() and not _sandbox_process(entry):
             try:
                 if needle in (entry / "environ").read_bytes():
                     found.add(int(entry.name))
@@ -308,6 +317,8 @@ def _tenku_pids(data_dir: Path) -> list[int]:
             except OSError:
                 continue
             if b"tenku" in cmdline and str(data_dir).encode() in cmdline:
+                if _sandbox_process(entry):
+                    continue
                 pids.append(int(entry.name))
     return pids
 

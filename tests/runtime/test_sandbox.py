@@ -1,0 +1,370 @@
+"""Tenants that cannot reach each other: the attacks a second user would try, from inside
+a real dyno and a real build, and what they find.
+
+Each attack runs in a probe (a one-off dyno of the stranger's app, or a build step of
+its buildpack) while the owner's app runs a web dyno with a secret in its config. The same
+probe run with the sandbox off finds what it looks for, which shows the checks can fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import tarfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tenku.runtime import untar
+from tenku.runtime.sandbox import Sandbox
+from tests.conftest import User
+from tests.runtime.conftest import Live, tarball
+from tests.runtime.test_dynos import _has, all_up, deployed, local, pgid_of, until
+
+SECRET = "victim-secret-" + uuid.uuid4().hex
+PROBE = r"""
+import json, os, signal, sys
+
+targets = json.loads(sys.argv[1])
+out = {"uid": os.getuid(), "pids": len([p for p in os.listdir("/proc") if p.isdigit()])}
+
+def attempt(name, fn):
+    try:
+        fn()
+        out[name] = "done"
+    except FileNotFoundError:
+        out[name] = "missing"
+    except PermissionError:
+        out[name] = "denied"
+    except OSError as exc:
+        out[name] = f"failed:{exc.errno}"
+
+for name, path in targets["read"].items():
+    attempt(name, lambda path=path: open(path, "rb").read(16))
+for name, path in targets["list"].items():
+    attempt(name, lambda path=path: os.listdir(path))
+    try:
+        out[name + "_entries"] = sorted(os.listdir(path))
+    except OSError:
+        out[name + "_entries"] = []
+attempt("write_data_dir", lambda: open(targets["write"], "w").write("x"))
+attempt("write_usr", lambda: open("/usr/pwned", "w").write("x"))
+found = False
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            if targets["secret"].encode() in open(f"/proc/{pid}/environ", "rb").read():
+                found = True
+        except OSError:
+            pass
+out["victim_environ"] = "found" if found else "not found"
+attempt("write_home", lambda: open(os.path.join(os.environ["HOME"], "mine"), "w").write("x"))
+attempt("kill_victim", lambda: os.kill(targets["victim_pid"], signal.SIGKILL))
+print("PROBE " + json.dumps(out), flush=True)
+"""
+
+
+def targets(live: Live, victim_id: str, victim_pid: int) -> dict[str, Any]:
+    data = live.settings.data_dir
+    return {
+        "read": {
+            "secret_key": str(data / "secret.key"),
+            "ca_key": str(data / "tls" / "ca-key.pem"),
+            "database": str(data / "tenku.db"),
+            "shadow": "/etc/shadow",
+        },
+        "list": {
+            "victim_files": str(data / "dynos" / victim_id),
+            "data_dir": str(data),
+            "blobs": str(data / "blobs"),
+        },
+        "write": str(data / "pwned"),
+        "victim_pid": victim_pid,
+        "secret": SECRET,
+    }
+
+
+def host_uid_of_secret_holder() -> int | None:
+    """The uid the victim's dyno runs as, found from outside (the test runs as root); the
+    sandbox's own processes (bwrap, Tenku's uid) carry the environment too."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap":
+                continue
+            if SECRET.encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                return os.stat(f"/proc/{pid}").st_uid
+        except OSError:
+            continue
+    return None
+
+
+async def probe_from_a_dyno(live: Live, owner: User, stranger: User) -> dict[str, Any]:
+    victim = await deployed(live, owner, "victim", VICTIM_SECRET=SECRET)
+    await until(lambda: all_up(owner, "victim", {"web.1"}), "the victim's web.1 up")
+    pgid = await pgid_of(live, victim["id"], "web.1")
+    assert pgid is not None
+    source = live.tmp / "probe-app"
+    source.mkdir()
+    (source / "probe.py").write_text(PROBE)
+    attacker = await stranger.create_app("attacker")
+    await live.release_slug(stranger, "attacker", source, {"worker": "sleep 1"})
+    spec = json.dumps(targets(live, victim["id"], pgid))
+    r = await stranger.post(
+        "/apps/attacker/dynos",
+        json={"command": f"python3 probe.py '{spec}'", "attach": False},
+    )
+    assert r.status_code == 201, r.text
+    name = r.json()["name"]
+    text = await until(
+        lambda: _has(live, attacker["id"], f"heroku[{name}]: State changed from up to complete"),
+        "the probe done",
+    )
+    match = re.search(r"app\[" + re.escape(name) + r"\]: PROBE (\{.*\})", text)
+    assert match, text
+    result: dict[str, Any] = json.loads(match.group(1))
+    result["victim_uid"] = host_uid_of_secret_holder()
+    result["victim_up"] = await all_up(owner, "victim", {"web.1"})
+    return result
+
+
+def assert_contained(result: dict[str, Any]) -> None:
+    for name in ("secret_key", "ca_key", "database", "shadow"):
+        assert result[name] in ("missing", "denied"), (name, result)
+    for name in ("victim_files", "blobs"):
+        assert result[name] in ("missing", "denied"), (name, result)
+    # The data directory shows only the path down to the dyno's own directory.
+    assert result["data_dir_entries"] in ([], ["dynos"]), result
+    assert result["write_data_dir"] != "done", result
+    assert result["write_usr"] != "done", result
+    assert result["kill_victim"] != "done", result
+    assert result["victim_environ"] == "not found", result
+    assert result["uid"] not in (0, os.getuid()), result
+    assert result["victim_uid"] is not None, result
+    assert result["victim_uid"] not in (0, result["uid"]), result
+    # Its own pid namespace: the probe sees a handful of processes, not the machine's.
+    assert result["pids"] < 10, result
+    assert result["victim_up"], result
+
+
+async def test_a_dyno_reaches_nothing_of_another_tenant_or_of_tenku(
+    live: Live, owner: User, stranger: User
+) -> None:
+    assert local(live).sandbox is not None, "the sandbox is not enabled on this machine"
+    result = await probe_from_a_dyno(live, owner, stranger)
+    # What the dyno may do: write its own home.
+    assert result["write_home"] == "done", result
+    assert_contained(result)
+
+
+@pytest.mark.unsandboxed
+async def test_without_the_sandbox_the_same_probe_finds_everything(
+    live: Live, owner: User, stranger: User
+) -> None:
+    assert local(live).sandbox is None
+    result = await probe_from_a_dyno(live, owner, stranger)
+    assert result["secret_key"] == "done", result
+    assert result["victim_environ"] == "found", result
+    with pytest.raises(AssertionError):
+        assert_contained(result)
+
+
+PROBE_PACK_COMPILE = """#!/usr/bin/env bash
+echo "uid=$(id -u)"
+for f in {secret} {ca_key} {database}; do
+  if head -c1 "$f" >/dev/null 2>&1; then echo "READ $f"; else echo "DENIED $f"; fi
+done
+echo "builds: $(ls {builds} 2>&1 | tr '\n' ' ')"
+echo "data: $(ls {data} 2>&1 | tr '\n' ' ')"
+if touch {data}/pwned 2>/dev/null; then echo "WROTE data"; else echo "DENIED data"; fi
+echo "pids=$(ls /proc | grep -c '^[0-9]')"
+touch "$1/built-here" && echo "WROTE build dir"
+"""
+
+
+async def test_a_build_step_runs_as_the_app_not_as_tenku(
+    live: Live, owner: User, stranger: User
+) -> None:
+    data = live.settings.data_dir
+    pack = live.tmp / "probe-pack"
+    (pack / "bin").mkdir(parents=True)
+    (pack / "bin" / "detect").write_text("#!/bin/sh\necho Probe\n")
+    (pack / "bin" / "compile").write_text(
+        PROBE_PACK_COMPILE.format(
+            secret=data / "secret.key",
+            ca_key=data / "tls" / "ca-key.pem",
+            database=data / "tenku.db",
+            builds=data / "builds",
+            data=data,
+        )
+    )
+    for script in (pack / "bin").iterdir():
+        script.chmod(0o755)
+    source = live.tmp / "probe-src"
+    source.mkdir()
+    (source / "Procfile").write_text("web: sleep 1\n")
+    await stranger.create_app("probe-build")
+    url = await live.upload(stranger, "probe-build", tarball(source, live.tmp / "probe-src.tgz"))
+    build = await live.build(
+        stranger, "probe-build", source_blob={"url": url}, buildpacks=[{"url": pack.as_uri()}]
+    )
+    done = await live.wait(stranger, "probe-build", build["id"])
+    out = await live.output(stranger, "probe-build", build["id"])
+    assert done["status"] == "succeeded", out
+    uid = int(re.search(r"uid=(\d+)", out).group(1))  # type: ignore[union-attr]
+    assert uid not in (0, os.getuid()), out
+    assert "READ " not in out, out
+    # Of the data directory only the path to this build's own directories is in view.
+    data_line = re.search(r"^data: (.*)$", out, re.M).group(1).split()  # type: ignore[union-attr]
+    assert set(data_line) <= {"builds", "build-cache"}, out
+    builds = re.search(r"^builds: (.*)$", out, re.M).group(1).split()  # type: ignore[union-attr]
+    assert builds == [build["id"]], out
+    assert "DENIED data" in out, out
+    assert "WROTE build dir" in out, out
+    assert int(re.search(r"pids=(\d+)", out).group(1)) < 10, out  # type: ignore[union-attr]
+    assert not (data / "pwned").exists()
+
+
+async def test_a_dyno_cannot_fork_past_its_size_limit(live: Live, owner: User) -> None:
+    """A fork bomb stops at the size's process limit (Standard-1X: 256), in its own cgroup."""
+    assert local(live).sandbox is not None
+    app = await deployed(live, owner, "forker")
+    script = (
+        "import threading, time\n"
+        "n = 0\n"
+        "try:\n"
+        "    for _ in range(600):\n"
+        "        threading.Thread(target=time.sleep, args=(5,), daemon=True).start(); n += 1\n"
+        "except RuntimeError:\n"
+        "    pass\n"
+        "print('THREADS', n, flush=True)\n"
+    )
+    r = await owner.post(
+        "/apps/forker/dynos", json={"command": f'python3 -c "{script}"', "attach": False}
+    )
+    assert r.status_code == 201, r.text
+    name = r.json()["name"]
+    text = await until(
+        lambda: _has(live, app["id"], f"heroku[{name}]: State changed from up to complete"),
+        "the fork bomb done",
+    )
+    count = int(re.search(r"THREADS (\d+)", text).group(1))  # type: ignore[union-attr]
+    assert 100 < count < 256, text
+
+
+# --- unpacking user tarballs inside the sandbox ------------------------------------------
+
+
+def _tar(members: list[tuple[tarfile.TarInfo, bytes | None]], path: Path) -> Path:
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _file(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info, data
+
+
+def _link(name: str, target: str, hard: bool = False) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.LNKTYPE if hard else tarfile.SYMTYPE
+    info.linkname = target
+    return info, None
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = min(len(b), self.left)
+        b[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+@pytest.fixture
+def sandbox(live: Live) -> Sandbox:
+    box = local(live).sandbox
+    assert box is not None, "the sandbox is not enabled on this machine"
+    return box
+
+
+async def test_unpacking_happens_as_the_app_and_keeps_the_rules(
+    live: Live, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    uid = sandbox.uid_for(uuid.uuid4())
+    limits = untar.Limits(64 << 20, 1000)
+    good = _tar([_file("a/b.txt", b"hello"), _link("a/c", "b.txt")], tmp_path / "good.tgz")
+    dest = live.settings.data_dir / "unpack-good"
+    await sandbox.unpack(good, dest, limits, uid=uid)
+    assert (dest / "a" / "b.txt").read_bytes() == b"hello"
+    assert (dest / "a" / "b.txt").stat().st_uid == uid
+    device = tarfile.TarInfo("dev")
+    device.type = tarfile.CHRTYPE
+    escapes: dict[str, list[tuple[tarfile.TarInfo, bytes | None]]] = {
+        "dotdot": [_file("../../escaped")],
+        "absolute": [_file("/tmp/escaped")],
+        "symlink out": [_link("out", "/tmp"), _file("out/escaped")],
+        "hardlink through a symlink": [
+            _file("real"),
+            _link("l", "."),
+            _link("h", "l/real", hard=True),
+        ],
+        "device": [(device, None)],
+    }
+    # A chain of links that resolves past PATH_MAX, then a write through the last one.
+    chain: list[tuple[tarfile.TarInfo, bytes | None]] = []
+    step = "d" * 200
+    for i in range(30):
+        chain.append((tarfile.TarInfo(f"{step}{i}"), None))
+        chain[-1][0].type = tarfile.DIRTYPE
+        chain.append(_link(f"l{i}", f"{step}{i}/" + "../" * 1))
+    chain.append(_link("escape", "l29/" + "../" * 40 + "tmp"))
+    chain.append(_file("escape/escaped"))
+    escapes["symlink chain past PATH_MAX"] = chain
+    for what, members in escapes.items():
+        bad = _tar(members, tmp_path / f"{what.replace(' ', '-')}.tgz")
+        dest = live.settings.data_dir / f"unpack-{uuid.uuid4().hex[:6]}"
+        with pytest.raises(untar.UnsafeArchive):
+            await sandbox.unpack(bad, dest, limits, uid=uid)
+        for escaped in (Path("/tmp/escaped"), live.settings.data_dir / "escaped"):
+            assert not await asyncio.to_thread(escaped.exists), what
+
+
+async def test_a_small_bomb_fails_at_the_limit_without_writing_past_it(
+    live: Live, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    bomb = tmp_path / "bomb.tgz"
+    size = 1 << 30
+    info = tarfile.TarInfo("zeros")
+    info.size = size
+    with tarfile.open(bomb, "w:gz", compresslevel=1) as tar:
+        await asyncio.to_thread(tar.addfile, info, io.BufferedReader(_Zeros(size)))
+    assert bomb.stat().st_size < 8 << 20
+    dest = live.settings.data_dir / "unpack-bomb"
+    with pytest.raises(untar.UnsafeArchive, match="more than 64 MiB"):
+        await sandbox.unpack(
+            bomb, dest, untar.Limits(64 << 20, 1000), uid=sandbox.uid_for(uuid.uuid4())
+        )
+    written = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    assert written <= 64 << 20
+
+
+def test_python_runs_the_unpacker_alone() -> None:
+    """The sandbox runs untar.py's text with `-I -S`: it must import only the stdlib."""
+    source = Path(untar.__file__).read_text()
+    assert "from tenku" not in source
+    assert "import tenku" not in source
