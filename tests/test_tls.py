@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import stat
@@ -151,26 +152,96 @@ def test_plain_http_listener_serves_the_same_api(running: Running) -> None:
 
 
 def test_ca_is_stable_across_restarts_and_hostname_changes(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, tls_hostnames=("tenku.example.test", "10.1.2.3"))
     files = ensure_tls(settings)
     ca, ca_key, cert = (
         files.ca_cert.read_bytes(),
         files.ca_key.read_bytes(),
         files.cert.read_bytes(),
     )
+    assert {"tenku.example.test", "10.1.2.3", "127.0.0.1"} <= san(files.cert)
 
     ensure_tls(settings)
     assert files.ca_cert.read_bytes() == ca
     assert files.cert.read_bytes() == cert, "unchanged names keep the certificate"
 
-    renamed = make_settings(tmp_path, tls_hostnames=("tenku.example.test", "10.1.2.3"))
-    ensure_tls(renamed)
+    # Names within what the CA was made for: a new certificate from the same CA.
+    fewer = make_settings(tmp_path, tls_hostnames=("api.tenku.example.test",))
+    ensure_tls(fewer)
     assert files.ca_cert.read_bytes() == ca
     assert files.ca_key.read_bytes() == ca_key
     assert files.cert.read_bytes() != cert
-    assert {"tenku.example.test", "10.1.2.3", "127.0.0.1"} <= san(files.cert)
+    assert "api.tenku.example.test" in san(files.cert)
+    assert "10.1.2.3" not in san(files.cert)
     new = x509.load_pem_x509_certificate(files.cert.read_bytes())
     new.verify_directly_issued_by(x509.load_pem_x509_certificate(ca))
+
+    # A name the CA may not certify: refused with the way out, nothing replaced.
+    before = files.cert.read_bytes()
+    with pytest.raises(TlsError, match=r"other\.example.*remove"):
+        ensure_tls(make_settings(tmp_path, tls_hostnames=("other.example",)))
+    assert files.ca_cert.read_bytes() == ca
+    assert files.cert.read_bytes() == before
+
+
+def test_the_ca_cannot_vouch_for_other_sites(tmp_path: Path) -> None:
+    """Even with the CA's key, a certificate for a name outside its constraints is refused
+    by a client that trusts the CA (OpenSSL, as Python, Node and git use it)."""
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    files = ensure_tls(make_settings(tmp_path))
+    ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+
+    def certificate_for(name: str) -> tuple[Path, Path]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}-key.pem"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return cert_path, key_path
+
+    def handshake(name: str) -> None:
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(*certificate_for(name))
+        client_ctx = ssl.create_default_context(cafile=str(files.ca_cert))
+        c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+        client = client_ctx.wrap_bio(c_in, c_out, server_hostname=name)
+        server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+        for _ in range(10):
+            for end, outgoing, peer_in in ((client, c_out, s_in), (server, s_out, c_in)):
+                with contextlib.suppress(ssl.SSLWantReadError):
+                    end.do_handshake()
+                if outgoing.pending:
+                    peer_in.write(outgoing.read())
+            if client.version() and server.version():
+                return
+        raise AssertionError("no handshake")
+
+    handshake("shop.tenku.localhost")
+    with pytest.raises(ssl.SSLCertVerificationError, match="subtree"):
+        handshake("www.google.com")
 
 
 def test_certificate_nearing_expiry_is_reissued(

@@ -1,7 +1,11 @@
 """Tenku's own certificate authority and server certificate.
 
 The CA is made once, on first start, and never replaced: clients are told to trust
-`<data>/tls/ca.pem`, so replacing it would break every client that already does. The
+`<data>/tls/ca.pem`, so replacing it would break every client that already does. It
+carries name constraints: it can certify only the names the server certificate covered
+when it was made (the base domain and its subdomains, loopback, the listener's host,
+`TENKU_API_URL`'s and `TENKU_TLS_HOSTNAMES`), so its key, were it ever to leak, could
+not impersonate any other site to the machines that trust it. The
 server certificate is re-issued from it whenever the names it must cover change or it
 nears expiry. Every TLS listener (API, git, blob URLs, and later others) loads its
 context from `server_ssl_context`.
@@ -146,7 +150,49 @@ def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _make_ca(files: TlsFiles) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _subtree(name: str) -> x509.GeneralName:
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        # A DNS constraint covers the name and every name below it.
+        return x509.DNSName(name[2:] if name.startswith("*.") else name)
+    return x509.IPAddress(ipaddress.ip_network(address))
+
+
+def _constraints(names: list[str]) -> x509.NameConstraints:
+    permitted: list[x509.GeneralName] = []
+    for name in names:
+        subtree = _subtree(name)
+        if subtree not in permitted:
+            permitted.append(subtree)
+    return x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=None)
+
+
+def _permits(ca_cert: x509.Certificate, name: str) -> bool:
+    try:
+        constraints = ca_cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return True
+    subtrees = constraints.permitted_subtrees or []
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        host = name[2:] if name.startswith("*.") else name
+        return any(
+            isinstance(s, x509.DNSName) and (host == s.value or host.endswith("." + s.value))
+            for s in subtrees
+        )
+    return any(
+        isinstance(s, x509.IPAddress)
+        and isinstance(s.value, ipaddress.IPv4Network | ipaddress.IPv6Network)
+        and address in s.value
+        for s in subtrees
+    )
+
+
+def _make_ca(
+    files: TlsFiles, names: list[str]
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     # A per-installation suffix keeps two Tenku CAs apart in a trust store.
     name = x509.Name(
@@ -166,6 +212,7 @@ def _make_ca(files: TlsFiles) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + CA_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_constraints(names), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -192,10 +239,12 @@ def _make_ca(files: TlsFiles) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
     return cert, key
 
 
-def _load_ca(files: TlsFiles) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _load_ca(
+    files: TlsFiles, names: list[str]
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     have_cert, have_key = files.ca_cert.exists(), files.ca_key.exists()
     if not have_cert and not have_key:
-        return _make_ca(files)
+        return _make_ca(files, names)
     if not (have_cert and have_key):
         missing = files.ca_key if have_cert else files.ca_cert
         raise TlsError(
@@ -293,7 +342,16 @@ def ensure_tls(settings: Settings) -> TlsFiles:
     files.ca_cert.parent.mkdir(parents=True, exist_ok=True)
     names = cert_hostnames(settings)
     with _locked(files.ca_cert.parent):
-        ca_cert, ca_key = _load_ca(files)
+        ca_cert, ca_key = _load_ca(files, names)
+        outside = [name for name in names if not _permits(ca_cert, name)]
+        if outside:
+            raise TlsError(
+                f"The server certificate must cover {', '.join(outside)}, which Tenku's "
+                "certificate authority may not certify: it is constrained to the names it was "
+                "made for. Either leave those names out (TENKU_TLS_HOSTNAMES, TENKU_API_URL, "
+                f"--host), or remove {files.ca_cert.parent} to make a new authority (every "
+                "client must then trust the new ca.pem)."
+            )
         if _needs_new_cert(files, ca_cert, names):
             _issue(files, ca_cert, ca_key, names)
     return files

@@ -83,6 +83,34 @@ async def test_postgres_provision_is_repeatable_and_removable() -> None:
         await provider.change_plan(PG, req.uuid, first.provider_id, PG.default_plan)
 
 
+async def test_postgres_addon_roles_reach_no_other_database() -> None:
+    provider = PostgresProvider(PG_ADMIN)
+    req = _request(PG)
+    result = await provider.provision(PG, req)
+    url = result.config["HEROKU_POSTGRESQL_URL"]
+    other = _request(PG)
+    neighbour = (await provider.provision(PG, other)).config["HEROKU_POSTGRESQL_URL"]
+    try:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            assert (await (await conn.execute("SELECT 1")).fetchone()) == (1,)
+        # The server's own databases and another add-on's are out of reach.
+        for target in ("postgres", "template1", names_for(other.uuid)[0]):
+            elsewhere = url.rsplit("/", 1)[0] + "/" + target
+            with pytest.raises(psycopg.OperationalError, match="permission denied"):
+                await psycopg.AsyncConnection.connect(elsewhere)
+        with psycopg.connect(PG_ADMIN) as conn:
+            open_to_public = conn.execute(
+                "SELECT datname FROM pg_database d WHERE datallowconn AND EXISTS ("
+                "SELECT 1 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+                "WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT')"
+            ).fetchall()
+        assert open_to_public == []
+        assert neighbour != url
+    finally:
+        await provider.deprovision(PG, req.uuid, result.provider_id)
+        await provider.deprovision(PG, other.uuid, names_for(other.uuid)[0])
+
+
 async def test_postgres_unreachable() -> None:
     provider = PostgresProvider(CLOSED_PG)
     with pytest.raises(ProviderError) as caught:

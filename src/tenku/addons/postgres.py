@@ -4,6 +4,11 @@ The role owns its database and nothing else; CONNECT on the database is revoked
 from PUBLIC, so other add-ons' roles cannot reach it. Names derive from the
 add-on id, which makes every step safe to repeat and a half-made add-on easy to
 remove.
+
+Nor may an add-on's role reach the server's other databases: what PUBLIC is granted
+cannot be withheld from one role, so before the first add-on of a provider PUBLIC loses
+CONNECT and TEMPORARY on every other database, and the login roles that are not add-ons'
+keep them through grants of their own (roles made later need a GRANT from the operator).
 """
 
 from __future__ import annotations
@@ -55,9 +60,27 @@ def _connection_limit(plan: PlanSpec) -> int:
     return raw if isinstance(raw, int) and not isinstance(raw, bool) else -1
 
 
+ADDON_DATABASE = r"^d[a-z2-7]{13}$"
+ADDON_ROLE = r"^u[a-z2-7]{13}$"
+# Databases whose ACL still grants PUBLIC CONNECT or TEMPORARY (a NULL ACL is the default).
+OPEN_DATABASES = """
+SELECT d.datname FROM pg_database d
+WHERE d.datallowconn AND d.datname !~ %s
+  AND EXISTS (
+    SELECT 1 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+    WHERE a.grantee = 0 AND a.privilege_type IN ('CONNECT', 'TEMPORARY')
+  )
+"""
+KEPT_ROLES = """
+SELECT rolname FROM pg_roles
+WHERE rolcanlogin AND NOT rolsuper AND rolname !~ %s AND rolname !~ '^pg_'
+"""
+
+
 class PostgresProvider:
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
+        self._locked_down = False
         params = conninfo_to_dict(admin_url)
         host = str(params.get("host") or "127.0.0.1").split(",")[0]
         port = str(params.get("port") or "5432").split(",")[0]
@@ -92,6 +115,7 @@ class PostgresProvider:
         comment = f"tenku add-on {req.uuid} ({req.name})"
         limit = _connection_limit(req.plan)
         async with await self._connect() as conn:
+            await self._lock_down(conn)
             try:
                 await self._create(conn, database, role, password, limit, comment)
             except psycopg.Error as exc:
@@ -103,6 +127,45 @@ class PostgresProvider:
                 raise ProviderError(f"Could not create the database: {_reason(exc)}.") from exc
         config = {f"{spec.config_vars_prefix}_URL": self.url(role, password, database)}
         return ProvisionResult(provider_id=database, done=True, config=config)
+
+    async def _lock_down(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+        """PUBLIC's CONNECT and TEMPORARY go from the server's other databases (see above)."""
+        if self._locked_down:
+            return
+        try:
+            databases = [
+                r[0]
+                for r in await (await conn.execute(OPEN_DATABASES, (ADDON_DATABASE,))).fetchall()
+            ]
+            roles = [r[0] for r in await (await conn.execute(KEPT_ROLES, (ADDON_ROLE,))).fetchall()]
+            for name in databases:
+                d = sql.Identifier(str(name))
+                for kept in roles:
+                    await conn.execute(
+                        sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
+                            d, sql.Identifier(str(kept))
+                        )
+                    )
+                await conn.execute(
+                    sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(d)
+                )
+            if databases:
+                log.warning(
+                    "PostgreSQL add-on server %s: PUBLIC no longer has CONNECT and TEMPORARY on "
+                    "%s (kept for the roles %s)",
+                    self.where,
+                    ", ".join(map(str, databases)),
+                    ", ".join(map(str, roles)) or "none",
+                )
+            self._locked_down = True
+        except psycopg.Error as exc:
+            # An admin that does not own those databases cannot; add-ons are still made.
+            log.warning(
+                "PostgreSQL add-on server %s: could not revoke PUBLIC's access to other "
+                "databases: %s",
+                self.where,
+                exc,
+            )
 
     async def _create(
         self,
