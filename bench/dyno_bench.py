@@ -8,8 +8,9 @@ dynos (`--quick`: 1 and 10) it times the formation PATCH and a new release (a co
 var change) until `GET /apps/{app}/dynos` shows every dyno `up`, and, as a floor from
 the same run, starting the same command directly as N subprocesses until each one
 listens. It also reads the RSS of the `tenku` processes (API and runtime) with 0 and N
-dynos up, from /proc, so Linux only. It only prints; see bench/README.md for how to
-read the output.
+dynos up, from /proc, so Linux only. All of it twice, with the sandbox off and on
+(`--sandbox off|on` for one of them), and the ratio of the two. It only prints; see
+bench/README.md for how to read the output.
 """
 
 from __future__ import annotations
@@ -371,10 +372,11 @@ def measure(tenku: Tenku, count: int, workdir: Path) -> Round:
     )
 
 
-def child_env(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
+def child_env(data_dir: Path, ports: dict[str, int], sandbox: str) -> dict[str, str]:
     # Settings the caller's shell may carry must not leak into Tenku.
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENKU_")}
     env.update(
+        TENKU_SANDBOX=sandbox,
         TENKU_DATA_DIR=str(data_dir),
         TENKU_HOST=HOST,
         TENKU_RATE_LIMIT_PER_HOUR=str(RATE_LIMIT_PER_HOUR),
@@ -385,12 +387,11 @@ def child_env(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
     return env
 
 
-def start_tenku(workdir: Path, cleanup: contextlib.ExitStack) -> Tenku:
+def start_tenku(workdir: Path, cleanup: contextlib.ExitStack, sandbox: str) -> Tenku:
     data_dir = workdir / "data"
     https, plain, router, router_https, rendezvous = free_ports(5)
-    env = child_env(
-        data_dir, {"router": router, "router_https": router_https, "rendezvous": rendezvous}
-    )
+    ports = {"router": router, "router_https": router_https, "rendezvous": rendezvous}
+    env = child_env(data_dir, ports, sandbox)
     created = subprocess.run(  # noqa: PLW1510 (the return code is checked below)
         [*tenku_command(), "users", "create", EMAIL, "--password", secrets.token_urlsafe(18)],
         env=env,
@@ -467,21 +468,45 @@ def print_results(rounds: list[Round]) -> None:
         )
 
 
+def print_comparison(off: list[Round], on: list[Round]) -> None:
+    print()
+    print("the sandbox's cost: sandboxed / unsandboxed, same run")
+    print(f"{'N':>4} | {'formation':>10} {'release':>10} | {'Tenku/dyno MiB':>15}")
+    for a, b in zip(off, on, strict=True):
+        per_a = (a.api_n + a.runtime_n - a.api_zero - a.runtime_zero) / a.count
+        per_b = (b.api_n + b.runtime_n - b.api_zero - b.runtime_zero) / b.count
+        print(
+            f"{a.count:>4} | {b.formation / a.formation:>9.2f}x {b.release / a.release:>9.2f}x |"
+            f" {mib(per_a):>6} -> {mib(per_b):<6}"
+        )
+
+
 def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack) -> None:
     counts = QUICK_COUNTS if args.quick else FULL_COUNTS
     print(
         f"tenku dyno bench: Python {platform.python_version()}, {os.cpu_count()} CPUs,"
         f" load {' '.join(f'{x:.2f}' for x in os.getloadavg())}, SQLite in a temporary directory"
     )
-    tenku = start_tenku(workdir, cleanup)
-    deploy(tenku)
-    # A first release may give the web process a default dyno: start every round from 0.
-    scale_to_zero(tenku)
-    rounds = []
-    for count in counts:
-        print(f"  {count} dyno(s)...", flush=True)
-        rounds.append(measure(tenku, count, workdir))
-    print_results(rounds)
+    modes = ["off", "on"] if args.sandbox == "both" else [args.sandbox]
+    results: dict[str, list[Round]] = {}
+    for mode in modes:
+        print(f"sandbox {mode}", flush=True)
+        with contextlib.ExitStack() as instance:
+            tenku = start_tenku(workdir / f"sandbox-{mode}", instance, mode)
+            deploy(tenku)
+            # A first release may give the web process a default dyno: start every round
+            # from 0.
+            scale_to_zero(tenku)
+            rounds = []
+            for count in counts:
+                print(f"  {count} dyno(s)...", flush=True)
+                rounds.append(measure(tenku, count, workdir))
+            results[mode] = rounds
+    for mode, rounds in results.items():
+        print(f"\n== sandbox {mode} ==")
+        print_results(rounds)
+    if len(results) == 2:
+        print_comparison(results["off"], results["on"])
     print(f"\nload at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -508,6 +533,9 @@ def stop_signals_interrupt() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 and 10 dynos instead of 1, 10, 50")
+    parser.add_argument(
+        "--sandbox", choices=("both", "off", "on"), default="both", help="which runs to make"
+    )
     args = parser.parse_args(argv)
     with stop_signals_interrupt():
         try:

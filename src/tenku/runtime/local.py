@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import tarfile
 import time
@@ -55,6 +56,9 @@ from tenku.runtime.scheduler import (
 )
 
 log = logging.getLogger("tenku.runtime.dynos")
+
+# Run in a dyno's sandbox before its command: the slug's tree ($0) copied into its home ($1).
+COPY_IN = 'cp -a -- "$0/." "$1/" || exit 1; shift; exec "$@"'
 
 READ_CHUNK = 64 * 1024
 MAX_LINE = 10000
@@ -350,14 +354,14 @@ class Dyno:
         if slug is None:
             raise RuntimeError("release without a slug")
         uid = self.sched.uid_for(self.app)
-        await self.sched.unpack_slug(slug, self.dir, uid)
+        tree = await self.sched.prepare_home(self.app, slug, self.dir, uid)
         self.port = free_port(opts.host)
         env = self.sched.env_for(self.app, self.dir, self.name, self.id, self.port, self.release)
         if self._stop is not None:
             return 0
         self._log(f"Starting process with command `{self.command}`")
         self.box = self.sched.box(self.app, f"{self.name}-{self.generation}", self.size)
-        argv = self.sched.sandboxed(dyno_argv(self.command), uid, self.dir, self.box, self.id)
+        argv = self.sched.sandboxed(dyno_argv(self.command), uid, self.dir, self.box, self.id, tree)
         try:
             self.proc = await _spawn(argv, self.dir, env)
         except BaseException:
@@ -522,7 +526,7 @@ class OneOff:
         if self.release is None or self.release.slug_path is None:
             raise RuntimeError("no release to run")
         uid = self.sched.uid_for(self.app)
-        await self.sched.unpack_slug(self.release.slug_path, self.dir, uid)
+        tree = await self.sched.prepare_home(self.app, self.release.slug_path, self.dir, uid)
         port = free_port(self.sched.opts.host)
         env = self.sched.env_for(
             self.app, self.dir, self.spec.name, self.spec.id, port, self.release, self.spec.env
@@ -530,7 +534,9 @@ class OneOff:
         self.box = self.sched.box(
             self.app, f"{self.spec.name}-{self.instance.hex[:8]}", self.spec.size
         )
-        argv = self.sched.sandboxed(dyno_argv(self.command), uid, self.dir, self.box, self.spec.id)
+        argv = self.sched.sandboxed(
+            dyno_argv(self.command), uid, self.dir, self.box, self.spec.id, tree
+        )
         return argv, env
 
     async def _life(self) -> None:
@@ -678,6 +684,9 @@ class _App:
         self.finished: set[uuid.UUID] = set()
         self.preboot: _Preboot | None = None
         self.backends: tuple[Backend, ...] = ()
+        # Slugs unpacked once (sandboxed) for the app's dynos to copy: slug -> tree.
+        self.slug_trees: dict[Path, Path] = {}
+        self.slug_lock = asyncio.Lock()
 
 
 class LocalScheduler:
@@ -773,30 +782,74 @@ class LocalScheduler:
             pids=process_limit(size),
             cpu_shares=cpu_shares(size),
         )
-        return Box(self.sandbox.group(f"{app.id.hex[:12]}-{name}", limits), sandboxed=True)
+        # A group per start: a restarted dyno's OOM count starts from nothing.
+        group = self.sandbox.group(f"{app.id.hex[:12]}-{name}-{secrets.token_hex(3)}", limits)
+        return Box(group, sandboxed=True)
 
     def sandboxed(
-        self, argv: list[str], uid: int | None, home: Path, box: Box, dyno_id: uuid.UUID
+        self,
+        argv: list[str],
+        uid: int | None,
+        home: Path,
+        box: Box,
+        dyno_id: uuid.UUID,
+        tree: Path | None = None,
     ) -> list[str]:
+        """The dyno's command in its sandbox; with `tree`, it first copies the slug into its
+        home (as the app's uid, inside the sandbox)."""
         if self.sandbox is None:
             return argv
+        readable: list[Path] = []
+        if tree is not None:
+            argv = ["/bin/sh", "-c", COPY_IN, str(tree), str(home), *argv]
+            readable.append(tree)
         return self.sandbox.command(
-            argv, uid=uid, writable=[home], cwd=home, group=box.group, hostname=str(dyno_id)
+            argv,
+            uid=uid,
+            writable=[home],
+            readable=readable,
+            cwd=home,
+            group=box.group,
+            hostname=str(dyno_id),
         )
 
-    async def unpack_slug(self, slug: Path, dest: Path, uid: int | None) -> None:
+    async def prepare_home(self, app: _App, slug: Path, home: Path, uid: int | None) -> Path | None:
+        """A fresh home for a dyno. Unsandboxed, the slug is unpacked into it here. In the
+        sandbox, the home is made for the app's uid and the slug's tree returned: unpacked
+        once per app and slug (a Python process, the costly part of a start), it is copied
+        by each dyno as it starts."""
         opts = self.opts
         if self.sandbox is None or uid is None:
             await asyncio.to_thread(
-                unpack_slug, slug, dest, opts.slug_max_bytes, opts.slug_max_members
+                unpack_slug, slug, home, opts.slug_max_bytes, opts.slug_max_members
             )
-            return
-        await asyncio.to_thread(shutil.rmtree, dest, True)
-        limits = slug_limits(opts.slug_max_bytes, opts.slug_max_members)
-        try:
-            await self.sandbox.unpack(slug, dest, limits, uid=uid)
-        except (untar.UnsafeArchive, tarfile.TarError, EOFError) as exc:
-            raise slug_error(exc) from exc
+            return None
+        tree = await self._slug_tree(app, slug, uid)
+        await asyncio.to_thread(shutil.rmtree, home, True)
+        await asyncio.to_thread(self.sandbox.own_dir, home, uid)
+        return tree
+
+    async def _slug_tree(self, app: _App, slug: Path, uid: int) -> Path:
+        assert self.sandbox is not None
+        async with app.slug_lock:
+            tree = app.slug_trees.get(slug)
+            if tree is not None and await asyncio.to_thread(tree.is_dir):
+                return tree
+            key = hashlib.sha256(str(slug).encode()).hexdigest()[:16]
+            tree = self.opts.root / str(app.id) / f".slug-{key}"
+            await asyncio.to_thread(shutil.rmtree, tree, True)
+            limits = slug_limits(self.opts.slug_max_bytes, self.opts.slug_max_members)
+            try:
+                await self.sandbox.unpack(slug, tree, limits, uid=uid)
+            except (untar.UnsafeArchive, tarfile.TarError, EOFError) as exc:
+                await asyncio.to_thread(shutil.rmtree, tree, True)
+                raise slug_error(exc) from exc
+            app.slug_trees[slug] = tree
+            # Trees of slugs that are neither this one nor the current release's go.
+            current = app.state.release.slug_path if app.state.release else None
+            for old in [s for s in app.slug_trees if s not in (slug, current)]:
+                await asyncio.to_thread(shutil.rmtree, app.slug_trees.pop(old), True)
+            return tree
 
     def env_for(
         self,
