@@ -147,7 +147,10 @@ class Box:
         # bwrap's init in the sandbox is spared too: it ends when the command does.
         spare = frozenset({self.outer, *_children(self.outer)})
         if self.group is not None:
+            # Nothing leaves its cgroup (the app's uid cannot write another's), so its
+            # member list is the whole dyno: no scan of the machine's processes.
             self.group.signal(signal.SIGTERM, spare)
+            return
         for pid in procs.group_pids(self.pgid):
             if pid not in spare:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -173,12 +176,13 @@ class Box:
                 self.group.kill()
             return
         spare = frozenset({self.outer})
-        for pid in procs.group_pids(self.pgid):
-            if pid not in spare:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
         if self.group is not None:
             self.group.kill(spare)
+        else:
+            for pid in procs.group_pids(self.pgid):
+                if pid not in spare:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
         if not _children(self.outer):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self.outer, signal.SIGKILL)
