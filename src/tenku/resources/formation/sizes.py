@@ -41,40 +41,33 @@ def max_quantity(size: str) -> int:
     return MAX_PERFORMANCE if size.startswith("Performance") else MAX_STANDARD
 
 
-# Memory quota in MB: beyond it a dyno is logged with R14, beyond twice it R15 kills it.
-MEMORY_MB = {
-    "Eco": 512,
-    "Basic": 512,
-    "Standard-1X": 512,
-    "Standard-2X": 1024,
-    "Performance-M": 2560,
-    "Performance-L": 14336,
-    "Performance-L-RAM": 30720,
-    "Performance-XL": 63488,
-    "Performance-2XL": 126976,
+# Per size: the memory quota in MB (beyond it a dyno is logged with R14; its cgroup's
+# limit, where the OOM killer acts and R15 is logged, is twice it) and the processes and
+# threads one dyno may have (Heroku's per-size limits).
+LIMITS = {
+    "Eco": (512, 256),
+    "Basic": (512, 256),
+    "Standard-1X": (512, 256),
+    "Standard-2X": (1024, 512),
+    "Performance-M": (2560, 16384),
+    "Performance-L": (14336, 32768),
+    "Performance-L-RAM": (30720, 32768),
+    "Performance-XL": (63488, 32768),
+    "Performance-2XL": (126976, 32768),
 }
+DEFAULT_LIMITS = LIMITS[DEFAULT_SIZE]
+
+
+def _limits(size: str) -> tuple[int, int]:
+    return LIMITS.get(canonical_size(size) or size, DEFAULT_LIMITS)
 
 
 def memory_mb(size: str) -> int:
-    return MEMORY_MB.get(canonical_size(size) or size, 512)
-
-
-# Processes and threads one dyno may have (Heroku's per-size limits).
-PROCESS_LIMIT = {
-    "Eco": 256,
-    "Basic": 256,
-    "Standard-1X": 256,
-    "Standard-2X": 512,
-    "Performance-M": 16384,
-    "Performance-L": 32768,
-    "Performance-L-RAM": 32768,
-    "Performance-XL": 32768,
-    "Performance-2XL": 32768,
-}
+    return _limits(size)[0]
 
 
 def process_limit(size: str) -> int:
-    return PROCESS_LIMIT.get(canonical_size(size) or size, 256)
+    return _limits(size)[1]
 
 
 def cpu_shares(size: str) -> int:
