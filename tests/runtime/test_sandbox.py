@@ -231,6 +231,44 @@ async def test_a_build_step_runs_as_the_app_not_as_tenku(
     assert not (data / "pwned").exists()
 
 
+async def test_a_build_cannot_point_tenku_at_host_files(live: Live, stranger: User) -> None:
+    """After the steps Tenku itself deletes ignored files, writes .profile.d and packs the
+    slug as root: a step that swaps the app's directory for a link must not aim that at the
+    host."""
+    canary_dir = live.tmp / "host-files"
+    canary_dir.mkdir()
+    canary = canary_dir / "precious.txt"
+    canary.write_text("keep me")
+    pack = live.tmp / "swap-pack"
+    (pack / "bin").mkdir(parents=True)
+    (pack / "bin" / "detect").write_text("#!/bin/sh\necho Swap\n")
+    (pack / "bin" / "compile").write_text(
+        f'#!/bin/sh\nmv "$1" "$1.real" && ln -s {canary_dir} "$1" && echo swapped\n'
+    )
+    (pack / "bin" / "release").write_text("#!/bin/sh\nprintf 'config_vars:\\n  A: b\\n'\n")
+    for script in (pack / "bin").iterdir():
+        script.chmod(0o755)
+    source = live.tmp / "swap-src"
+    source.mkdir()
+    (source / ".slugignore").write_text("*.txt\n")
+    (source / "Procfile").write_text("web: sleep 1\n")
+    await stranger.create_app("swapper")
+    # A lone top-level directory: the app's directory is one the app's uid may rename.
+    url = await live.upload(
+        stranger, "swapper", tarball(source, live.tmp / "swap-src.tgz", top="app")
+    )
+    build = await live.build(
+        stranger, "swapper", source_blob={"url": url}, buildpacks=[{"url": pack.as_uri()}]
+    )
+    done = await live.wait(stranger, "swapper", build["id"])
+    out = await live.output(stranger, "swapper", build["id"])
+    assert "swapped" in out, out
+    assert done["status"] == "failed", out
+    assert "replaced the app's directory" in out, out
+    assert await asyncio.to_thread(canary.read_text) == "keep me"
+    assert not await asyncio.to_thread((canary_dir / ".profile.d").exists)
+
+
 async def test_a_dyno_cannot_fork_past_its_size_limit(live: Live, owner: User) -> None:
     """A fork bomb stops at the size's process limit (Standard-1X: 256), in its own cgroup."""
     assert local(live).sandbox is not None

@@ -8,11 +8,13 @@ replaced only by a build that succeeded, never left half-written by one that fai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import secrets
 import shutil
+import stat
 import sys
 import time
 import uuid
@@ -193,18 +195,45 @@ def _save_cache(work: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _same_tree(build: Path, app_dir: Path) -> None:
+    """The build steps (the app's uid) may have replaced the app's directory, or one above
+    it, by a link; Tenku, which deletes ignored files and packs the slug, would follow it."""
+    for path in (build, *[p for p in app_dir.parents if build in p.parents], app_dir):
+        try:
+            kept = stat.S_ISDIR(os.lstat(path).st_mode)
+        except OSError:
+            kept = False
+        if not kept:
+            raise BuildFailed(" !     The build replaced the app's directory by a link or file.")
+
+
 def _profile_config_vars(build_dir: Path, config_vars: dict[str, str]) -> None:
     """The deprecated `config_vars` of bin/release, as defaults that config vars override."""
     if not config_vars:
         return
     profile = build_dir / ".profile.d"
-    profile.mkdir(exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        profile.mkdir()
     lines = []
     for key, value in config_vars.items():
         if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             quoted = "'" + value.replace("'", "'\\''") + "'"
             lines.append(f'export {key}="${{{key}:-{quoted}}}"\n')
-    (profile / "000-buildpack-config-vars.sh").write_text("".join(lines))
+    # The tree is the app's: never written through a link it made (.profile.d or the file).
+    nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        dir_fd = os.open(profile, os.O_RDONLY | os.O_DIRECTORY | nofollow)
+    except OSError as exc:
+        raise BuildFailed(" !     .profile.d is not a directory of the app.") from exc
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | nofollow
+        fd = os.open("000-buildpack-config-vars.sh", flags, 0o644, dir_fd=dir_fd)
+    except OSError as exc:
+        raise BuildFailed(" !     .profile.d/000-buildpack-config-vars.sh is not a file.") from exc
+    finally:
+        os.close(dir_fd)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(lines))
 
 
 def parse_release(text: str) -> dict[str, Any]:
@@ -358,6 +387,8 @@ class Builder:
         for pack_dir, name in chosen:
             await self._compile(plan, pack_dir, name, app_dir, exports)
         release = await self._release(plan, chosen[-1][0], app_dir, exports)
+        # From here Tenku works on the tree itself: it must still be the directory it was.
+        await asyncio.to_thread(_same_tree, p.build, app_dir)
 
         defaults = _str_map(release.get("default_process_types"))
         await asyncio.to_thread(_profile_config_vars, app_dir, _str_map(release.get("config_vars")))
