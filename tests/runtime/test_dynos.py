@@ -202,7 +202,8 @@ async def test_crash_restarts_and_config_change_restarts(live: Live, owner: User
         return r.status_code == 200 and r.json()["greeting"] == "two"
 
     await until(greets_two, "the new config")
-    assert "heroku[web.1]: Restarting" in await logs(live, app["id"])
+    # Log lines reach the store a moment after they happen.
+    await until(lambda: _has(live, app["id"], "heroku[web.1]: Restarting"), "the restart logged")
 
 
 async def test_web_that_never_binds_is_killed_with_r10(live: Live, owner: User) -> None:

@@ -27,7 +27,7 @@ import shutil
 import tarfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -409,8 +409,15 @@ class Dyno:
 
     async def _await_bind(self, proc: asyncio.subprocess.Process) -> None:
         deadline = time.monotonic() + self.sched.opts.boot_timeout
+        assert self.port is not None
+        with self.sched.watch_bind(self.port) as bound:
+            await self._bind_or_r10(proc, bound, deadline)
+
+    async def _bind_or_r10(
+        self, proc: asyncio.subprocess.Process, bound: asyncio.Event, deadline: float
+    ) -> None:
         while proc.returncode is None and self._stop is None:
-            if self.port in await asyncio.to_thread(procs.listening_ports):
+            if bound.is_set():
                 await self._set(UP)
                 return
             if time.monotonic() >= deadline:
@@ -425,8 +432,9 @@ class Dyno:
                 await proc.wait()
                 self._log(f"Process exited with status {_exit_status(proc.returncode)}")
                 return
+            # Woken by the bind, or at the latest after 0.2 s to see whether it exited.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(proc.wait()), 0.2)
+                await asyncio.wait_for(bound.wait(), 0.2)
 
     async def _pump(self, proc: asyncio.subprocess.Process) -> None:
         await _read_lines(
@@ -689,12 +697,21 @@ class _App:
         self.slug_lock = asyncio.Lock()
 
 
+def _fresh_dir(sandbox: Sandbox, home: Path, uid: int) -> None:
+    shutil.rmtree(home, ignore_errors=True)
+    sandbox.own_dir(home, uid)
+
+
 class LocalScheduler:
     def __init__(
         self, opts: LocalOptions, reporter: Reporter, sandbox: Sandbox | None = None
     ) -> None:
         self.opts = opts
         self.reporter = reporter
+        # Ports web dynos must bind, and one reader of the machine's listening sockets for
+        # all of them (a read per starting dyno would crowd the thread pool).
+        self._binding: dict[int, asyncio.Event] = {}
+        self._bind_reader: asyncio.Task[None] | None = None
         self.sandbox = sandbox if sandbox is not None and sandbox.enabled else None
         self._apps: dict[uuid.UUID, _App] = {}
         self._lock = asyncio.Lock()
@@ -759,11 +776,35 @@ class LocalScheduler:
             await self.remove(app_id)
         for task in list(self._background):
             task.cancel()
+        if self._bind_reader is not None:
+            self._bind_reader.cancel()
 
     async def attachment(self, app_id: uuid.UUID, dyno_id: uuid.UUID) -> Attachment | None:
         app = self._apps.get(app_id)
         one = app.oneoffs.get(dyno_id) if app else None
         return await one.attachment() if one else None
+
+    # --- binding ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def watch_bind(self, port: int) -> Iterator[asyncio.Event]:
+        """An event set once something listens on `port` (while the context lasts)."""
+        event = self._binding[port] = asyncio.Event()
+        if self._bind_reader is None or self._bind_reader.done():
+            self._bind_reader = asyncio.create_task(self._read_binds(), name="tenku-binds")
+        try:
+            yield event
+        finally:
+            if self._binding.get(port) is event:
+                del self._binding[port]
+
+    async def _read_binds(self) -> None:
+        while self._binding:
+            listening = await asyncio.to_thread(procs.listening_ports)
+            for port, event in list(self._binding.items()):
+                if port in listening:
+                    event.set()
+            await asyncio.sleep(0.1)
 
     # --- the sandbox ----------------------------------------------------------------
 
@@ -825,15 +866,14 @@ class LocalScheduler:
             )
             return None
         tree = await self._slug_tree(app, slug, uid)
-        await asyncio.to_thread(shutil.rmtree, home, True)
-        await asyncio.to_thread(self.sandbox.own_dir, home, uid)
+        await asyncio.to_thread(_fresh_dir, self.sandbox, home, uid)
         return tree
 
     async def _slug_tree(self, app: _App, slug: Path, uid: int) -> Path:
         assert self.sandbox is not None
         async with app.slug_lock:
             tree = app.slug_trees.get(slug)
-            if tree is not None and await asyncio.to_thread(tree.is_dir):
+            if tree is not None:
                 return tree
             key = hashlib.sha256(str(slug).encode()).hexdigest()[:16]
             tree = self.opts.root / str(app.id) / f".slug-{key}"
