@@ -103,6 +103,9 @@ class Settings:
     # between users). Apps get uids from `sandbox_uid_base` up.
     sandbox: str = "auto"
     sandbox_uid_base: int = 2_000_000
+    # Dynos' $PORTs come from this range (above Linux's ephemeral ports), which sandboxed
+    # code may not connect to.
+    sandbox_ports: str = "61000-64999"
     # Read-only directories builds and dynos see besides the system and the interpreters.
     sandbox_paths: tuple[Path, ...] = ()
     # The runtime: builds.
@@ -222,6 +225,7 @@ def load_settings(
         slug_unpack_max_mb=_env_int("TENKU_SLUG_UNPACK_MAX_MB", d["slug_unpack_max_mb"]),
         sandbox=_env_choice("TENKU_SANDBOX", ("auto", "on", "off"), d["sandbox"]),
         sandbox_uid_base=_env_int("TENKU_SANDBOX_UID_BASE", d["sandbox_uid_base"]),
+        sandbox_ports=os.environ.get("TENKU_SANDBOX_PORTS") or d["sandbox_ports"],
         sandbox_paths=tuple(map(Path, _env_list("TENKU_SANDBOX_PATHS", os.pathsep))),
         build_timeout=_env_float("TENKU_BUILD_TIMEOUT", d["build_timeout"]),
         build_concurrency=_env_int("TENKU_BUILD_CONCURRENCY", d["build_concurrency"]),

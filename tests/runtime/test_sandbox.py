@@ -18,13 +18,26 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import select
 
+from tenku.db.models import Dyno
 from tenku.runtime import untar
+from tenku.runtime.netfilter import owned_listeners
 from tenku.runtime.sandbox import Sandbox
 from tests.conftest import User
 from tests.runtime.conftest import Live, tarball
-from tests.runtime.test_dynos import _has, all_up, deployed, local, pgid_of, until
+from tests.runtime.test_dynos import (
+    APP_DIR,
+    _has,
+    all_up,
+    deployed,
+    local,
+    logs,
+    pgid_of,
+    until,
+)
 
 SECRET = "victim-secret-" + uuid.uuid4().hex
 PROBE = r"""
@@ -64,12 +77,18 @@ for pid in os.listdir("/proc"):
             pass
 out["victim_environ"] = "found" if found else "not found"
 attempt("write_home", lambda: open(os.path.join(os.environ["HOME"], "mine"), "w").write("x"))
+import socket
+def connect(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+attempt("victim_port", lambda: connect(targets["victim_port"]))
+attempt("router", lambda: connect(targets["router_port"]))
 attempt("kill_victim", lambda: os.kill(targets["victim_pid"], signal.SIGKILL))
 print("PROBE " + json.dumps(out), flush=True)
 """
 
 
-def targets(live: Live, victim_id: str, victim_pid: int) -> dict[str, Any]:
+def targets(live: Live, victim_id: str, victim_pid: int, victim_port: int) -> dict[str, Any]:
     data = live.settings.data_dir
     return {
         "read": {
@@ -85,8 +104,21 @@ def targets(live: Live, victim_id: str, victim_pid: int) -> dict[str, Any]:
         },
         "write": str(data / "pwned"),
         "victim_pid": victim_pid,
+        "victim_port": victim_port,
+        "router_port": live.settings.router_port,
         "secret": SECRET,
     }
+
+
+async def port_of(live: Live, app_id: str, name: str) -> int:
+    async with live.api.database.session(write=False) as db:
+        row = (
+            await db.execute(
+                select(Dyno).where(Dyno.app_id == uuid.UUID(app_id), Dyno.name == name)
+            )
+        ).scalar_one()
+        assert row.port is not None
+        return int(row.port)
 
 
 def host_uid_of_secret_holder() -> int | None:
@@ -110,12 +142,13 @@ async def probe_from_a_dyno(live: Live, owner: User, stranger: User) -> dict[str
     await until(lambda: all_up(owner, "victim", {"web.1"}), "the victim's web.1 up")
     pgid = await pgid_of(live, victim["id"], "web.1")
     assert pgid is not None
+    port = await port_of(live, victim["id"], "web.1")
     source = live.tmp / "probe-app"
     source.mkdir()
     (source / "probe.py").write_text(PROBE)
     attacker = await stranger.create_app("attacker")
     await live.release_slug(stranger, "attacker", source, {"worker": "sleep 1"})
-    spec = json.dumps(targets(live, victim["id"], pgid))
+    spec = json.dumps(targets(live, victim["id"], pgid, port))
     r = await stranger.post(
         "/apps/attacker/dynos",
         json={"command": f"python3 probe.py '{spec}'", "attach": False},
@@ -144,6 +177,8 @@ def assert_contained(result: dict[str, Any]) -> None:
     assert result["write_data_dir"] != "done", result
     assert result["write_usr"] != "done", result
     assert result["kill_victim"] != "done", result
+    # Another dyno's port only through the router.
+    assert result["victim_port"] != "done", result
     assert result["victim_environ"] == "not found", result
     assert result["uid"] not in (0, os.getuid()), result
     assert result["victim_uid"] is not None, result
@@ -158,8 +193,9 @@ async def test_a_dyno_reaches_nothing_of_another_tenant_or_of_tenku(
 ) -> None:
     assert local(live).sandbox is not None, "the sandbox is not enabled on this machine"
     result = await probe_from_a_dyno(live, owner, stranger)
-    # What the dyno may do: write its own home.
+    # What the dyno may do: write its own home, reach the router.
     assert result["write_home"] == "done", result
+    assert result["router"] == "done", result
     assert_contained(result)
 
 
@@ -171,6 +207,7 @@ async def test_without_the_sandbox_the_same_probe_finds_everything(
     result = await probe_from_a_dyno(live, owner, stranger)
     assert result["secret_key"] == "done", result
     assert result["victim_environ"] == "found", result
+    assert result["victim_port"] == "done", result
     with pytest.raises(AssertionError):
         assert_contained(result)
 
@@ -267,6 +304,67 @@ async def test_a_build_cannot_point_tenku_at_host_files(live: Live, stranger: Us
     assert "replaced the app's directory" in out, out
     assert await asyncio.to_thread(canary.read_text) == "keep me"
     assert not await asyncio.to_thread((canary_dir / ".profile.d").exists)
+
+
+HIJACK = r"""
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"PWNED")
+http.server.HTTPServer(("127.0.0.1", int(os.environ["GRAB"])), H).serve_forever()
+"""
+
+
+async def test_a_port_bound_by_another_app_never_takes_a_dyno_s_traffic(
+    live: Live, owner: User, stranger: User
+) -> None:
+    """The stranger's dyno binds the port the runtime is about to give the owner's next web
+    dyno: that dyno never counts as up on it, and the router never sends it traffic."""
+    sched = local(live)
+    grab = sched.new_port()
+    source = live.tmp / "grabber"
+    source.mkdir()
+    (source / "grab.py").write_text(HIJACK)
+    await stranger.create_app("grabber")
+    await live.release_slug(stranger, "grabber", source, {"worker": "python3 grab.py"})
+    r = await stranger.patch("/apps/grabber/config-vars", json={"GRAB": str(grab)})
+    assert r.status_code == 200, r.text
+    r = await stranger.patch("/apps/grabber/formation/worker", json={"quantity": 1})
+    assert r.status_code == 200, r.text
+
+    async def grabbed() -> bool:
+        return grab in await asyncio.to_thread(owned_listeners)
+
+    await until(grabbed, "the port grabbed")
+    victim = await owner.create_app("hijacked")
+    given = iter([grab])
+    original = sched.new_port
+    sched.new_port = lambda: next(given, None) or original()  # type: ignore[method-assign]
+    crashed = "heroku[web.1]: State changed from starting to crashed"
+    try:
+        # The web process binds late: meanwhile only the stranger listens on its port.
+        await live.release_slug(
+            owner, "hijacked", APP_DIR, {"web": "sleep 3; exec python3 server.py"}
+        )
+        async with httpx.AsyncClient(
+            base_url=live.router_url, timeout=30, trust_env=False
+        ) as client:
+
+            async def crashed_unrouted() -> bool:
+                r = await client.get("/", headers={"Host": live.host("hijacked")})
+                assert b"PWNED" not in r.content, r.text
+                return await _has(live, victim["id"], crashed) is not None
+
+            await until(crashed_unrouted, "the hijacked dyno crashed")
+    finally:
+        sched.new_port = original  # type: ignore[method-assign]
+    text = await logs(live, victim["id"])
+    first = re.search(r"heroku\[web\.1\]: State changed from starting to (\w+)", text)
+    assert first is not None, text
+    assert first.group(1) == "crashed", text
+    # Restarted on a port of its own, it serves its own answers.
+    await until(lambda: all_up(owner, "hijacked", {"web.1"}), "web.1 up on another port")
+    assert await port_of(live, victim["id"], "web.1") != grab
 
 
 async def test_a_dyno_cannot_fork_past_its_size_limit(live: Live, owner: User) -> None:

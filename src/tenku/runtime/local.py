@@ -46,6 +46,7 @@ from tenku.runtime.dyno_env import (
     slug_limits,
     unpack_slug,
 )
+from tenku.runtime.netfilter import owned_listeners
 from tenku.runtime.rendezvous import Attachment
 from tenku.runtime.sandbox import Box, Sandbox
 from tenku.runtime.scheduler import (
@@ -272,6 +273,7 @@ class Dyno:
         self.port: int | None = None
         self.proc: asyncio.subprocess.Process | None = None
         self.box = Box()
+        self.uid: int | None = None
         # Every start of a dyno is a distinct dyno on Heroku (log-runtime-metrics' dyno=).
         self.instance = uuid.uuid4()
         self.generation = self.instance.hex[:8]
@@ -349,13 +351,12 @@ class Dyno:
             self._stopped.set()
 
     async def _run_once(self) -> int:
-        opts = self.sched.opts
         slug = self.release.slug_path
         if slug is None:
             raise RuntimeError("release without a slug")
-        uid = self.sched.uid_for(self.app)
+        uid = self.uid = self.sched.uid_for(self.app)
         tree = await self.sched.prepare_home(self.app, slug, self.dir, uid)
-        self.port = free_port(opts.host)
+        self.port = self.sched.new_port()
         env = self.sched.env_for(self.app, self.dir, self.name, self.id, self.port, self.release)
         if self._stop is not None:
             return 0
@@ -410,7 +411,7 @@ class Dyno:
     async def _await_bind(self, proc: asyncio.subprocess.Process) -> None:
         deadline = time.monotonic() + self.sched.opts.boot_timeout
         assert self.port is not None
-        with self.sched.watch_bind(self.port) as bound:
+        with self.sched.watch_bind(self.port, self.uid) as bound:
             await self._bind_or_r10(proc, bound, deadline)
 
     async def _bind_or_r10(
@@ -535,7 +536,7 @@ class OneOff:
             raise RuntimeError("no release to run")
         uid = self.sched.uid_for(self.app)
         tree = await self.sched.prepare_home(self.app, self.release.slug_path, self.dir, uid)
-        port = free_port(self.sched.opts.host)
+        port = self.sched.new_port()
         env = self.sched.env_for(
             self.app, self.dir, self.spec.name, self.spec.id, port, self.release, self.spec.env
         )
@@ -710,7 +711,7 @@ class LocalScheduler:
         self.reporter = reporter
         # Ports web dynos must bind, and one reader of the machine's listening sockets for
         # all of them (a read per starting dyno would crowd the thread pool).
-        self._binding: dict[int, asyncio.Event] = {}
+        self._binding: dict[int, tuple[asyncio.Event, int | None]] = {}
         self._bind_reader: asyncio.Task[None] | None = None
         self.sandbox = sandbox if sandbox is not None and sandbox.enabled else None
         self._apps: dict[uuid.UUID, _App] = {}
@@ -786,23 +787,32 @@ class LocalScheduler:
 
     # --- binding ----------------------------------------------------------------------
 
+    def new_port(self) -> int:
+        """A dyno's $PORT: from the sandbox's range (which sandboxed code cannot reach)."""
+        if self.sandbox is not None:
+            return self.sandbox.port(self.opts.host)
+        return free_port(self.opts.host)
+
     @contextlib.contextmanager
-    def watch_bind(self, port: int) -> Iterator[asyncio.Event]:
-        """An event set once something listens on `port` (while the context lasts)."""
-        event = self._binding[port] = asyncio.Event()
+    def watch_bind(self, port: int, uid: int | None) -> Iterator[asyncio.Event]:
+        """An event set once `port` is listened on (by `uid` alone, when given: a port that
+        another app's code bound first is never taken for the dyno's)."""
+        event = asyncio.Event()
+        self._binding[port] = (event, uid)
         if self._bind_reader is None or self._bind_reader.done():
             self._bind_reader = asyncio.create_task(self._read_binds(), name="tenku-binds")
         try:
             yield event
         finally:
-            if self._binding.get(port) is event:
+            if self._binding.get(port, (None, None))[0] is event:
                 del self._binding[port]
 
     async def _read_binds(self) -> None:
         while self._binding:
-            listening = await asyncio.to_thread(procs.listening_ports)
-            for port, event in list(self._binding.items()):
-                if port in listening:
+            listening = await asyncio.to_thread(owned_listeners)
+            for port, (event, uid) in list(self._binding.items()):
+                owners = listening.get(port)
+                if owners and (uid is None or owners == {uid}):
                     event.set()
             await asyncio.sleep(0.1)
 

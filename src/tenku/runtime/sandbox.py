@@ -26,8 +26,10 @@ import fcntl
 import json
 import logging
 import os
+import random
 import shutil
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import Sequence
@@ -36,6 +38,7 @@ from pathlib import Path
 
 from tenku.config import Settings
 from tenku.runtime import cgroups, procs, untar
+from tenku.runtime.netfilter import NetFilter, PortRange
 
 log = logging.getLogger("tenku.runtime.sandbox")
 
@@ -227,11 +230,16 @@ class Sandbox:
             )
         elif self.setpriv is None:
             self.problems.append("util-linux's setpriv is not installed")
+        installation = str(settings.data_dir.resolve())
+        self.ports = PortRange.parse(settings.sandbox_ports)
+        self.netfilter = NetFilter(installation, settings.sandbox_uid_base, self.ports)
         if not self.problems:
             with contextlib.suppress(OSError):
-                self.cgroups = cgroups.detect(str(settings.data_dir.resolve()))
+                self.cgroups = cgroups.detect(installation)
             if self.cgroups is None:
                 self.problems.append("no cgroup memory and pids controllers can be written")
+        if not self.problems and self.netfilter.nft is None:
+            self.problems.append("nftables (nft) is not installed")
         self.enabled = not self.problems
         self.paths = interpreter_paths(settings.sandbox_paths) if self.enabled else ()
         # What unpacks user data inside the sandbox: Tenku's interpreter and untar's text.
@@ -337,6 +345,32 @@ class Sandbox:
         if not self.enabled or self.cgroups is None:
             return None
         return self.cgroups.create(name, limits)
+
+    def start(self) -> None:
+        """At the runtime's start: the network rule in place (or the sandbox off, saying why)."""
+        if not self.enabled:
+            return
+        problem = self.netfilter.install()
+        if problem is not None:
+            self.problems.append(problem)
+            self.enabled = False
+            log.error("sandbox unavailable: %s", problem)
+
+    def stop(self) -> None:
+        if self.enabled:
+            self.netfilter.remove()
+
+    def port(self, host: str) -> int:
+        """A free port of the dynos' range for a dyno's $PORT."""
+        for _ in range(200):
+            port = random.randint(self.ports.low, self.ports.high)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+                return port
+        raise SandboxError(f"no free port in {self.ports.low}-{self.ports.high}")
 
     def clear(self) -> int:
         """At the runtime's start: what an earlier runtime left in its cgroups."""

@@ -115,6 +115,8 @@ class Runtime:
             log.info("builds and dynos: sandbox %s", sandbox.description)
         # The socket doubles as a lock: only the one runtime of a data directory recovers.
         if self._listen():
+            if sandbox is not None:
+                await asyncio.to_thread(sandbox.start)
             await self.recover()
             # Only the runtime that owns the data directory delivers, so no line goes twice.
             self._drains = DrainForwarder(self.settings, self.db)
@@ -155,6 +157,8 @@ class Runtime:
         if self._addons is not None:
             await self._addons.stop()
             self._addons = None
+        if self._sock is not None and self.build_settings.sandbox is not None:
+            await asyncio.to_thread(self.build_settings.sandbox.stop)
         self._unlisten()
         if self._own_db:
             await self.db.dispose()
