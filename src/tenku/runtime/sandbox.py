@@ -11,7 +11,7 @@ app's uid (allocated once per app, never root, never Tenku's), with no capabilit
 
 Tenku's data directory is not in view at all: not its secret key, its CA, its database,
 nor any other app's files. Network namespaces are not made yet: a dyno shares the host's
-network (see docs/sandbox.md).
+network, where `netfilter.py` keeps apps off each other's ports (see docs/sandbox.md).
 
 Signals: bwrap's own process dies on SIGTERM and takes the sandbox down with it
 (`--die-with-parent`), so a graceful stop signals the processes inside (every member of
@@ -257,7 +257,11 @@ class Sandbox:
         if not self.enabled:
             return "unavailable: " + "; ".join(self.problems)
         assert self.cgroups is not None
-        return f"bubblewrap, a uid per app, {self.cgroups.description}"
+        ports = f"{self.ports.low}-{self.ports.high}"
+        return (
+            f"bubblewrap, a uid per app, {self.cgroups.description}, "
+            f"dyno ports {ports} closed to apps (nftables)"
+        )
 
     @property
     def refuses_shared_use(self) -> bool:
