@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tarfile
 import uuid
 from pathlib import Path
@@ -504,3 +505,63 @@ def test_python_runs_the_unpacker_alone() -> None:
     source = Path(untar.__file__).read_text()
     assert "from tenku" not in source
     assert "import tenku" not in source
+
+
+# --- where the sandbox cannot run -----------------------------------------------------------
+
+
+async def test_without_a_sandbox_nothing_runs_once_there_are_two_accounts(
+    live: Live, owner: User, stranger: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TENKU_SANDBOX=auto on a machine that cannot sandbox: builds fail saying why, and
+    dynos do not start, while more than one account exists (here: owner and stranger)."""
+    sandbox = live.runtime.build_settings.sandbox
+    assert sandbox is not None
+    assert live.runtime.dynos is not None
+    monkeypatch.setattr(sandbox, "enabled", False)
+    monkeypatch.setattr(sandbox, "problems", ["bubblewrap (bwrap) is not installed"])
+    monkeypatch.setattr(local(live), "sandbox", None)
+    assert sandbox.refuses_shared_use
+    app = await owner.create_app("unboxed")
+    source = live.tmp / "unboxed-src"
+    source.mkdir()
+    (source / "Procfile").write_text("web: python3 server.py\n")
+    url = await live.upload(owner, "unboxed", tarball(source, live.tmp / "unboxed.tgz"))
+    build = await live.build(
+        owner, "unboxed", source_blob={"url": url}, buildpacks=[{"url": "heroku/procfile"}]
+    )
+    done = await live.wait(owner, "unboxed", build["id"])
+    out = await live.output(owner, "unboxed", build["id"])
+    assert done["status"] == "failed", out
+    assert "sandbox is unavailable (bubblewrap (bwrap) is not installed)" in out, out
+    assert "TENKU_SANDBOX=off" in out, out
+    # A slug released through the API gets no dyno either.
+    await live.release_slug(owner, "unboxed", APP_DIR, {"web": "python3 server.py"})
+    manager = live.runtime.dynos
+
+    async def refused() -> bool:
+        return manager._refused
+
+    await until(refused, "the runtime refusing the app's dynos")
+    assert local(live).backends(uuid.UUID(app["id"])) == ()
+    assert "Starting process" not in await logs(live, app["id"])
+
+
+def test_sandbox_on_refuses_to_start_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenku.config import Settings
+    from tenku.runtime.worker import Runtime
+
+    real_which = shutil.which
+    monkeypatch.setattr(
+        shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name)
+    )
+    settings = Settings(
+        data_dir=tmp_path, database_url="sqlite+aiosqlite:///:memory:", sandbox="on"
+    )
+    runtime = Runtime(settings)
+    assert runtime.build_settings.sandbox is not None
+    assert "bubblewrap" in runtime.build_settings.sandbox.description
+    with pytest.raises(RuntimeError, match="TENKU_SANDBOX=on"):
+        asyncio.run(runtime.start())
