@@ -159,10 +159,6 @@ class Box:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGTERM)
 
-    def hangup(self) -> None:
-        if self.pgid is not None:
-            procs.kill_group(self.pgid, signal.SIGHUP)
-
     def kill(self) -> None:
         """SIGKILL every process of the build or dyno.
 
