@@ -24,8 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from tenku.db.models import Dyno
-from tenku.runtime import untar
-from tenku.runtime.netfilter import owned_listeners
+from tenku.runtime import procs, untar
 from tenku.runtime.sandbox import Sandbox
 from tests.conftest import User
 from tests.runtime.conftest import Live, tarball
@@ -334,7 +333,7 @@ async def test_a_port_bound_by_another_app_never_takes_a_dyno_s_traffic(
     assert r.status_code == 200, r.text
 
     async def grabbed() -> bool:
-        return grab in await asyncio.to_thread(owned_listeners)
+        return grab in await asyncio.to_thread(procs.listeners)
 
     await until(grabbed, "the port grabbed")
     victim = await owner.create_app("hijacked")

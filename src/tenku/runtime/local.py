@@ -46,7 +46,6 @@ from tenku.runtime.dyno_env import (
     slug_limits,
     unpack_slug,
 )
-from tenku.runtime.netfilter import owned_listeners
 from tenku.runtime.rendezvous import Attachment
 from tenku.runtime.sandbox import Box, Sandbox
 from tenku.runtime.scheduler import (
@@ -809,7 +808,7 @@ class LocalScheduler:
 
     async def _read_binds(self) -> None:
         while self._binding:
-            listening = await asyncio.to_thread(owned_listeners)
+            listening = await asyncio.to_thread(procs.listeners)
             for port, (event, uid) in list(self._binding.items()):
                 owners = listening.get(port)
                 if owners and (uid is None or owners == {uid}):

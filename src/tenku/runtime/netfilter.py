@@ -9,7 +9,7 @@ installation, made when the runtime starts and removed when it stops.
 
 A port of the range bound by another uid first cannot take a dyno's traffic either: the
 runtime only routes to a port once the listening socket on it belongs to the dyno's own uid
-(`owned_listeners`).
+(`procs.listeners`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import logging
 import shutil
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 log = logging.getLogger("tenku.runtime.sandbox")
 
@@ -82,21 +81,3 @@ class NetFilter:
     def remove(self) -> None:
         if self.nft is not None:
             self._run(f"table inet {self.table}\ndelete table inet {self.table}\n")
-
-
-def owned_listeners() -> dict[int, set[int]]:
-    """Every listening TCP port on this machine and the uids of the sockets listening on it
-    (more than one where several addresses are bound: each must be the dyno's)."""
-    owners: dict[int, set[int]] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            # st == 0A is LISTEN; the eighth field is the owner's uid.
-            if len(fields) > 7 and fields[3] == "0A":
-                port = int(fields[1].rsplit(":", 1)[1], 16)
-                owners.setdefault(port, set()).add(int(fields[7]))
-    return owners

@@ -175,9 +175,10 @@ def group_swap(pgid: int) -> int:
     return total
 
 
-def listening_ports() -> set[int]:
-    """Ports with a listening TCP socket on this machine (IPv4 and IPv6)."""
-    ports: set[int] = set()
+def listeners() -> dict[int, set[int]]:
+    """Every listening TCP port on this machine (IPv4 and IPv6) and the uids of the sockets
+    listening on it (more than one where several addresses are bound)."""
+    owners: dict[int, set[int]] = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -185,10 +186,16 @@ def listening_ports() -> set[int]:
             continue
         for line in lines:
             fields = line.split()
-            # st == 0A is LISTEN.
-            if len(fields) > 3 and fields[3] == "0A":
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+            # st == 0A is LISTEN; the eighth field is the owner's uid.
+            if len(fields) > 7 and fields[3] == "0A":
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                owners.setdefault(port, set()).add(int(fields[7]))
+    return owners
+
+
+def listening_ports() -> set[int]:
+    """Ports with a listening TCP socket on this machine (IPv4 and IPv6)."""
+    return set(listeners())
 
 
 def kill_marked(marker: str) -> int:
