@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tarfile
 import uuid
 from pathlib import Path
@@ -564,3 +565,36 @@ def test_sandbox_on_refuses_to_start_without_one(
     assert "bubblewrap" in runtime.build_settings.sandbox.description
     with pytest.raises(RuntimeError, match="TENKU_SANDBOX=on"):
         asyncio.run(runtime.start())
+
+
+def test_the_network_rule_is_one_table_per_installation(tmp_path: Path) -> None:
+    """Made at start, replaced when made again, gone at stop; a table whose data directory
+    no longer exists is removed by the next installation that starts."""
+    from tenku.runtime.netfilter import NetFilter, PortRange
+
+    def tables() -> str:
+        return subprocess.run(
+            ["nft", "list", "tables"], capture_output=True, text=True, check=True
+        ).stdout
+
+    ports = PortRange.parse("61000-64999")
+    gone_dir = tmp_path / "gone"
+    gone_dir.mkdir()
+    gone = NetFilter(str(gone_dir), 2_000_000, ports)
+    assert gone.install() is None
+    assert gone.install() is None
+    assert tables().count(gone.table) == 1
+    gone_dir.rmdir()
+    live_dir = tmp_path / "live"
+    live_dir.mkdir()
+    alive = NetFilter(str(live_dir), 2_000_000, ports)
+    try:
+        assert alive.install() is None
+        listed = tables()
+        assert alive.table in listed
+        assert gone.table not in listed
+    finally:
+        alive.remove()
+    assert alive.table not in tables()
+    with pytest.raises(ValueError, match="range within 1024-65535"):
+        PortRange.parse("80-90")
