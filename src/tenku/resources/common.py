@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Protocol, TypeVar
+from types import UnionType
+from typing import Any, Protocol, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,9 +21,33 @@ class Out(BaseModel):
 
 
 class In(BaseModel):
-    """Base of every request body: documented fields are checked, others ignored."""
+    """Base of every request body: documented fields are checked, others ignored.
+
+    Booleans are strict: `"yes"` or `"false"` do not switch a setting (the reference
+    documents no coercion, and a string that reads as "off" must not turn something on).
+    The integers 0 and 1 pass, as heroku3 turns maintenance off with `0`.
+    """
 
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_flags(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or not _is_flag(field.annotation) or value is None:
+            return value
+        if isinstance(value, bool):
+            return value
+        if type(value) is int and value in (0, 1):
+            return bool(value)
+        raise ValueError("must be true or false")
+
+
+def _is_flag(annotation: Any) -> bool:
+    if annotation is bool:
+        return True
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return get_origin(annotation) in (Union, UnionType) and args == [bool]
 
 
 class _Named(Protocol):

@@ -124,13 +124,38 @@ async def json_object(request: Request) -> dict[str, Any]:
     if raw.strip():
         try:
             data = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise BadRequest("Request body wasn't valid JSON.") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise BadRequest("Request body must be a JSON object.")
+    _check_body(data)
     return data
+
+
+# Deeper than any documented body (app.json in an app setup is the deepest, at about 5).
+MAX_DEPTH = 32
+
+
+def _check_body(data: Any) -> None:
+    """No request body nests deeper than MAX_DEPTH, and every string in it is valid UTF-8
+    (JSON's escapes can make lone surrogates, which nothing downstream can store)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"Request body nests deeper than {MAX_DEPTH} levels.")
+        if isinstance(item, dict):
+            stack.extend((k, depth) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidParams("Request body holds a string that is not valid UTF-8.") from exc
 
 
 def body(model: type[M]) -> Any:

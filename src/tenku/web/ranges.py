@@ -105,6 +105,17 @@ class SortField:
     show: Callable[[Any], str]
 
 
+# What a database integer column holds (SQLite and PostgreSQL's bigint alike).
+INT64 = 1 << 63
+
+
+def _parse_int(v: str) -> int:
+    value = int(v)
+    if not -INT64 <= value < INT64:
+        raise ValueError(f"{v} is out of range")
+    return value
+
+
 def _parse_uuid(v: str) -> uuid.UUID:
     return uuid.UUID(v)
 
@@ -122,7 +133,7 @@ def field(column: InstrumentedAttribute[Any], unique: bool = True) -> SortField:
     if isinstance(kind, Uuid):
         return SortField(column, unique, _parse_uuid, str)
     if isinstance(kind, Integer):
-        return SortField(column, unique, int, str)
+        return SortField(column, unique, _parse_int, str)
     if isinstance(kind, UTCDateTime | DateTime):
         return SortField(column, unique, _parse_dt, _show_dt)
     return SortField(column, unique, str, str)

@@ -64,6 +64,12 @@ async def test_rename_and_maintenance(alice: User) -> None:
     # heroku3 turns maintenance off with the number 0
     r = await alice.patch("/apps/new-name", json={"maintenance": 0})
     assert r.json()["maintenance"] is False
+    # Strings are not coerced: "yes" (or "false") does not switch maintenance on.
+    for value in ("yes", "false", "1", 2):
+        r = await alice.patch("/apps/new-name", json={"maintenance": value})
+        assert r.status_code == 422, (value, r.text)
+        assert r.json()["id"] == "invalid_params"
+    assert (await alice.get("/apps/new-name")).json()["maintenance"] is False
 
 
 async def test_delete_returns_the_app(alice: User) -> None:

@@ -72,7 +72,17 @@ async def test_enable_disable_round_trip(alice: User) -> None:
 
 async def test_bad_body_is_422_and_changes_nothing(alice: User) -> None:
     await alice.create_app("feat-app")
-    for payload in ({}, {"enabled": "maybe"}, {"enabled": None}, {"enabled": [True]}):
+    bad: list[dict[str, object]] = [
+        {},
+        {"enabled": "maybe"},
+        {"enabled": None},
+        {"enabled": [True]},
+        # Strings and numbers that read as booleans are not coerced either.
+        {"enabled": "yes"},
+        {"enabled": "true"},
+        {"enabled": 2},
+    ]
+    for payload in bad:
         r = await alice.patch("/apps/feat-app/features/preboot", json=payload)
         assert r.status_code == 422, payload
         assert "enabled" in r.json()["message"]

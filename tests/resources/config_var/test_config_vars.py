@@ -32,6 +32,51 @@ async def test_values_must_be_strings_and_names_valid(alice: User) -> None:
     assert len((await alice.get("/apps/cfg-bad/releases")).json()) == 1
 
 
+async def test_values_that_no_dyno_could_start_with_are_refused(alice: User) -> None:
+    """Numbers and booleans are not made strings, a NUL byte or a lone surrogate never
+    reaches a process environment, and an app's config stays within 32 kB."""
+    await alice.create_app("cfg-harm")
+    bodies: list[dict[str, object]] = [
+        {"A": 1},
+        {"A": 1.5},
+        {"A": True},
+        {"A": "nul\u0000here"},
+        {"A": "x" * (32 * 1024)},
+    ]
+    for body in bodies:
+        r = await alice.patch("/apps/cfg-harm/config-vars", json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["id"] == "invalid_params"
+    # A lone surrogate (JSON can escape one), in a value or in a key.
+    for raw in (b'{"A": "\\udc00"}', b'{"\\udc00": "x"}'):
+        r = await alice.patch(
+            "/apps/cfg-harm/config-vars",
+            content=raw,
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 422, (raw, r.text)
+    assert (await alice.get("/apps/cfg-harm/config-vars")).json() == {}
+    assert len((await alice.get("/apps/cfg-harm/releases")).json()) == 1
+    # Up to the limit is fine, and an app over it may still shrink.
+    r = await alice.patch("/apps/cfg-harm/config-vars", json={"BIG": "x" * (30 * 1024)})
+    assert r.status_code == 200, r.text
+    r = await alice.patch("/apps/cfg-harm/config-vars", json={"MORE": "y" * 4096})
+    assert r.status_code == 422, r.text
+    r = await alice.patch("/apps/cfg-harm/config-vars", json={"BIG": None})
+    assert r.status_code == 200, r.text
+
+
+async def test_deeply_nested_bodies_are_a_bad_request(alice: User) -> None:
+    await alice.create_app("cfg-deep")
+    for depth in (40, 100_000):
+        raw = b'{"A": ' + b"[" * depth + b"]" * depth + b"}"
+        for path in ("/apps", "/apps/cfg-deep/config-vars"):
+            method = alice.post if path == "/apps" else alice.patch
+            r = await method(path, content=raw, headers={"Content-Type": "application/json"})
+            assert r.status_code == 400, (depth, path, r.text)
+            assert r.json()["id"] == "bad_request"
+
+
 async def test_empty_patch_makes_no_release(alice: User) -> None:
     await alice.create_app("cfg-empty")
     r = await alice.patch("/apps/cfg-empty/config-vars", json={})

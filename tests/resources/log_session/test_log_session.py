@@ -63,7 +63,7 @@ async def app(alice: User, api: ApiClient) -> dict[str, Any]:
 async def test_create_answers_a_session(alice: User, app: dict[str, Any]) -> None:
     r = await alice.post(
         f"/apps/{app['name']}/log-sessions",
-        json={"dyno": "web.1", "lines": "10", "source": "app", "tail": "true"},
+        json={"dyno": "web.1", "lines": "10", "source": "app", "tail": True},
     )
     assert r.status_code == 201, r.text
     body = r.json()

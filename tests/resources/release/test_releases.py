@@ -64,7 +64,27 @@ async def test_release_create_needs_slug_or_release(alice: User) -> None:
     )
     assert r.status_code == 404
     assert r.json()["resource"] == "slug"
+    # A bad slug beside a good release is not ignored for a rollback.
+    r = await alice.post("/apps/rel-bad/releases", json={"slug": "x", "release": "1"})
+    assert r.status_code == 422, r.text
     assert len((await alice.get("/apps/rel-bad/releases")).json()) == 1
+
+
+async def test_versions_past_a_64_bit_integer_name_no_release(alice: User) -> None:
+    await alice.create_app("rel-big")
+    huge = str(2**63)
+    for path in (f"/apps/rel-big/releases/{huge}", f"/apps/rel-big/releases/v{2**64}"):
+        r = await alice.get(path)
+        assert r.status_code == 404, (path, r.text)
+    r = await alice.post("/apps/rel-big/releases", json={"release": huge})
+    assert r.status_code == 404, r.text
+    for header in (f"version {huge}..", f"version 1..{2**70}"):
+        r = await alice.get("/apps/rel-big/releases", headers={"Range": header})
+        assert r.status_code == 400, (header, r.text)
+        assert r.json()["id"] == "bad_request"
+    # The largest version that fits is merely absent.
+    r = await alice.get(f"/apps/rel-big/releases/{2**63 - 1}")
+    assert r.status_code == 404
 
 
 async def test_other_user_cannot_see_or_roll_back(alice: User, bob: User) -> None:

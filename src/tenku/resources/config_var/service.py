@@ -17,20 +17,27 @@ from tenku.web.errors import InvalidParams
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 
+# Heroku's documented limit: keys and values together, per app.
+MAX_CONFIG_BYTES = 32 * 1024
+
+
 def validate_changes(data: dict[str, object]) -> dict[str, str | None]:
+    """Strings or null only (a number or a boolean is not silently made one), and nothing a
+    process environment cannot carry: a NUL byte would make every start of a dyno fail."""
     changes: dict[str, str | None] = {}
     for key, value in data.items():
         if len(key) > 255 or not KEY_RE.match(key):
             raise InvalidParams(f"Invalid config var name provided: {key!r}.")
-        if value is None:
-            changes[key] = None
-        elif isinstance(value, bool):
-            changes[key] = "true" if value else "false"
-        elif isinstance(value, str | int | float):
-            changes[key] = str(value)
-        else:
+        if value is not None and not isinstance(value, str):
             raise InvalidParams(f"Invalid value provided for {key}: config values are strings.")
+        if value is not None and "\0" in value:
+            raise InvalidParams(f"Invalid value provided for {key}: it holds a NUL byte.")
+        changes[key] = value
     return changes
+
+
+def config_size(config: dict[str, str]) -> int:
+    return sum(len(k.encode()) + len(v.encode()) for k, v in config.items())
 
 
 def describe(changes: dict[str, str | None]) -> str:
@@ -62,11 +69,19 @@ async def update_config(
                 "they belong to an add-on attachment."
             )
     own = await own_config(db, app.id)
+    before = config_size(own)
     for key, value in changes.items():
         if value is None:
             own.pop(key, None)
         else:
             own[key] = value
+    # An app already over the limit (from before it existed) may still shrink.
+    after = config_size(own)
+    if after > MAX_CONFIG_BYTES and after > before:
+        raise InvalidParams(
+            f"Config vars are limited to {MAX_CONFIG_BYTES // 1024} kB per app (keys and "
+            "values together); this change would go beyond it."
+        )
     await replace_config(db, app.id, own)
     config = {**own, **managed}
     await releases.create_release(db, app, user, describe(changes), config=config)

@@ -57,4 +57,7 @@ class ReleaseCreate(In):
     def one_of(self) -> ReleaseCreate:
         if self.slug is None and self.release is None:
             raise ValueError("either slug or release is required")
+        if self.slug is not None and self.release is not None:
+            # A bad slug must not be ignored in favour of a rollback (nor the other way).
+            raise ValueError("give either slug (a deploy) or release (a rollback), not both")
         return self

@@ -125,8 +125,12 @@ async def current_release(db: AsyncSession, app_id: uuid.UUID) -> Release | None
 
 
 def _version(ident: str) -> int | None:
+    """A release version from `42` or `v42`; None for anything else, a number past what a
+    version column holds included (it names no release)."""
     digits = ident[1:] if ident[:1] in ("v", "V") else ident
-    return int(digits) if digits.isdigit() else None
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
+        return None
+    return int(digits)
 
 
 def releases_of(app_id: uuid.UUID) -> Select[Release]:

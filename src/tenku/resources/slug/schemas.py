@@ -61,11 +61,14 @@ class SlugCreate(In):
     @field_validator("process_types")
     @classmethod
     def _types(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
+        for name, command in value.items():
             if not PROCESS_TYPE_RE.match(name):
                 raise ValueError(
                     f"process type {name!r} must be 1 to 128 letters, digits, '_' or '-'"
                 )
+            # No process could be started with it: exec refuses a NUL in an argument.
+            if "\0" in command:
+                raise ValueError(f"the command of process type {name!r} holds a NUL byte")
         return value
 
     @field_validator("checksum")
