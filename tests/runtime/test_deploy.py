@@ -302,3 +302,20 @@ async def test_config_vars_reach_the_build_as_files_only(live: Live, owner: User
     assert "mode: 600" in out
     assert "stack: heroku-24" in out
     assert "cache: yes" in out
+
+
+async def test_a_slug_s_blob_url_as_a_build_source_fails_cleanly(live: Live, owner: User) -> None:
+    """A slug's download URL is signed by this installation too, but names a slug, not a
+    source blob: the build fails saying so, never with an internal error."""
+    from tests.runtime.test_dynos import APP_DIR
+
+    await owner.create_app("slug-source")
+    release = await live.release_slug(owner, "slug-source", APP_DIR, {"web": "python3 server.py"})
+    slug = (await owner.get(f"/apps/slug-source/slugs/{release['slug']['id']}")).json()
+    assert slug["blob"]["method"] == "get"
+    build = await live.build(owner, "slug-source", source_blob={"url": slug["blob"]["url"]})
+    done = await live.wait(owner, "slug-source", build["id"])
+    out = await live.output(owner, "slug-source", build["id"])
+    assert "internal error" not in out, out
+    assert done["status"] == "failed", done
+    assert "it downloads a slug" in out, out

@@ -16,7 +16,7 @@ import httpx
 from tenku.config import Settings
 from tenku.egress import REFUSED, EgressPolicy, EgressRefused, LocalPathRefused, local_source
 from tenku.runtime import untar
-from tenku.storage.blobs import CHUNK, BlobNotFound, BlobStore
+from tenku.storage.blobs import CHUNK, BlobNotFound, BlobStore, is_blob_key
 from tenku.storage.checksums import sha256_hex
 from tenku.storage.signing import Signer
 from tenku.storage.urls import subject_of
@@ -135,6 +135,12 @@ async def fetch(
     if key is None and url.startswith(("http://", "https://")):
         # A source URL of this installation is read straight from the store.
         key = subject_of(settings, signer, url)
+        if key is not None and not is_blob_key(key):
+            # Signed for something else (a slug's download): not a source tarball.
+            raise SourceError(
+                "The source URL is not a source tarball's: it downloads a slug. Release the "
+                "slug instead (POST /apps/{app}/releases), or upload a source."
+            )
     path: Path
     if key is not None:
         local = blobs.local_path(key)

@@ -24,8 +24,12 @@ class BlobNotFound(Exception):
     pass
 
 
+def is_blob_key(key: str) -> bool:
+    return bool(_KEY_RE.match(key)) and ".." not in key.split("/")
+
+
 def check_key(key: str) -> str:
-    if not _KEY_RE.match(key) or ".." in key.split("/"):
+    if not is_blob_key(key):
         raise ValueError(f"invalid blob key: {key!r}")
     return key
 
