@@ -9,7 +9,7 @@ its predecessor (crashed or killed): it is failed, and whatever its processes le
 running is killed.
 
 Nudges reach a runtime in the same process directly and one in another process through a
-datagram on an abstract Unix socket named after the data directory; without either, the
+datagram on a Unix socket in the data directory (`tenku.nudge`); without either, the
 runtime still finds pending builds by polling.
 """
 
@@ -38,7 +38,7 @@ from tenku.db.engine import Database
 from tenku.db.models import Build
 from tenku.logs.drains import DrainForwarder
 from tenku.loops import Passes
-from tenku.nudge import register, socket_name, unregister
+from tenku.nudge import Inbox, instance_name, register, unregister
 from tenku.router import Router
 from tenku.runtime.addons import AddonSweeper
 from tenku.runtime.builder import Builder, BuildSettings
@@ -94,7 +94,7 @@ class Runtime:
         )
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._busy_apps: set[uuid.UUID] = set()
-        self._sock: socket.socket | None = None
+        self._inbox: Inbox | None = None
         self._drains: DrainForwarder | None = None
         self._janitor: Janitor | None = None
         self._addons: AddonSweeper | None = None
@@ -113,7 +113,7 @@ class Runtime:
             raise RuntimeError(f"TENKU_SANDBOX=on, but {sandbox.description}")
         if sandbox is not None:
             log.info("builds and dynos: sandbox %s", sandbox.description)
-        # The socket doubles as a lock: only the one runtime of a data directory recovers.
+        # Only the one runtime that holds the data directory recovers, delivers and runs dynos.
         if self._listen():
             if sandbox is not None:
                 await asyncio.to_thread(sandbox.start)
@@ -157,7 +157,7 @@ class Runtime:
         if self._addons is not None:
             await self._addons.stop()
             self._addons = None
-        if self._sock is not None and self.build_settings.sandbox is not None:
+        if self._inbox is not None and self.build_settings.sandbox is not None:
             await asyncio.to_thread(self.build_settings.sandbox.stop)
         self._unlisten()
         if self._own_db:
@@ -180,7 +180,7 @@ class Runtime:
     # --- dynos, the router and rendezvous -----------------------------------------------
 
     async def _start_dynos(self) -> None:
-        marker = ("TENKU_INSTANCE", socket_name(self.settings).decode().lstrip("\0"))
+        marker = ("TENKU_INSTANCE", instance_name(self.settings))
         root = self.settings.data_dir / "dynos"
         self.dynos = DynoManager(
             self.settings,
@@ -223,34 +223,30 @@ class Runtime:
 
     @property
     def listening(self) -> bool:
-        return self._sock is not None
+        return self._inbox is not None
 
     def _listen(self) -> bool:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            sock.bind(socket_name(self.settings))
-        except OSError:
-            sock.close()
+        inbox = Inbox.open(self.settings)
+        if inbox is None:
             return False
-        sock.setblocking(False)
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_datagram)
-        self._sock = sock
+        asyncio.get_running_loop().add_reader(inbox.sock.fileno(), self._on_datagram)
+        self._inbox = inbox
         return True
 
     def _on_datagram(self) -> None:
-        if self._sock is None:
+        if self._inbox is None:
             return
         with contextlib.suppress(BlockingIOError, OSError):
-            while self._sock.recv(64):
+            while self._inbox.sock.recv(64):
                 pass
         self.wake()
 
     def _unlisten(self) -> None:
-        if self._sock is not None:
+        if self._inbox is not None:
             with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
+                asyncio.get_running_loop().remove_reader(self._inbox.sock.fileno())
+            self._inbox.close()
+            self._inbox = None
 
     # --- recovery -------------------------------------------------------------------
 
