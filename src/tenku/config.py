@@ -108,6 +108,14 @@ class Settings:
     sandbox_ports: str = "61000-64999"
     # Read-only directories builds and dynos see besides the system and the interpreters.
     sandbox_paths: tuple[Path, ...] = ()
+    # Package registries builds fetch from (hosts, host:port or URLs): their addresses are
+    # opened to sandboxed code even where this machine resolves them to private ones (a
+    # mirror, a proxy).
+    sandbox_registries: tuple[str, ...] = (
+        "pypi.org",
+        "files.pythonhosted.org",
+        "registry.npmjs.org",
+    )
     # The runtime: builds.
     build_timeout: float = 900.0
     build_concurrency: int = 2
@@ -227,6 +235,11 @@ def load_settings(
         sandbox_uid_base=_env_int("TENKU_SANDBOX_UID_BASE", d["sandbox_uid_base"]),
         sandbox_ports=os.environ.get("TENKU_SANDBOX_PORTS") or d["sandbox_ports"],
         sandbox_paths=tuple(map(Path, _env_list("TENKU_SANDBOX_PATHS", os.pathsep))),
+        sandbox_registries=(
+            _env_list("TENKU_SANDBOX_REGISTRIES")
+            if "TENKU_SANDBOX_REGISTRIES" in os.environ
+            else d["sandbox_registries"]
+        ),
         build_timeout=_env_float("TENKU_BUILD_TIMEOUT", d["build_timeout"]),
         build_concurrency=_env_int("TENKU_BUILD_CONCURRENCY", d["build_concurrency"]),
         janitor_interval=_env_float("TENKU_JANITOR_INTERVAL", d["janitor_interval"]),

@@ -66,7 +66,70 @@ def _public(address: Address) -> bool:
         inner = _embedded(address)
         if inner is not None:
             return _public(inner)
-    return address.is_global and not address.is_multicast
+    return address.is_global and not address.is_multicast and not reserved(address)
+
+
+# What `_public` refuses, as networks a packet filter can hold (the dynos' rule, see
+# runtime/netfilter.py): never public, whatever Python's own tables say.
+RESERVED_V4 = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+)
+
+
+def _carrying(prefix: str, offset: int) -> tuple[ipaddress.IPv6Network, ...]:
+    """The IPv6 networks that carry a reserved IPv4 network `offset` bits into `prefix`."""
+    base = ipaddress.IPv6Network(prefix)
+    shift = 128 - offset - 32
+    return tuple(
+        ipaddress.IPv6Network(
+            (int(base.network_address) | (int(v4.network_address) << shift), offset + v4.prefixlen)
+        )
+        for v4 in RESERVED_V4
+    )
+
+
+RESERVED_V6 = (
+    *(
+        ipaddress.IPv6Network(n)
+        for n in (
+            "100::/64",
+            "2001::/23",
+            "2001:db8::/32",
+            "64:ff9b:1::/48",
+            "fc00::/7",
+            "fe80::/10",
+            "fec0::/10",
+            "ff00::/8",
+        )
+    ),
+    # IPv4-compatible (:: and ::1 among them), IPv4-mapped, NAT64 and 6to4.
+    *_carrying("::/96", 96),
+    *_carrying("::ffff:0:0/96", 96),
+    *_carrying("64:ff9b::/96", 96),
+    *_carrying("2002::/16", 16),
+)
+
+
+def reserved(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv4Address):
+        return any(address in network for network in RESERVED_V4)
+    return any(address in network for network in RESERVED_V6)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tenku.config import Settings
-from tenku.egress import LOCAL_REFUSED, REFUSED, EgressPolicy, EgressRefused
+from tenku.egress import LOCAL_REFUSED, REFUSED, EgressPolicy, EgressRefused, reserved
 from tenku.runtime import sources
 from tests.addons.fake_partner import FakePartner
 from tests.addons.support import as_user_of, install_manifest, manifest, other_api, partner
@@ -56,6 +56,8 @@ NONE = EgressPolicy()
 )
 def test_private_addresses_are_refused_by_default(address: str) -> None:
     assert not NONE.allows(address, ipaddress.ip_address(address))
+    # The dynos' packet filter refuses them too: it is built from the same lists.
+    assert reserved(ipaddress.ip_address(address))
 
 
 def test_public_addresses_and_the_operators_allowance() -> None:
@@ -64,6 +66,8 @@ def test_public_addresses_and_the_operators_allowance() -> None:
     # Addresses that embed a public IPv4 address are as public as it is.
     assert NONE.allows("x", ipaddress.ip_address("64:ff9b::5db8:d822"))
     assert NONE.allows("x", ipaddress.ip_address("2002:5db8:d822::1"))
+    for public in ("93.184.216.34", "2606:4700::1111", "64:ff9b::5db8:d822", "2002:5db8:d822::1"):
+        assert not reserved(ipaddress.ip_address(public))
     policy = EgressPolicy.parse(["10.0.0.0/8", "logs.internal"])
     assert policy.allows("a", ipaddress.ip_address("10.9.8.7"))
     assert not policy.allows("a", ipaddress.ip_address("192.168.0.1"))

@@ -14,11 +14,14 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tarfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -79,18 +82,33 @@ for pid in os.listdir("/proc"):
 out["victim_environ"] = "found" if found else "not found"
 attempt("write_home", lambda: open(os.path.join(os.environ["HOME"], "mine"), "w").write("x"))
 import socket
-def connect(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=5):
+def connect(port, host="127.0.0.1"):
+    with socket.create_connection((host, port), timeout=5):
         pass
 attempt("victim_port", lambda: connect(targets["victim_port"]))
 attempt("router", lambda: connect(targets["router_port"]))
+attempt("local_service", lambda: connect(targets["local_service"]))
+attempt("addon_server", lambda: connect(*targets["addon_server"][::-1]))
+attempt("metadata", lambda: connect(80, "169.254.169.254"))
+def datagram():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"probe", ("127.0.0.1", targets["local_udp"]))
+attempt("local_udp", datagram)
+def nudge():
+    fd = os.open(targets["nudge_dir"], os.O_PATH | os.O_DIRECTORY)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"wake", f"/proc/self/fd/{fd}/nudge")
+attempt("nudge", nudge)
 attempt("kill_victim", lambda: os.kill(targets["victim_pid"], signal.SIGKILL))
 print("PROBE " + json.dumps(out), flush=True)
 """
 
 
-def targets(live: Live, victim_id: str, victim_pid: int, victim_port: int) -> dict[str, Any]:
+def targets(
+    live: Live, victim_id: str, victim_pid: int, victim_port: int, local: Locals
+) -> dict[str, Any]:
     data = live.settings.data_dir
+    addon = urlsplit(live.settings.addon_postgres_url)
     return {
         "read": {
             "secret_key": str(data / "secret.key"),
@@ -107,8 +125,39 @@ def targets(live: Live, victim_id: str, victim_pid: int, victim_port: int) -> di
         "victim_pid": victim_pid,
         "victim_port": victim_port,
         "router_port": live.settings.router_port,
+        "local_service": local.tcp.getsockname()[1],
+        "local_udp": local.udp.getsockname()[1],
+        "addon_server": [addon.hostname, addon.port or 5432],
+        "nudge_dir": str(data / "run"),
         "secret": SECRET,
     }
+
+
+@dataclass
+class Locals:
+    """Services of this machine that are not Tenku's public ones (as a database's admin
+    port or a metrics endpoint would be), for the probe to try."""
+
+    tcp: socket.socket
+    udp: socket.socket
+
+    @classmethod
+    def open(cls) -> Locals:
+        tcp = socket.create_server(("127.0.0.1", 0))
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        udp.setblocking(False)
+        return cls(tcp, udp)
+
+    def got_datagram(self) -> bool:
+        try:
+            return bool(self.udp.recv(64))
+        except BlockingIOError:
+            return False
+
+    def close(self) -> None:
+        self.tcp.close()
+        self.udp.close()
 
 
 async def port_of(live: Live, app_id: str, name: str) -> int:
@@ -149,20 +198,27 @@ async def probe_from_a_dyno(live: Live, owner: User, stranger: User) -> dict[str
     (source / "probe.py").write_text(PROBE)
     attacker = await stranger.create_app("attacker")
     await live.release_slug(stranger, "attacker", source, {"worker": "sleep 1"})
-    spec = json.dumps(targets(live, victim["id"], pgid, port))
-    r = await stranger.post(
-        "/apps/attacker/dynos",
-        json={"command": f"python3 probe.py '{spec}'", "attach": False},
-    )
-    assert r.status_code == 201, r.text
-    name = r.json()["name"]
-    text = await until(
-        lambda: _has(live, attacker["id"], f"heroku[{name}]: State changed from up to complete"),
-        "the probe done",
-    )
-    match = re.search(r"app\[" + re.escape(name) + r"\]: PROBE (\{.*\})", text)
-    assert match, text
-    result: dict[str, Any] = json.loads(match.group(1))
+    local = Locals.open()
+    try:
+        spec = json.dumps(targets(live, victim["id"], pgid, port, local))
+        r = await stranger.post(
+            "/apps/attacker/dynos",
+            json={"command": f"python3 probe.py '{spec}'", "attach": False},
+        )
+        assert r.status_code == 201, r.text
+        name = r.json()["name"]
+        text = await until(
+            lambda: _has(
+                live, attacker["id"], f"heroku[{name}]: State changed from up to complete"
+            ),
+            "the probe done",
+        )
+        match = re.search(r"app\[" + re.escape(name) + r"\]: PROBE (\{.*\})", text)
+        assert match, text
+        result: dict[str, Any] = json.loads(match.group(1))
+        result["local_udp_received"] = local.got_datagram()
+    finally:
+        local.close()
     result["victim_uid"] = host_uid_of_secret_holder()
     result["victim_up"] = await all_up(owner, "victim", {"web.1"})
     return result
@@ -178,8 +234,14 @@ def assert_contained(result: dict[str, Any]) -> None:
     assert result["write_data_dir"] != "done", result
     assert result["write_usr"] != "done", result
     assert result["kill_victim"] != "done", result
-    # Another dyno's port only through the router.
+    # Another dyno's port only through the router; none of the machine's other services,
+    # nor what lies around it, nor the runtime's inbox.
     assert result["victim_port"] != "done", result
+    assert result["local_service"] == "failed:111", result
+    assert result["metadata"] == "failed:111", result
+    assert result["local_udp"] == "denied", result
+    assert not result["local_udp_received"], result
+    assert result["nudge"] in ("missing", "denied"), result
     assert result["victim_environ"] == "not found", result
     assert result["uid"] not in (0, os.getuid()), result
     assert result["victim_uid"] is not None, result
@@ -194,9 +256,10 @@ async def test_a_dyno_reaches_nothing_of_another_tenant_or_of_tenku(
 ) -> None:
     assert local(live).sandbox is not None, "the sandbox is not enabled on this machine"
     result = await probe_from_a_dyno(live, owner, stranger)
-    # What the dyno may do: write its own home, reach the router.
+    # What the dyno may do: write its own home, reach the router and its add-on servers.
     assert result["write_home"] == "done", result
     assert result["router"] == "done", result
+    assert result["addon_server"] == "done", result
     assert_contained(result)
 
 
@@ -209,6 +272,9 @@ async def test_without_the_sandbox_the_same_probe_finds_everything(
     assert result["secret_key"] == "done", result
     assert result["victim_environ"] == "found", result
     assert result["victim_port"] == "done", result
+    assert result["local_service"] == "done", result
+    assert result["local_udp_received"], result
+    assert result["nudge"] == "done", result
     with pytest.raises(AssertionError):
         assert_contained(result)
 
@@ -598,3 +664,79 @@ def test_the_network_rule_is_one_table_per_installation(tmp_path: Path) -> None:
     assert alive.table not in tables()
     with pytest.raises(ValueError, match="range within 1024-65535"):
         PortRange.parse("80-90")
+
+
+def connects_as(uid: int, port: int) -> bool:
+    """Whether a process running as `uid` opens a TCP connection to 127.0.0.1:`port`."""
+    done = subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "bash",
+            "-c",
+            f"exec 3<>/dev/tcp/127.0.0.1/{port}",
+        ],
+        check=False,
+        capture_output=True,
+        timeout=30,
+    )
+    return done.returncode == 0
+
+
+def test_the_operator_opens_private_networks_but_never_this_machine(tmp_path: Path) -> None:
+    """TENKU_ALLOW_PRIVATE_TARGETS opens networks around the machine to dynos; its own
+    addresses stay closed but for Tenku's public listeners and the add-on servers."""
+    import ipaddress
+
+    from tenku.runtime.netfilter import NetFilter, PortRange, Reach
+
+    app_uid = 2_000_000 + 999_999
+    with (
+        socket.create_server(("127.0.0.1", 0)) as service,
+        socket.create_server(("127.0.0.1", 0)) as listener,
+        socket.create_server(("127.0.0.1", 0)) as addon,
+    ):
+        ports = [s.getsockname()[1] for s in (service, listener, addon)]
+        reach = Reach(
+            listeners=(ports[1],),
+            services=(("127.0.0.1", ports[2]),),
+            networks=(ipaddress.ip_network("127.0.0.0/8"),),
+        )
+        rule = NetFilter(str(tmp_path), 2_000_000, PortRange.parse("61000-64999"), reach)
+        assert rule.install() is None
+        try:
+            assert [connects_as(app_uid, p) for p in ports] == [False, True, True]
+            # Tenku's own uid is not judged.
+            assert connects_as(os.getuid(), ports[0])
+        finally:
+            rule.remove()
+        assert connects_as(app_uid, ports[0])
+
+
+def test_registries_and_the_proxy_builds_use_are_opened_where_they_resolve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry or proxy this machine reaches at a private address (a mirror, the way out)
+    is opened to sandboxed code at that address, on its own ports only."""
+    import dataclasses
+
+    from tenku.config import load_settings
+    from tenku.runtime.sandbox import reach_of
+
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:3128")
+    settings = dataclasses.replace(
+        load_settings(data_dir=tmp_path),
+        sandbox_registries=(
+            "localhost:3141",
+            "127.0.0.2",
+            "ftp://127.0.0.3/",
+            "https://[::1]:8443/simple",
+        ),
+    )
+    services = set(reach_of(settings).services)
+    assert {("127.0.0.1", 3128), ("127.0.0.1", 3141), ("::1", 8443)} <= services
+    assert {("127.0.0.2", 80), ("127.0.0.2", 443)} <= services
+    assert not any(address == "127.0.0.3" for address, _ in services)
+    assert ("127.0.0.1", 5432) in services  # the add-on PostgreSQL server

@@ -1,11 +1,23 @@
-"""What keeps sandboxed code off other dynos' ports: an nftables rule keyed on uids.
+"""Where sandboxed code may open connections: an nftables rule keyed on uids.
 
-Dynos share the machine's network, each listening on a `$PORT` from one range
-(`TENKU_SANDBOX_PORTS`). One rule refuses every TCP connection that a process running as
-an app's uid (the sandbox's uid range) opens to a port of that range on any address of this
-machine: a dyno cannot reach another dyno (nor one of its own app) around the router, while
-the router, which runs as Tenku, can. The rule lives in a table of its own per
-installation, made when the runtime starts and removed when it stops.
+Dynos share the machine's network stack, so their reach is cut by uid rather than by a
+namespace of their own: every connection opened by a process running as an app's uid (the
+sandbox's uid range) is judged by one table per installation, made when the runtime starts
+and removed when it stops. Such a process may open connections to
+- the internet (any public address) and DNS servers (port 53, wherever they are);
+- this machine only on Tenku's public listeners (API, router, `heroku run`), as any client
+  on the internet may;
+- the add-on servers whose URLs it is given, and the package registries builds fetch from
+  (and the proxy or index Tenku's environment names for them), at whatever address this
+  machine resolves them to when the runtime starts;
+- private networks only where the operator allows them (TENKU_ALLOW_PRIVATE_TARGETS,
+  addresses and CIDRs; this machine's own addresses are never opened that way).
+Everything else is refused at once (a TCP reset, an ICMP error): other dynos' ports (the
+`$PORT` range, `TENKU_SANDBOX_PORTS`) on any address of this machine, so a dyno reaches
+another (or one of its own app) only through the router; Tenku's other services and the
+machine's (the add-on servers' other ports, whatever listens on loopback); link-local
+metadata services and the private networks around the machine. The router, which runs as
+Tenku, reaches the dynos' ports; replies on connections a dyno accepted pass.
 
 A port of the range bound by another uid first cannot take a dyno's traffic either: the
 runtime only routes to a port once the listening socket on it belongs to the dyno's own uid
@@ -19,8 +31,10 @@ import logging
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from tenku.egress import RESERVED_V4, RESERVED_V6, Network
 
 log = logging.getLogger("tenku.runtime.sandbox")
 
@@ -45,13 +59,55 @@ class PortRange:
         return isinstance(port, int) and self.low <= port <= self.high
 
 
+@dataclass(frozen=True)
+class Reach:
+    """What sandboxed code may open connections to besides the internet."""
+
+    # Tenku's public listeners, on any address of this machine.
+    listeners: tuple[int, ...] = ()
+    # Add-on servers and package registries, as (address, port).
+    services: tuple[tuple[str, int], ...] = ()
+    # Private networks the operator opened.
+    networks: tuple[Network, ...] = field(default=())
+
+    def rules(self) -> str:
+        lines = [
+            # Only the segment that opens a connection is judged; later ones belong to a
+            # connection that was allowed, or that the dyno accepted.
+            "tcp flags & (syn | ack) != syn accept",
+            "meta l4proto { tcp, udp } th dport 53 accept",
+        ]
+        for family in ("ip", "ip6"):
+            services = [f"{a} . {p}" for a, p in self.services if (":" in a) == (family == "ip6")]
+            if services:
+                lines.append(f"{family} daddr . tcp dport {{ {', '.join(services)} }} accept")
+        if self.listeners:
+            ports = ", ".join(str(p) for p in sorted(set(self.listeners)))
+            lines.append(f"fib daddr type local tcp dport {{ {ports} }} accept")
+        lines += _refuse("fib daddr type local")
+        for family, version, reserved in (("ip", 4, RESERVED_V4), ("ip6", 6, RESERVED_V6)):
+            opened = [str(n) for n in self.networks if n.version == version]
+            if opened:
+                lines.append(f"{family} daddr {{ {', '.join(opened)} }} accept")
+            lines += _refuse(f"{family} daddr {{ {', '.join(str(n) for n in reserved)} }}")
+        return "".join(f"    {line}\n" for line in lines)
+
+
+def _refuse(match: str) -> list[str]:
+    """Refusals that fail at once: a reset for TCP, an ICMP error for the rest."""
+    return [f"{match} meta l4proto tcp reject with tcp reset", f"{match} reject"]
+
+
 # nftables keeps a table's comment to 128 bytes.
 COMMENT_MAX = 120
 
 
 class NetFilter:
-    def __init__(self, installation: str, uid_base: int, ports: PortRange) -> None:
+    def __init__(
+        self, installation: str, uid_base: int, ports: PortRange, reach: Reach | None = None
+    ) -> None:
         self.installation = installation
+        self.reach = reach or Reach()
         self.table = "tenku_" + hashlib.sha256(installation.encode()).hexdigest()[:12]
         self.uid_base = uid_base
         self.ports = ports
@@ -78,11 +134,16 @@ class NetFilter:
             and comment.isprintable()
             and not {'"', "\\"} & set(comment)
         )
+        # Packets the kernel sends on no socket's behalf (resets, ICMP) carry no uid and
+        # never enter the apps' chain.
         rule = (
             "  chain output {\n"
             "    type filter hook output priority 0; policy accept;\n"
-            f"    meta skuid {uids} fib daddr type local tcp dport {ports} "
-            "reject with tcp reset\n"
+            f"    meta skuid {uids} jump apps\n"
+            "  }\n"
+            "  chain apps {\n"
+            f"    fib daddr type local tcp dport {ports} reject with tcp reset\n"
+            f"{self.reach.rules()}"
             "  }\n"
         )
         replace = f"table inet {self.table}\ndelete table inet {self.table}\n"

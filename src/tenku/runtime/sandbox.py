@@ -10,8 +10,10 @@ app's uid (allocated once per app, never root, never Tenku's), with no capabilit
 (`cgroups.py`).
 
 Tenku's data directory is not in view at all: not its secret key, its CA, its database,
-nor any other app's files. Network namespaces are not made yet: a dyno shares the host's
-network, where `netfilter.py` keeps apps off each other's ports (see docs/sandbox.md).
+nor any other app's files. A dyno shares the host's network stack, where `netfilter.py`
+decides by uid what it may connect to: the internet, Tenku's public listeners and its
+add-on servers, not other dynos, not the machine's other services, not the private
+networks around it (see docs/sandbox.md).
 
 Signals: bwrap's own process dies on SIGTERM and takes the sandbox down with it
 (`--die-with-parent`), so a graceful stop signals the processes inside (every member of
@@ -35,10 +37,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tenku.config import Settings
+from tenku.egress import EgressPolicy
 from tenku.runtime import cgroups, procs, untar
-from tenku.runtime.netfilter import NetFilter, PortRange
+from tenku.runtime.netfilter import NetFilter, PortRange, Reach
 
 log = logging.getLogger("tenku.runtime.sandbox")
 
@@ -203,6 +207,89 @@ class Box:
             self.group.remove()
 
 
+# Where builds are told to fetch packages through (a proxy, an index): opened like the
+# registries. These reach build steps from Tenku's environment (builder.PASSTHROUGH).
+FETCH_URL_VARIABLES = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "npm_config_registry",
+    "NPM_CONFIG_REGISTRY",
+)
+SCHEME_PORTS = {"http": 80, "https": 443, "socks5": 1080, "socks5h": 1080}
+
+
+def _endpoints(entry: str) -> tuple[str, tuple[int, ...]] | None:
+    """The host and ports of a registry entry: a URL, `host:port` or a host (HTTP and
+    HTTPS)."""
+    if "://" in entry:
+        parts = urlsplit(entry)
+        default = SCHEME_PORTS.get(parts.scheme)
+        if not parts.hostname or default is None:
+            return None
+        return parts.hostname, (parts.port or default,)
+    parts = urlsplit("//" + entry)
+    if not parts.hostname:
+        return None
+    return parts.hostname, (parts.port,) if parts.port else (80, 443)
+
+
+def _resolved(host: str, ports: Sequence[int]) -> set[tuple[str, int]]:
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        log.warning("%s not opened to sandboxed code: %s", host, exc)
+        return set()
+    return {(str(info[4][0]), port) for info in infos for port in ports}
+
+
+def reach_of(settings: Settings) -> Reach:
+    """What sandboxed code may connect to besides the internet: Tenku's public listeners,
+    the add-on servers and package registries (their addresses as resolved now), the
+    operator's private networks."""
+    listeners = (
+        settings.port,
+        settings.http_port,
+        settings.router_port,
+        settings.router_https_port,
+        settings.rendezvous_port,
+    )
+    entries = [
+        *settings.sandbox_registries,
+        *(
+            url
+            for name in FETCH_URL_VARIABLES
+            for url in os.environ.get(name, "").split()
+            if "://" in url
+        ),
+    ]
+    services: set[tuple[str, int]] = set()
+    for url, port in ((settings.addon_postgres_url, 5432), (settings.addon_redis_url, 6379)):
+        with contextlib.suppress(ValueError):
+            parts = urlsplit(url)
+            services |= _resolved(parts.hostname or "localhost", (parts.port or port,))
+    for entry in entries:
+        try:
+            found = _endpoints(entry)
+        except ValueError:
+            found = None
+        if found is None:
+            log.warning("%r is neither a URL nor a host: not opened to sandboxed code", entry)
+            continue
+        services |= _resolved(*found)
+    return Reach(
+        listeners=tuple(p for p in listeners if p),
+        services=tuple(sorted(services)),
+        networks=EgressPolicy.of(settings).networks,
+    )
+
+
 class Sandbox:
     """The runtime's one sandbox maker; `enabled` is False where it cannot (or may not) run."""
 
@@ -256,7 +343,8 @@ class Sandbox:
         ports = f"{self.ports.low}-{self.ports.high}"
         return (
             f"bubblewrap, a uid per app, {self.cgroups.description}, "
-            f"dyno ports {ports} closed to apps (nftables)"
+            f"apps reach the internet, Tenku's listeners and add-on servers, not dyno ports "
+            f"{ports} nor the machine's other services (nftables)"
         )
 
     @property
@@ -350,6 +438,7 @@ class Sandbox:
         """At the runtime's start: the network rule in place (or the sandbox off, saying why)."""
         if not self.enabled:
             return
+        self.netfilter.reach = reach_of(self.settings)
         problem = self.netfilter.install()
         if problem is not None:
             self.problems.append(problem)
