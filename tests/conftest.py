@@ -10,6 +10,7 @@ unless TENKU_REQUIRE_POSTGRES=1 (CI).
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -129,11 +130,18 @@ def local_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("local-sources")
 
 
+def uid_base() -> int:
+    """Uids of their own for the apps of each installation a test starts: installations
+    side by side (other workers', a killed one's leftover network rule) never share one."""
+    return 3_000_000 + 1_000 * secrets.randbelow(1_000_000)
+
+
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str, local_sources: Path) -> Settings:
     return Settings(
         data_dir=tmp_path,
         database_url=db_url,
+        sandbox_uid_base=uid_base(),
         port=5000,
         allow_private_targets=LOOPBACK,
         local_source_dirs=(local_sources,),

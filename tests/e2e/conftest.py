@@ -35,6 +35,8 @@ import httpx
 import psycopg
 import pytest
 
+from tests.conftest import uid_base
+
 REPO = Path(__file__).resolve().parents[2]
 HEROKU_BIN = REPO / ".tools" / "heroku-cli" / "node_modules" / ".bin" / "heroku"
 PG_ADMIN = os.environ.get("TENKU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -273,6 +275,7 @@ def launch(
     env["TENKU_ALLOW_PRIVATE_TARGETS"] = "127.0.0.0/8,::1,localhost"
     # The machine's PostgreSQL and Redis take connections without passwords.
     env["TENKU_ADDON_UNSAFE_ADMIN"] = "1"
+    env["TENKU_SANDBOX_UID_BASE"] = str(uid_base())
     env.update(extra_env or {})
     live = LiveServer(backend, port, http_port, root, env, root / "server.log")
     log: IO[bytes] = live.log_path.open("wb")

@@ -30,7 +30,7 @@ from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.runtime.worker import Runtime
 from tenku.serving import Listener, uvicorn_config
-from tests.conftest import LOOPBACK, V3, ApiClient, User, wipe
+from tests.conftest import LOOPBACK, V3, ApiClient, User, uid_base, wipe
 
 SAMPLES = Path(__file__).parent / "samples"
 BUILD_WAIT = 240.0
@@ -135,6 +135,7 @@ class Live:
             "TENKU_ALLOW_PRIVATE_TARGETS": ",".join(self.settings.allow_private_targets),
             "TENKU_LOCAL_SOURCE_DIRS": os.pathsep.join(map(str, self.settings.local_source_dirs)),
             "TENKU_SANDBOX": self.settings.sandbox,
+            "TENKU_SANDBOX_UID_BASE": str(self.settings.sandbox_uid_base),
         }
 
     @property
@@ -230,6 +231,7 @@ async def live(
     unsandboxed = request.node.get_closest_marker("unsandboxed") is not None
     settings = Settings(
         sandbox="off" if unsandboxed else "auto",
+        sandbox_uid_base=uid_base(),
         allow_private_targets=LOOPBACK,
         local_source_dirs=(SAMPLES, tmp_path),
         addon_unsafe_admin=True,

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from tenku.db.models import Dyno
 from tenku.runtime import procs, untar
 from tenku.runtime.sandbox import Sandbox
-from tests.conftest import User
+from tests.conftest import User, uid_base
 from tests.runtime.conftest import Live, tarball
 from tests.runtime.test_dynos import (
     APP_DIR,
@@ -646,16 +646,16 @@ def test_the_network_rule_is_one_table_per_installation(tmp_path: Path) -> None:
     ports = PortRange.parse("61000-64999")
     gone_dir = tmp_path / "gone"
     gone_dir.mkdir()
-    gone = NetFilter(str(gone_dir), 2_000_000, ports)
-    assert gone.install() is None
-    assert gone.install() is None
+    gone = NetFilter(str(gone_dir), ports)
+    assert gone.install([]) is None
+    assert gone.install([2_000_000]) is None
     assert tables().count(gone.table) == 1
     gone_dir.rmdir()
     live_dir = tmp_path / "live"
     live_dir.mkdir()
-    alive = NetFilter(str(live_dir), 2_000_000, ports)
+    alive = NetFilter(str(live_dir), ports)
     try:
-        assert alive.install() is None
+        assert alive.install([]) is None
         listed = tables()
         assert alive.table in listed
         assert gone.table not in listed
@@ -692,7 +692,8 @@ def test_the_operator_opens_private_networks_but_never_this_machine(tmp_path: Pa
 
     from tenku.runtime.netfilter import NetFilter, PortRange, Reach
 
-    app_uid = 2_000_000 + 999_999
+    app_uid = uid_base()
+    other_uid = app_uid + 1
     with (
         socket.create_server(("127.0.0.1", 0)) as service,
         socket.create_server(("127.0.0.1", 0)) as listener,
@@ -704,12 +705,16 @@ def test_the_operator_opens_private_networks_but_never_this_machine(tmp_path: Pa
             services=(("127.0.0.1", ports[2]),),
             networks=(ipaddress.ip_network("127.0.0.0/8"),),
         )
-        rule = NetFilter(str(tmp_path), 2_000_000, PortRange.parse("61000-64999"), reach)
-        assert rule.install() is None
+        rule = NetFilter(str(tmp_path), PortRange.parse("61000-64999"), reach)
+        assert rule.install([app_uid]) is None
         try:
             assert [connects_as(app_uid, p) for p in ports] == [False, True, True]
-            # Tenku's own uid is not judged.
+            # Only the installation's apps are judged: not Tenku's uid, not a uid it has
+            # not given an app yet (another installation's, say), until it does.
             assert connects_as(os.getuid(), ports[0])
+            assert connects_as(other_uid, ports[0])
+            assert rule.admit(other_uid) is None
+            assert not connects_as(other_uid, ports[0])
         finally:
             rule.remove()
         assert connects_as(app_uid, ports[0])

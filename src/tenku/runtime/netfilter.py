@@ -31,15 +31,13 @@ import logging
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenku.egress import RESERVED_V4, RESERVED_V6, Network
 
 log = logging.getLogger("tenku.runtime.sandbox")
-
-# How many app uids the rule covers from the base: one per app, never reused.
-UID_SPAN = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -103,13 +101,14 @@ COMMENT_MAX = 120
 
 
 class NetFilter:
-    def __init__(
-        self, installation: str, uid_base: int, ports: PortRange, reach: Reach | None = None
-    ) -> None:
+    """The installation's table. It judges the uids of its own apps only (a set the
+    sandbox adds each new app's uid to before anything runs as it), so installations that
+    share a machine, each with its own listeners, never judge each other's apps."""
+
+    def __init__(self, installation: str, ports: PortRange, reach: Reach | None = None) -> None:
         self.installation = installation
         self.reach = reach or Reach()
         self.table = "tenku_" + hashlib.sha256(installation.encode()).hexdigest()[:12]
-        self.uid_base = uid_base
         self.ports = ports
         self.nft = shutil.which("nft")
 
@@ -119,12 +118,12 @@ class NetFilter:
             [self.nft, "-f", "-"], input=script, capture_output=True, text=True, timeout=30
         )
 
-    def install(self) -> str | None:
-        """Make (or remake) the table; what went wrong, or None."""
+    def install(self, uids: Iterable[int]) -> str | None:
+        """Make (or remake) the table for the apps' `uids`; what went wrong, or None."""
         if self.nft is None:
             return "nftables (nft) is not installed"
         self._remove_orphans()
-        uids = f"{self.uid_base}-{self.uid_base + UID_SPAN - 1}"
+        elements = ", ".join(str(uid) for uid in sorted(set(uids)))
         ports = f"{self.ports.low}-{self.ports.high}"
         # The comment names the data directory, so a table whose installation is gone can
         # be told apart and removed by another installation's runtime.
@@ -137,9 +136,13 @@ class NetFilter:
         # Packets the kernel sends on no socket's behalf (resets, ICMP) carry no uid and
         # never enter the apps' chain.
         rule = (
+            "  set apps {\n"
+            "    typeof meta skuid\n"
+            + (f"    elements = {{ {elements} }}\n" if elements else "")
+            + "  }\n"
             "  chain output {\n"
             "    type filter hook output priority 0; policy accept;\n"
-            f"    meta skuid {uids} jump apps\n"
+            "    meta skuid @apps jump apps\n"
             "  }\n"
             "  chain apps {\n"
             f"    fib daddr type local tcp dport {ports} reject with tcp reset\n"
@@ -154,6 +157,15 @@ class NetFilter:
             done = self._run(f"{replace}table inet {self.table} {{\n{rule}}}\n")
         if done.returncode != 0:
             return f"nftables refused the rule: {done.stderr.strip()[:300]}"
+        return None
+
+    def admit(self, uid: int) -> str | None:
+        """Judge `uid` from now on; what went wrong, or None."""
+        if self.nft is None:
+            return "nftables (nft) is not installed"
+        done = self._run(f"add element inet {self.table} apps {{ {uid} }}\n")
+        if done.returncode != 0:
+            return f"nftables refused the app's uid: {done.stderr.strip()[:300]}"
         return None
 
     def _remove_orphans(self) -> None:

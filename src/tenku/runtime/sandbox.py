@@ -315,7 +315,7 @@ class Sandbox:
             self.problems.append("util-linux's setpriv is not installed")
         installation = str(settings.data_dir.resolve())
         self.ports = PortRange.parse(settings.sandbox_ports)
-        self.netfilter = NetFilter(installation, settings.sandbox_uid_base, self.ports)
+        self.netfilter = NetFilter(installation, self.ports)
         if not self.problems:
             with contextlib.suppress(OSError):
                 self.cgroups = cgroups.detect(installation)
@@ -384,6 +384,10 @@ class Sandbox:
             uid = self._uids.get(key)
             if uid is None:
                 uid = self._next
+                # The network rule judges the uid before anything runs as it.
+                problem = self.netfilter.admit(uid)
+                if problem is not None:
+                    raise SandboxError(problem)
                 self._next += 1
                 self._uids[key] = uid
                 path = self.state_dir / "uids.json"
@@ -439,7 +443,10 @@ class Sandbox:
         if not self.enabled:
             return
         self.netfilter.reach = reach_of(self.settings)
-        problem = self.netfilter.install()
+        with open(self.state_dir / "uids.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._load_uids()
+            problem = self.netfilter.install(self._uids.values())
         if problem is not None:
             self.problems.append(problem)
             self.enabled = False
