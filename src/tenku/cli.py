@@ -140,14 +140,15 @@ def up(
     )
     if settings.http_port is not None:
         os.environ["TENKU_HTTP_PORT"] = str(settings.http_port)
-    from tenku.runtime.worker import spawn, stop_spawned
+    from tenku.runtime.worker import Supervisor, spawn
 
-    # Exactly one build runtime, whatever the number of API workers.
-    runtime = spawn(settings)
+    # Exactly one build runtime, whatever the number of API workers, started again if it dies.
+    runtime = Supervisor(settings, lambda: spawn(settings))
+    runtime.start()
     try:
         run(settings, workers=workers)
     finally:
-        stop_spawned(runtime)
+        runtime.stop()
 
 
 def check_sandbox(settings: Settings) -> None:

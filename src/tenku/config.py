@@ -119,6 +119,9 @@ class Settings:
     # The runtime: builds.
     build_timeout: float = 900.0
     build_concurrency: int = 2
+    # Seconds between the runtime's heartbeats; four missed and its dynos and builds are
+    # reported as dead (crashed, failed).
+    runtime_heartbeat: float = 5.0
     # Seconds between janitor sweeps; 0 turns the janitor off.
     janitor_interval: float = 3600.0
     # The runtime: dynos on the local scheduler.
@@ -242,6 +245,7 @@ def load_settings(
         ),
         build_timeout=_env_float("TENKU_BUILD_TIMEOUT", d["build_timeout"]),
         build_concurrency=_env_int("TENKU_BUILD_CONCURRENCY", d["build_concurrency"]),
+        runtime_heartbeat=_env_float("TENKU_RUNTIME_HEARTBEAT", d["runtime_heartbeat"]),
         janitor_interval=_env_float("TENKU_JANITOR_INTERVAL", d["janitor_interval"]),
         boot_timeout=_env_float("TENKU_BOOT_TIMEOUT", d["boot_timeout"]),
         dyno_grace=_env_float("TENKU_DYNO_GRACE", d["dyno_grace"]),

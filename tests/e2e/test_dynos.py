@@ -323,34 +323,71 @@ def _tenku_pids(data_dir: Path) -> list[int]:
     return pids
 
 
+def _two_web_dynos(server: LiveServer, key: str, tmp_path: Path, prefix: str) -> dict[str, Any]:
+    """An app of the sample dyno app with two web dynos up."""
+    with _client(server, key) as api:
+        app = json_of(api.post("/apps", json={"name": unique_app_name(prefix)}))
+        slug = json_of(
+            api.post(
+                f"/apps/{app['name']}/slugs",
+                json={"process_types": {"web": "python3 server.py"}},
+            )
+        )
+        tarball = tmp_path / "slug.tgz"
+        with tarfile.open(tarball, "w:gz") as tar:
+            tar.add(SAMPLES / "dyno-app", arcname="./app")
+        put = api.put(
+            httpx.URL(slug["blob"]["url"]).raw_path.decode(), content=tarball.read_bytes()
+        )
+        assert put.status_code == 200, put.text
+        r = api.post(f"/apps/{app['name']}/releases", json={"slug": slug["id"]})
+        assert r.status_code == 201, r.text
+        r = api.patch(f"/apps/{app['name']}/formation/web", json={"quantity": 2})
+        assert r.status_code == 200, r.text
+        until(lambda: states(api, app["name"]) == {"web.1": "up", "web.2": "up"}, "two dynos")
+    return app
+
+
+def _runtime_pid(data_dir: Path) -> int | None:
+    for pid in _tenku_pids(data_dir):
+        with contextlib.suppress(OSError):
+            if b"runtime" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                return pid
+    return None
+
+
+def test_a_killed_runtime_is_started_again_and_brings_the_dynos_back(tmp_path: Path) -> None:
+    """`kill -9` of the runtime alone: `tenku up` starts another, which replaces the dead
+    one's dynos (none left over, none twice) and routes again."""
+    root = tmp_path / "tenku"
+    root.mkdir()
+    with launch("sqlite", root) as server:
+        key = server.create_user("supervised@example.com").key
+        app = _two_web_dynos(server, key, tmp_path, "supervised")
+        dynos_dir = server.data_dir / "dynos" / app["id"]
+        before = _dyno_pids(dynos_dir)
+        assert len(before) >= 2
+        runtime = _runtime_pid(server.data_dir)
+        assert runtime is not None
+        os.kill(runtime, signal.SIGKILL)
+        until(lambda: _runtime_pid(server.data_dir) not in (None, runtime), "another runtime")
+        assert "exited with status -9; starting it again" in server.log_tail(400)
+        with _client(server, key) as api:
+            until(lambda: _serves(server, app["name"]), "routed again")
+            until(lambda: states(api, app["name"]) == {"web.1": "up", "web.2": "up"}, "back up")
+            until(lambda: len(_dyno_pids(dynos_dir) - before) == 2, "two new dynos")
+        now = _dyno_pids(dynos_dir)
+        assert not (now & before), "processes of the killed runtime's dynos still run"
+        assert len(now) == 2, now
+
+
 def test_killed_tenku_comes_back_with_its_dynos_and_no_orphans(tmp_path: Path) -> None:
     """`tenku up` killed outright (API and runtime), then started again on its data."""
     root = tmp_path / "tenku"
     root.mkdir()
     with launch("sqlite", root) as first:
         key = first.create_user("restart@example.com").key
-        with _client(first, key) as api:
-            app = json_of(api.post("/apps", json={"name": unique_app_name("back")}))
-            slug = json_of(
-                api.post(
-                    f"/apps/{app['name']}/slugs",
-                    json={"process_types": {"web": "python3 server.py"}},
-                )
-            )
-            tarball = tmp_path / "slug.tgz"
-            with tarfile.open(tarball, "w:gz") as tar:
-                tar.add(SAMPLES / "dyno-app", arcname="./app")
-            put = api.put(
-                httpx.URL(slug["blob"]["url"]).raw_path.decode(), content=tarball.read_bytes()
-            )
-            assert put.status_code == 200, put.text
-            assert (
-                api.post(f"/apps/{app['name']}/releases", json={"slug": slug["id"]}).status_code
-                == 201
-            )
-            r = api.patch(f"/apps/{app['name']}/formation/web", json={"quantity": 2})
-            assert r.status_code == 200, r.text
-            until(lambda: states(api, app["name"]) == {"web.1": "up", "web.2": "up"}, "two dynos")
+        app = _two_web_dynos(first, key, tmp_path, "back")
         dynos_dir = first.data_dir / "dynos" / app["id"]
         before = _dyno_pids(dynos_dir)
         assert len(before) >= 2

@@ -28,11 +28,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import select, update
 
 from tenku.config import Settings
+from tenku.db import liveness
 from tenku.db.base import utcnow
 from tenku.db.engine import Database
 from tenku.db.models import Build
@@ -92,6 +96,13 @@ class Runtime:
             logger=log,
             failure="could not claim builds",
         )
+        self._beats = Passes(
+            "tenku-heartbeat",
+            self._beat,
+            settings.runtime_heartbeat,
+            logger=log,
+            failure="could not write the runtime's heartbeat",
+        )
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._busy_apps: set[uuid.UUID] = set()
         self._inbox: Inbox | None = None
@@ -113,6 +124,9 @@ class Runtime:
             raise RuntimeError(f"TENKU_SANDBOX=on, but {sandbox.description}")
         if sandbox is not None:
             log.info("builds and dynos: sandbox %s", sandbox.description)
+        # Beating before anything carries this runtime's id, so the API never sees it stale.
+        await self._beat()
+        self._beats.start()
         # Only the one runtime that holds the data directory recovers, delivers and runs dynos.
         if self._listen():
             if sandbox is not None:
@@ -133,6 +147,8 @@ class Runtime:
             if self.run_dynos:
                 await self._start_dynos()
         elif exclusive:
+            await self._beats.stop()
+            await self._forget()
             raise RuntimeError(f"A build runtime already runs for {self.settings.data_dir}.")
         else:
             log.warning("another build runtime serves %s", self.settings.data_dir)
@@ -160,6 +176,8 @@ class Runtime:
         if self._inbox is not None and self.build_settings.sandbox is not None:
             await asyncio.to_thread(self.build_settings.sandbox.stop)
         self._unlisten()
+        await self._beats.stop()
+        await self._forget()
         if self._own_db:
             await self.db.dispose()
 
@@ -248,11 +266,27 @@ class Runtime:
             self._inbox.close()
             self._inbox = None
 
+    # --- heartbeat --------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        async with self.db.session(write=True) as db:
+            await liveness.beat(db, self.id)
+            await db.commit()
+
+    async def _forget(self) -> None:
+        with contextlib.suppress(Exception):
+            async with self.db.session(write=True) as db:
+                await liveness.forget(db, self.id)
+                await db.commit()
+
     # --- recovery -------------------------------------------------------------------
 
     async def recover(self) -> None:
-        """Fail the builds an earlier runtime claimed and never finished."""
-        async with self.db.session(write=False) as db:
+        """Fail the builds an earlier runtime claimed and never finished. The runtime that
+        holds the data directory is its only one, so every other runner is gone: its
+        heartbeat row goes too."""
+        async with self.db.session(write=True) as db:
+            await liveness.forget_all_but(db, {self.id})
             stale = list(
                 (
                     await db.execute(
@@ -264,6 +298,7 @@ class Runtime:
                     )
                 ).all()
             )
+            await db.commit()
         for build_id, pgid in stale:
             if pgid:
                 killed = await asyncio.to_thread(kill_leftovers, pgid, f"TENKU_BUILD_ID={build_id}")
@@ -400,3 +435,74 @@ def stop_spawned(proc: subprocess.Popen[bytes], grace: float = 45.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# A runtime that dies is started again after FIRST_DELAY seconds, doubling up to MAX_DELAY
+# while it keeps dying within STEADY seconds of its start.
+FIRST_DELAY = 1.0
+MAX_DELAY = 30.0
+STEADY = 60.0
+# `tenku up`'s own lines go where uvicorn's do.
+up_log = logging.getLogger("uvicorn.error")
+
+
+class Supervisor:
+    """Keeps one `tenku runtime` running beside the API for as long as `tenku up` runs:
+    one that dies (killed, crashed) is started again, with a line saying so.
+
+    The new runtime takes over from the dead one as after any crash: it fails the builds
+    the old one left, kills what is left of its processes, and starts the formation's dynos
+    again (`Runtime.recover`, `DynoManager.recover`).
+    """
+
+    def __init__(self, settings: Settings, spawner: Callable[[], subprocess.Popen[bytes]]) -> None:
+        self.settings = settings
+        self.spawner = spawner
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="tenku-runtime-supervisor")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        # Spawned from this thread, which lives as long as the supervision: a child's
+        # parent-death signal fires when the thread that started it ends.
+        delay = FIRST_DELAY
+        while not self._stopping.is_set():
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._proc = self.spawner()
+            started = time.monotonic()
+            status = self._proc.wait()
+            if self._stopping.is_set():
+                return
+            if status == 0:
+                # Asked to stop (SIGTERM, or ^C reaching the whole process group while
+                # `tenku up` shuts down): not a crash.
+                up_log.warning(
+                    "the runtime (pid %d) stopped; it starts again with `tenku up`", self._proc.pid
+                )
+                return
+            if time.monotonic() - started >= STEADY:
+                delay = FIRST_DELAY
+            self.restarts += 1
+            up_log.error(
+                "the runtime (pid %d) exited with status %d; starting it again in %.0f s",
+                self._proc.pid,
+                status,
+                delay,
+            )
+            self._stopping.wait(delay)
+            delay = min(delay * 2, MAX_DELAY)
+
+    def stop(self, grace: float = 45.0) -> None:
+        with self._lock:
+            self._stopping.set()
+            proc = self._proc
+        if proc is not None:
+            stop_spawned(proc, grace)
+        self._thread.join()

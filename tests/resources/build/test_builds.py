@@ -156,3 +156,29 @@ async def test_result_of_a_pending_build(alice: User, api: ApiClient) -> None:
 
 def auth(user: User) -> dict[str, str]:
     return {"Authorization": f"Bearer {user.token}"}
+
+
+async def test_a_build_whose_runtime_stopped_beating_is_failed(alice: User, api: ApiClient) -> None:
+    """A build claimed by a runtime that was killed is reported failed (the next runtime
+    records it so); one claimed by a runtime that beats is pending."""
+    import uuid
+
+    from sqlalchemy import update
+
+    from tenku.db.models import Build, RuntimeBeat
+
+    await alice.create_app("bld-dead")
+    build = (await alice.post("/apps/bld-dead/builds", json={"source_blob": SOURCE})).json()
+    async with api.database.session(write=True) as db:
+        await db.execute(
+            update(Build).where(Build.id == uuid.UUID(build["id"])).values(runner="killed")
+        )
+        await db.commit()
+    shown = (await alice.get(f"/apps/bld-dead/builds/{build['id']}")).json()
+    assert shown["status"] == "failed"
+    assert [b["status"] for b in (await alice.get("/apps/bld-dead/builds")).json()] == ["failed"]
+    async with api.database.session(write=True) as db:
+        db.add(RuntimeBeat(runner="killed"))
+        await db.commit()
+    shown = (await alice.get(f"/apps/bld-dead/builds/{build['id']}")).json()
+    assert shown["status"] == "pending"

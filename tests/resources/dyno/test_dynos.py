@@ -36,6 +36,7 @@ async def add_dyno(
     *,
     oneoff: bool = False,
     state: str = "up",
+    runner: str | None = None,
 ) -> uuid.UUID:
     """A dyno row as the runtime (formation) or an earlier run (one-off) leaves it."""
     async with api.database.session(write=True) as db:
@@ -49,6 +50,7 @@ async def add_dyno(
             release_version=app["release"]["version"],
             state=state,
             oneoff=oneoff,
+            runner=runner,
             created_at=LONG_AGO,
             updated_at=LONG_AGO,
         )
@@ -450,7 +452,7 @@ def test_a_dyno_whose_release_is_gone_shows_null() -> None:
         created_at=LONG_AGO,
         updated_at=LONG_AGO,
     )
-    out = DynoOut.of(row, app)
+    out = DynoOut.of(row, app, frozenset())
     assert out.release is None
     assert out.size == "Standard-1X"
 
@@ -585,3 +587,36 @@ async def test_stop_a_type(api: ApiClient, alice: User, running: dict[str, Any])
         "worker.1": (False, True),
         "run.4242": (False, False),
     }
+
+
+async def test_dynos_of_a_runtime_that_stopped_beating_are_not_up(
+    alice: User, api: ApiClient, shop: dict[str, Any], settings: Settings
+) -> None:
+    """While no runtime runs (killed, not yet started again), its dynos are reported
+    crashed; a runtime that beats keeps them up; rows no runtime claimed yet keep theirs."""
+    from datetime import timedelta
+
+    from tenku.db import liveness
+    from tenku.db.base import utcnow
+    from tenku.db.models import RuntimeBeat
+
+    await add_dyno(api, shop, "web.1", runner="alive")
+    await add_dyno(api, shop, "web.2", runner="dead")
+    await add_dyno(api, shop, "worker.1", runner="never-beat")
+    await add_dyno(api, shop, "web.3", state="starting")
+    stale = utcnow() - timedelta(seconds=settings.runtime_heartbeat * liveness.STALE_BEATS + 1)
+    async with api.database.session(write=True) as db:
+        db.add(RuntimeBeat(runner="alive"))
+        db.add(RuntimeBeat(runner="dead", started_at=stale, beat_at=stale))
+        await db.commit()
+    listed = (await alice.get("/apps/shop/dynos")).json()
+    assert {d["name"]: d["state"] for d in listed} == {
+        "web.1": "up",
+        "web.2": "crashed",
+        "worker.1": "crashed",
+        "web.3": "starting",
+    }
+    assert (await alice.get("/apps/shop/dynos/web.2")).json()["state"] == "crashed"
+    assert (await alice.get("/apps/shop/dynos/web.1")).json()["state"] == "up"
+    # What is stored stays as the runtime wrote it: the next runtime takes over from there.
+    assert (await rows(api, shop))["web.2"].state == "up"

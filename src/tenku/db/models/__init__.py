@@ -23,6 +23,7 @@ from tenku.db.models.drain import DrainCursor
 from tenku.db.models.dyno import Dyno
 from tenku.db.models.log import LogLine
 from tenku.db.models.release import Release, Slug
+from tenku.db.models.runtime import RuntimeBeat
 
 __all__ = [
     "Account",
@@ -48,5 +49,6 @@ __all__ = [
     "RateLimitBucket",
     "Release",
     "ReleaseAddonVars",
+    "RuntimeBeat",
     "Slug",
 ]

@@ -43,6 +43,13 @@ class Build(Timestamps, Base):
     runner: Mapped[str | None] = mapped_column(String(64))
     pgid: Mapped[int | None] = mapped_column(Integer)
 
+    def shown_status(self, live: frozenset[str]) -> str:
+        """The status the API reports: a build whose runtime stopped beating has failed
+        (the next runtime records it so)."""
+        if self.status == "pending" and self.runner is not None and self.runner not in live:
+            return "failed"
+        return self.status
+
 
 class BuildOutput(Base):
     """A batch of consecutive output lines of one stream, in the order they were printed.

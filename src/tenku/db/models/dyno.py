@@ -53,3 +53,9 @@ class Dyno(Timestamps, Base):
     port: Mapped[int | None] = mapped_column(Integer)
     pgid: Mapped[int | None] = mapped_column(Integer)
     runner: Mapped[str | None] = mapped_column(String(128))
+
+    def shown_state(self, live: frozenset[str]) -> str:
+        """The state the API reports: a dyno whose runtime stopped beating runs no more."""
+        if self.runner is not None and self.runner not in live and self.state in (STARTING, UP):
+            return CRASHED
+        return self.state

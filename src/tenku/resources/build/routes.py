@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tenku.db.liveness import live_runners
 from tenku.db.models import Build
 from tenku.resources.app.access import DeployApp, ViewApp
 from tenku.resources.build import service, streams
@@ -21,9 +22,11 @@ router = APIRouter(route_class=TransactionRoute)
 router.include_router(streams.router)
 
 
-def render(request: Request, ctx: AppContext, build: Build, reader: uuid.UUID) -> BuildOut:
+def render(
+    request: Request, ctx: AppContext, build: Build, reader: uuid.UUID, live: frozenset[str]
+) -> BuildOut:
     url = base_url(ctx.settings, request) + service.stream_path(ctx.signer, build.id, reader)
-    return BuildOut.of(build, url)
+    return BuildOut.of(build, url, live)
 
 
 @router.post("/apps/{app_id_or_name}/builds")
@@ -32,22 +35,26 @@ async def create(
 ) -> Response:
     # The transaction's commit nudges the runtime, which claims the build.
     build = await service.create_build(on.db, ctx.settings, on.app, on.caller.account, params)
-    return model_response(render(request, ctx, build, on.caller.account.id), status=201)
+    return model_response(
+        render(request, ctx, build, on.caller.account.id, frozenset()), status=201
+    )
 
 
 @router.get("/apps/{app_id_or_name}/builds")
 async def list_builds(request: Request, on: ViewApp, ctx: Context) -> Response:
+    live = await live_runners(on.db, ctx.settings.runtime_heartbeat)
     return await paged(
         request,
         on.db,
         service.builds_of(on.app.id),
         service.SORT,
         BuildOut,
-        lambda builds: [render(request, ctx, b, on.caller.account.id) for b in builds],
+        lambda builds: [render(request, ctx, b, on.caller.account.id, live) for b in builds],
     )
 
 
 @router.get("/apps/{app_id_or_name}/builds/{build_id}")
 async def info(request: Request, build_id: str, on: ViewApp, ctx: Context) -> Response:
     build = await service.get_build(on.db, on.app, build_id)
-    return model_response(render(request, ctx, build, on.caller.account.id))
+    live = await live_runners(on.db, ctx.settings.runtime_heartbeat)
+    return model_response(render(request, ctx, build, on.caller.account.id, live))

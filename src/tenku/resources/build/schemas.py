@@ -41,7 +41,7 @@ class BuildOut(Out):
     user: AccountRef
 
     @classmethod
-    def of(cls, build: Build, stream_url: str) -> BuildOut:
+    def of(cls, build: Build, stream_url: str, live: frozenset[str]) -> BuildOut:
         return cls(
             app=IdRef(id=build.app_id),
             buildpacks=(
@@ -61,7 +61,7 @@ class BuildOut(Out):
                 version_description=build.source_version_description,
             ),
             stack=build.stack,
-            status=build.status,
+            status=build.shown_status(live),
             updated_at=build.updated_at,
             user=AccountRef(email=build.user_email, id=build.user_id or uuid.UUID(int=0)),
         )

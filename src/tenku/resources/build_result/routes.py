@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tenku.db.liveness import live_runners
 from tenku.resources.app.access import ViewApp
 from tenku.resources.build import service
 from tenku.resources.build.output import all_lines
@@ -19,11 +20,12 @@ router = APIRouter(route_class=TransactionRoute)
 async def info(request: Request, build_id: str, on: ViewApp, ctx: Context) -> Response:
     build = await service.get_build(on.db, on.app, build_id)
     lines = await all_lines(on.db, build.id)
-    shown = render(request, ctx, build, on.caller.account.id)
+    live = await live_runners(on.db, ctx.settings.runtime_heartbeat)
+    shown = render(request, ctx, build, on.caller.account.id, live)
     return model_response(
         BuildResultOut(
             build=ResultBuild(
-                id=build.id, status=build.status, output_stream_url=shown.output_stream_url
+                id=build.id, status=shown.status, output_stream_url=shown.output_stream_url
             ),
             exit_code=build.exit_code,
             lines=[ResultLine(line=text, stream=stream) for stream, text in lines],

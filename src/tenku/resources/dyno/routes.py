@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tenku.db.liveness import live_runners
 from tenku.resources.app.access import DeployApp, OperateApp, ViewApp
 from tenku.resources.dyno import service
 from tenku.resources.dyno.schemas import DynoCreate, DynoOut
@@ -15,27 +16,31 @@ router = APIRouter(route_class=TransactionRoute)
 
 
 @router.get("/apps/{app_id_or_name}/dynos")
-async def list_dynos(request: Request, on: ViewApp) -> Response:
+async def list_dynos(request: Request, on: ViewApp, ctx: Context) -> Response:
+    live = await live_runners(on.db, ctx.settings.runtime_heartbeat)
     return await paged(
         request,
         on.db,
         service.dynos_of(on.app.id),
         service.SORT,
         DynoOut,
-        lambda dynos: [DynoOut.of(row, on.app) for row in dynos],
+        lambda dynos: [DynoOut.of(row, on.app, live) for row in dynos],
     )
 
 
 @router.get("/apps/{app_id_or_name}/dynos/{dyno_id_or_name}")
-async def info(dyno_id_or_name: str, on: ViewApp) -> Response:
+async def info(dyno_id_or_name: str, on: ViewApp, ctx: Context) -> Response:
     dyno = await service.get_dyno(on.db, on.app, dyno_id_or_name)
-    return model_response(DynoOut.of(dyno, on.app))
+    live = await live_runners(on.db, ctx.settings.runtime_heartbeat)
+    return model_response(DynoOut.of(dyno, on.app, live))
 
 
 @router.post("/apps/{app_id_or_name}/dynos")
 async def create(on: DeployApp, ctx: Context, params: DynoCreate = body(DynoCreate)) -> Response:
     created = await service.create_dyno(on.db, ctx.settings, on.app, on.caller.account, params)
-    return model_response(DynoOut.of(created.dyno, on.app, created.attach_url), status=201)
+    return model_response(
+        DynoOut.of(created.dyno, on.app, frozenset(), created.attach_url), status=201
+    )
 
 
 @router.delete("/apps/{app_id_or_name}/dynos")

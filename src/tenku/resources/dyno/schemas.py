@@ -34,7 +34,9 @@ class DynoOut(Out):
     updated_at: Timestamp
 
     @classmethod
-    def of(cls, row: Dyno, app: App, attach_url: str | None = None) -> DynoOut:
+    def of(
+        cls, row: Dyno, app: App, live: frozenset[str], attach_url: str | None = None
+    ) -> DynoOut:
         release = None
         if row.release_id is not None and row.release_version is not None:
             release = ReleaseRef(id=row.release_id, version=row.release_version)
@@ -47,7 +49,7 @@ class DynoOut(Out):
             name=row.name,
             release=release,
             size=canonical_size(row.size) or row.size,
-            state=row.state,
+            state=row.shown_state(live),
             type=row.type,
             updated_at=row.updated_at,
         )
