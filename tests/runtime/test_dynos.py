@@ -548,3 +548,32 @@ async def test_dynos_stopped_while_starting_leave_nothing_behind(live: Live, own
     await until(lambda: _true(not _processes_under(root)), "every dyno process gone")
     await until(lambda: _true(not Path(root).exists()), "the app's dyno directories gone")
     assert _processes_under(root) == []
+
+
+async def test_a_dyno_that_cannot_start_says_why_in_the_app_s_log(live: Live, owner: User) -> None:
+    """A slug that is no tarball: the formation's dyno and a one-off each log Heroku's R99
+    line with the reason; the formation's dyno is crashed (and restarted with cool-off)."""
+    app = await owner.create_app("dyno-r99")
+    r = await owner.post("/apps/dyno-r99/slugs", json={"process_types": TYPES})
+    assert r.status_code == 201, r.text
+    slug = r.json()
+    put = await live.api.http.put(
+        httpx.URL(slug["blob"]["url"]).raw_path.decode(), content=b"this is not a tarball"
+    )
+    assert put.status_code == 200, put.text
+    r = await owner.post("/apps/dyno-r99/releases", json={"slug": slug["id"]})
+    assert r.status_code == 201, r.text
+    reason = "Error R99 (Platform error) -> the slug is not a readable tarball"
+    text = await until(lambda: _has(live, app["id"], f"heroku[web.1]: {reason}"), "web.1's R99")
+    assert str(live.settings.data_dir) not in text
+    await until(
+        lambda: _has_state(owner, "dyno-r99", "web.1", "crashed"), "web.1 crashed", limit=WAIT
+    )
+    r = await owner.post("/apps/dyno-r99/dynos", json={"command": "echo hi", "attach": False})
+    assert r.status_code == 201, r.text
+    name = r.json()["name"]
+    await until(lambda: _has(live, app["id"], f"heroku[{name}]: {reason}"), "the one-off's R99")
+
+
+async def _has_state(user: User, app: str, name: str, state: str) -> bool:
+    return (await states(user, app)).get(name) == state

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -38,6 +39,7 @@ from tenku.resources.formation.sizes import cpu_shares, memory_mb, process_limit
 from tenku.router import Backend
 from tenku.runtime import cgroups, procs, untar
 from tenku.runtime.dyno_env import (
+    SlugError,
     dyno_argv,
     dyno_env,
     free_port,
@@ -47,7 +49,7 @@ from tenku.runtime.dyno_env import (
     unpack_slug,
 )
 from tenku.runtime.rendezvous import Attachment
-from tenku.runtime.sandbox import Box, Sandbox
+from tenku.runtime.sandbox import Box, Sandbox, SandboxError
 from tenku.runtime.scheduler import (
     AppState,
     OneOffSpec,
@@ -104,6 +106,19 @@ class LocalOptions:
             slug_max_bytes=settings.slug_unpack_max_mb << 20,
             slug_max_members=settings.unpack_max_members,
         )
+
+
+def platform_error(exc: BaseException) -> str:
+    """Heroku's R99 line for a dyno the platform could not start. The reason is shown where
+    it is the app's own (its slug, the size of its environment), never a path of the
+    platform's."""
+    if isinstance(exc, SlugError):
+        reason = str(exc)
+    elif isinstance(exc, OSError) and exc.errno == errno.E2BIG:
+        reason = "the config vars and command are too long to start a process"
+    else:
+        reason = "the platform could not start the process"
+    return f"Error R99 (Platform error) -> {reason}"
 
 
 def _exit_status(code: int | None) -> int:
@@ -312,7 +327,13 @@ class Dyno:
             await self._set(STARTING)
             while self._stop is None:
                 started = time.monotonic()
-                status = await self._run_once()
+                try:
+                    status = await self._run_once()
+                except (SlugError, SandboxError, OSError) as exc:
+                    # Counted as a crash (restarted, then cooled off), said in the app's log.
+                    log.warning("dyno %s of %s did not start: %s", self.name, self.app.name, exc)
+                    self._log(platform_error(exc))
+                    status = -1
                 if self._stop is not None:
                     break
                 # Any exit the platform did not ask for is a crash, status 0 included.
@@ -560,8 +581,9 @@ class OneOff:
                 await self._run_detached()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("one-off %s of %s failed", self.spec.name, self.app.name)
+            self._log(platform_error(exc))
         finally:
             await asyncio.to_thread(self.box.close)
             await asyncio.to_thread(shutil.rmtree, self.dir, True)
