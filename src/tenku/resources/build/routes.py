@@ -13,7 +13,7 @@ from tenku.resources.build.schemas import BuildCreate, BuildOut
 from tenku.storage.urls import base_url
 from tenku.web.context import AppContext
 from tenku.web.deps import Context, TransactionRoute, body
-from tenku.web.lists import paged
+from tenku.web.lists import paged, ranged
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
@@ -26,7 +26,7 @@ def render(request: Request, ctx: AppContext, build: Build, reader: uuid.UUID) -
     return BuildOut.of(build, url)
 
 
-@router.post("/apps/{app_id_or_name}/builds")
+@router.post("/apps/{app_id_or_name}/builds", response_model=BuildOut, status_code=201)
 async def create(
     request: Request, on: DeployApp, ctx: Context, params: BuildCreate = body(BuildCreate)
 ) -> Response:
@@ -35,7 +35,11 @@ async def create(
     return model_response(render(request, ctx, build, on.caller.account.id), status=201)
 
 
-@router.get("/apps/{app_id_or_name}/builds")
+@router.get(
+    "/apps/{app_id_or_name}/builds",
+    response_model=list[BuildOut],
+    openapi_extra=ranged(service.SORT),
+)
 async def list_builds(request: Request, on: ViewApp, ctx: Context) -> Response:
     return await paged(
         request,
@@ -47,7 +51,7 @@ async def list_builds(request: Request, on: ViewApp, ctx: Context) -> Response:
     )
 
 
-@router.get("/apps/{app_id_or_name}/builds/{build_id}")
+@router.get("/apps/{app_id_or_name}/builds/{build_id}", response_model=BuildOut)
 async def info(request: Request, build_id: str, on: ViewApp, ctx: Context) -> Response:
     build = await service.get_build(on.db, on.app, build_id)
     return model_response(render(request, ctx, build, on.caller.account.id))
