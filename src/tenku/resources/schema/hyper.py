@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, TypeAdapter
 
-from tenku.resources.schema.links import Link, Param, is_list, item_of, notes, reference_params
+from tenku.resources.schema.links import Link, Param, is_list, item_of, notes
 
 SCHEMA = "http://interagent.github.io/interagent-hyper-schema"
 RESOURCE_SCHEMA = "http://json-schema.org/draft-04/hyper-schema"
@@ -189,7 +189,7 @@ def _target(link: Link, primary: type[BaseModel] | None) -> dict[str, Any] | Non
 def _request(link: Link) -> dict[str, Any] | None:
     if link.request is None:
         return None
-    params = reference_params(link)
+    params = link.body_notes
     attributes = _attribute_notes(link.resource)
 
     def describe(path: str) -> dict[str, Any]:

@@ -69,6 +69,8 @@ class Link:
     # The route's `openapi_extra`: what the OpenAPI document adds for this operation.
     extra: dict[str, Any]
     documented: bool
+    # The reference's notes on the body's parameters, by name.
+    body_notes: dict[str, Any]
     # The route function's name and module (whose docstring describes a resource of its own).
     name: str = ""
     module: str = ""
@@ -140,12 +142,12 @@ class _Reference:
                 key = (link["method"], shape(link["href"]))
                 self.by_shape.setdefault(key, []).append((resource, link))
 
-    def find(self, method: str, path: str, package: str) -> tuple[str, dict[str, Any]] | None:
+    def find(self, method: str, path: str, package: str) -> list[tuple[str, dict[str, Any]]]:
+        """The reference's links for a route: of its own package's resource if there are
+        any, and all of them (a release is created and rolled back by one route)."""
         found = self.by_shape.get((method, shape(path)), [])
-        for resource, link in found:
-            if resource == package:
-                return resource, link
-        return found[0] if found else None
+        own = [(resource, link) for resource, link in found if resource == package]
+        return own or found[:1]
 
 
 def _params(path: str, resource: str, known: Sequence[str]) -> list[Param]:
@@ -180,41 +182,32 @@ def links(routes: Iterable[Any]) -> list[Link]:
         extra = dict(route.openapi_extra or {})
         ranges = list(extra.pop(RANGES, []))
         for method in sorted(route.methods or ()):
-            match = reference.find(method, route.path, package)
-            resource, note = match if match is not None else (package, None)
-            title = note["title"] if note else route.summary or _humanize(route.name)
-            description = note["description"] if note else _docstring(route)
-            found.append(
-                Link(
-                    resource=resource,
-                    method=method,
-                    path=route.path,
-                    params=_params(route.path, resource, known),
-                    title=title,
-                    description=description,
-                    rel=_rel(method, status, response),
-                    status=status,
-                    response=response,
-                    request=request,
-                    ranges=ranges,
-                    credentials=credentials,
-                    responses=dict(route.responses),
-                    extra=extra,
-                    documented=note is not None,
-                    name=route.name,
-                    module=route.endpoint.__module__,
+            matches: list[tuple[str, dict[str, Any] | None]] = [
+                *reference.find(method, route.path, package)
+            ]
+            for resource, note in matches or [(package, None)]:
+                title = note["title"] if note else route.summary or _humanize(route.name)
+                description = note["description"] if note else _docstring(route)
+                found.append(
+                    Link(
+                        resource=resource,
+                        method=method,
+                        path=route.path,
+                        params=_params(route.path, resource, known),
+                        title=title,
+                        description=description,
+                        rel=_rel(method, status, response),
+                        status=status,
+                        response=response,
+                        request=request,
+                        ranges=ranges,
+                        credentials=credentials,
+                        responses=dict(route.responses),
+                        extra=extra,
+                        documented=note is not None,
+                        body_notes=note.get("params", {}) if note else {},
+                        name=route.name,
+                        module=route.endpoint.__module__,
+                    )
                 )
-            )
     return found
-
-
-def reference_params(link: Link) -> dict[str, Any]:
-    """The reference's notes on the link's body parameters, by name."""
-    note = notes().get(link.resource)
-    if note is None:
-        return {}
-    for candidate in note["links"]:
-        if candidate["method"] == link.method and shape(candidate["href"]) == shape(link.path):
-            params: dict[str, Any] = candidate.get("params", {})
-            return params
-    return {}

@@ -194,9 +194,13 @@ def openapi(links: list[Link], base_url: str) -> dict[str, Any]:
             n += 1
             operation_id = f"{base}-{n}"
         used.add(operation_id)
-        paths.setdefault(link.path, {})[link.method.lower()] = _operation(
-            link, schemas, operation_id
-        )
+        operations = paths.setdefault(link.path, {})
+        method = link.method.lower()
+        if method in operations:
+            # One route behind two of the reference's links (release create and rollback).
+            operations[method]["description"] += " " + link.description
+            continue
+        operations[method] = _operation(link, schemas, operation_id)
     tags = sorted({link.resource for link in links})
     return {
         "openapi": VERSION,

@@ -19,7 +19,12 @@ from tenku.web.render import raw_json
 router = APIRouter()
 
 # Not described by a model of their own: each is a whole JSON Schema document.
-DOCUMENT = {"200": {"content": {"application/json": {"schema": {"type": "object"}}}}}
+DOCUMENT = {
+    "200": {
+        "description": "The document.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
 
 
 def _links(request: Request) -> list[Link]:

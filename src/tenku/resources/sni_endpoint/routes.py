@@ -1,3 +1,5 @@
+"""SNI endpoints: the certificates an app serves its custom domains with (none yet)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
