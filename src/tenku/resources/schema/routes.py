@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -13,6 +15,7 @@ from tenku.resources.schema.hyper import hyper_schema
 from tenku.resources.schema.links import Link, links
 from tenku.resources.schema.openapi import openapi
 from tenku.storage.urls import base_url
+from tenku.web.context import AppContext
 from tenku.web.deps import Context
 from tenku.web.render import raw_json
 
@@ -27,34 +30,30 @@ DOCUMENT = {
 }
 
 
-def _links(request: Request) -> list[Link]:
-    # The route table is fixed once the application is made: read it once.
+async def _document(
+    request: Request, ctx: AppContext, kind: str, make: Callable[[list[Link], str], Any]
+) -> Any:
+    """The document, made once per application and public URL: the route table is fixed
+    once the application is made."""
     state = request.app.state
-    found: list[Link] | None = getattr(state, "schema_links", None)
-    if found is None:
-        found = links(request.app.routes)
-        state.schema_links = found
-    return found
-
-
-def _document(request: Request, kind: str, base: str) -> Any:
-    cache: dict[tuple[str, str], Any] | None = getattr(request.app.state, "schema_docs", None)
+    cache: dict[tuple[str, str], Any] | None = getattr(state, "schema_documents", None)
     if cache is None:
-        cache = request.app.state.schema_docs = {}
+        cache = state.schema_documents = {}
+    base = base_url(ctx.settings, request)
     key = (kind, base)
     if key not in cache:
-        made = hyper_schema if kind == "schema" else openapi
-        cache[key] = made(_links(request), base)
+        # A few hundred milliseconds of pure computation: kept off the event loop.
+        cache[key] = await asyncio.to_thread(make, links(request.app.routes), base)
     return cache[key]
 
 
 @router.get("/schema", summary="Info", openapi_extra={"responses": DOCUMENT})
 async def schema(request: Request, ctx: Context) -> Response:
     """The API's JSON hyper-schema, in the layout of Heroku's own (no credentials needed)."""
-    return raw_json(_document(request, "schema", base_url(ctx.settings, request)))
+    return raw_json(await _document(request, ctx, "schema", hyper_schema))
 
 
 @router.get("/openapi.json", summary="OpenAPI", openapi_extra={"responses": DOCUMENT})
 async def openapi_document(request: Request, ctx: Context) -> Response:
     """The API as an OpenAPI 3.1 document, for testing tools (no credentials needed)."""
-    return raw_json(_document(request, "openapi", base_url(ctx.settings, request)))
+    return raw_json(await _document(request, ctx, "openapi", openapi))
