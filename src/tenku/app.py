@@ -57,6 +57,7 @@ RESOURCES = (
     "rate_limit",
     "region",
     "release",
+    "schema",
     "slug",
     "sni_endpoint",
     "source",

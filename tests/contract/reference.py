@@ -12,8 +12,21 @@ from typing import Any
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "platform-api-reference.md"
 _RESOURCE = re.compile(r'^## <a name="resource-([^"]+)">(.*)</a>')
 _ENDPOINT = re.compile(r"^(GET|POST|PATCH|PUT|DELETE) (/\S*)$")
-_ATTR = re.compile(r"^\| \*\*(?:\[)?([^*\]]+)(?:\]\([^)]*\))?\*\* \| \*([^*]+)\* \|")
+_ATTR = re.compile(
+    r"^\| \*\*(?:\[)?([^*\]]+)(?:\]\([^)]*\))?\*\* \| \*([^*]+)\* \| (.*?) \| (.*) \|$"
+)
 _STATUS = re.compile(r"^HTTP/1\.1 (\d{3})")
+_STABILITY = re.compile(r"^Stability: `([^`]+)`")
+_EXAMPLE = re.compile(r"`([^`]*)`")
+
+
+@dataclass
+class Doc:
+    """What the reference says of one attribute or parameter."""
+
+    type: str
+    description: str
+    example: Any = None
 
 
 @dataclass
@@ -24,6 +37,9 @@ class Endpoint:
     path: str
     status: int | None = None
     example: Any = None
+    description: str = ""
+    required: dict[str, Doc] = field(default_factory=dict)
+    optional: dict[str, Doc] = field(default_factory=dict)
     pattern: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -37,6 +53,23 @@ class Resource:
     title: str
     attributes: dict[str, str] = field(default_factory=dict)
     endpoints: list[Endpoint] = field(default_factory=list)
+    stability: str = ""
+    description: str = ""
+    docs: dict[str, Doc] = field(default_factory=dict)
+
+
+def _doc(kind: str, description: str, example: str) -> Doc:
+    # Descriptions carry notes after a line break (`**pattern:**`, `**one of:**`): the
+    # first line is the description; examples may offer alternatives ("`a` or `b`").
+    text = description.split("<br/>", maxsplit=1)[0].strip()
+    m = _EXAMPLE.search(example)
+    value: Any = None
+    if m:
+        try:
+            value = json.loads(m.group(1))
+        except ValueError:
+            value = None
+    return Doc(kind, text, value)
 
 
 @cache
@@ -46,6 +79,7 @@ def resources() -> dict[str, Resource]:
     endpoint: Endpoint | None = None
     section = ""
     title = ""
+    prose = ""
     lines = REFERENCE.read_text().splitlines()
     i = 0
     while i < len(lines):
@@ -53,16 +87,29 @@ def resources() -> dict[str, Resource]:
         m = _RESOURCE.match(line)
         if m:
             current = found[m.group(1)] = Resource(m.group(1), m.group(2))
-            endpoint, section = None, ""
+            endpoint, section, prose = None, "", ""
         elif line.startswith("### "):
             section = title = line[4:].strip()
+            endpoint, prose = None, ""
         elif line.startswith("#### "):
             section = line[5:].strip()
+        elif current is not None and (m := _STABILITY.match(line)):
+            current.stability = m.group(1)
         elif current is not None and (m := _ENDPOINT.match(line)):
-            endpoint = Endpoint(current.id, title, m.group(1), m.group(2))
+            endpoint = Endpoint(current.id, title, m.group(1), m.group(2), description=prose)
             current.endpoints.append(endpoint)
         elif current is not None and section == "Attributes" and (m := _ATTR.match(line)):
             current.attributes[m.group(1)] = m.group(2)
+            current.docs[m.group(1)] = _doc(m.group(2), m.group(3), m.group(4))
+        elif endpoint is not None and section.endswith(" Parameters") and (m := _ATTR.match(line)):
+            params = endpoint.required if section.startswith("Required") else endpoint.optional
+            params[m.group(1)] = _doc(m.group(2), m.group(3), m.group(4))
+        elif current is not None and line.strip() and not line.startswith(("```", "|")):
+            # The first paragraph under a resource or endpoint heading describes it.
+            if section == "" and not current.description:
+                current.description = line.strip()
+            elif section == title and endpoint is None and not prose:
+                prose = line.strip()
         elif endpoint is not None and (m := _STATUS.match(line)):
             endpoint.status = int(m.group(1))
         elif endpoint is not None and section == "Response Example" and line == "```json":
@@ -175,3 +222,55 @@ def check_response(method: str, path: str, status: int, body: Any) -> list[str]:
         return []
     items = body if isinstance(body, list) else [body]
     return [p for item in items for p in check_object(resource, item)]
+
+
+def _link_title(resource: Resource, heading: str) -> str:
+    # Headings repeat the resource's title ("App Info"); the schema's link title is the rest.
+    for prefix in (resource.title, resource.title.rstrip("s")):
+        if heading.startswith(prefix + " "):
+            return heading[len(prefix) + 1 :]
+    return heading
+
+
+def _note(doc: Doc, required: bool | None = None) -> dict[str, Any]:
+    note: dict[str, Any] = {"description": doc.description}
+    if doc.example is not None:
+        note["example"] = doc.example
+    if required is not None:
+        note["required"] = required
+    return note
+
+
+def notes() -> dict[str, Any]:
+    """What /schema takes from the reference: titles, stability, descriptions, examples.
+
+    Tenku ships this as src/tenku/resources/schema/reference.json; regenerate it with
+    `.venv/bin/python -m tests.contract.reference > src/tenku/resources/schema/reference.json`.
+    """
+    out: dict[str, Any] = {}
+    for r in resources().values():
+        links = []
+        for e in r.endpoints:
+            params = {k: _note(d, True) for k, d in e.required.items()}
+            params.update({k: _note(d, False) for k, d in e.optional.items()})
+            link: dict[str, Any] = {
+                "method": e.method,
+                "href": e.path,
+                "title": _link_title(r, e.title),
+                "description": e.description,
+            }
+            if params:
+                link["params"] = params
+            links.append(link)
+        out[r.id] = {
+            "title": r.title,
+            "stability": r.stability,
+            "description": r.description,
+            "attributes": {k: _note(d) for k, d in r.docs.items()},
+            "links": links,
+        }
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(notes(), indent=1, sort_keys=True))

@@ -75,6 +75,8 @@ EXTRA = {
     ("GET", "/{}.git/info/refs"): "git push and clone over smart HTTP",
     ("POST", "/{}.git/git-upload-pack"): "git fetch and clone over smart HTTP",
     ("POST", "/{}.git/git-receive-pack"): "git push over smart HTTP (deploys main)",
+    ("GET", "/schema"): "the API's JSON hyper-schema, as api.heroku.com serves it",
+    ("GET", "/openapi.json"): "the same routes as OpenAPI 3.1, for testing tools",
 }
 
 

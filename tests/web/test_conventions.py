@@ -165,6 +165,26 @@ async def test_cors(alice: User, api: ApiClient) -> None:
     assert "RateLimit-Remaining" in r.headers["access-control-expose-headers"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        # Found by the fuzzer: the name reached a PostgreSQL lookup, which refused it (a 500).
+        ("POST", "/addon-attachments", {"addon": "db\x00", "app": "nul-app"}),
+        ("POST", "/actions/addons/resolve", {"addon": "db\x00"}),
+        ("PATCH", "/account", {"name": "Tina\x00"}),
+        ("POST", "/apps/nul-app/domains", {"hostname": "www.example.com", "x\x00": 1}),
+    ],
+)
+async def test_nul_in_any_body_string_is_422(
+    alice: User, method: str, path: str, body: dict[str, object]
+) -> None:
+    await alice.create_app("nul-app")
+    r = await alice.client.request(method, path, token=alice.token, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["id"] == "invalid_params"
+    assert "NUL" in r.json()["message"]
+
+
 async def test_timestamps_are_zulu_seconds(alice: User) -> None:
     app = await alice.create_app("time-app")
     assert app["created_at"].endswith("Z")

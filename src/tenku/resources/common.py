@@ -64,6 +64,10 @@ class _Account(Protocol):
     def email(self) -> str: ...
 
 
+class Accepted(Out):
+    """The empty object (`{}`) of a request accepted for the runtime to carry out."""
+
+
 class IdRef(Out):
     """`{id}`: a slug, a build's release, an app only named by id."""
 

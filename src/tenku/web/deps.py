@@ -8,7 +8,7 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends
 from fastapi.routing import APIRoute
@@ -140,7 +140,9 @@ MAX_DEPTH = 32
 
 def _check_body(data: Any) -> None:
     """No request body nests deeper than MAX_DEPTH, and every string in it is valid UTF-8
-    (JSON's escapes can make lone surrogates, which nothing downstream can store)."""
+    without NUL (JSON's escapes can make lone surrogates and `\u0000`, which nothing
+    downstream can store: PostgreSQL refuses NUL in text, a process environment ends at it).
+    """
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         item, depth = stack.pop()
@@ -156,19 +158,32 @@ def _check_body(data: Any) -> None:
                 item.encode("utf-8")
             except UnicodeEncodeError as exc:
                 raise InvalidParams("Request body holds a string that is not valid UTF-8.") from exc
+            if "\0" in item:
+                raise InvalidParams("Request body holds a string with a NUL byte.")
+
+
+class JsonBody(Generic[M]):
+    """Dependency: the JSON body parsed into `model`, which the API's schemas document.
+
+    A route whose body needs checks of its own overrides `parse`, keeping `model` to say
+    what the body looks like."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+
+    def parse(self, data: dict[str, Any]) -> Any:
+        try:
+            return self.model.model_validate(data)
+        except ValidationError as exc:
+            raise invalid_params(exc) from exc
+
+    async def __call__(self, request: Request) -> Any:
+        return self.parse(await json_object(request))
 
 
 def body(model: type[M]) -> Any:
     """Parse the JSON body into `model`; an empty body counts as `{}`."""
-
-    async def parse(request: Request) -> M:
-        data = await json_object(request)
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise invalid_params(exc) from exc
-
-    return Depends(parse)
+    return Depends(JsonBody(model))
 
 
 def invalid_params(exc: ValidationError) -> InvalidParams:
@@ -310,15 +325,33 @@ async def authenticate(
     return principal
 
 
-def scoped(need: str, password_login: bool = False, count: bool = True) -> Any:
+class Credentials:
+    """Base of the dependencies that authenticate the caller: the API's schemas document
+    every route that depends on one as needing credentials."""
+
+    # Whether an email and password (HTTP Basic) do instead of a token.
+    password_login: bool = False
+
+
+class Scoped(Credentials):
     """Dependency: the authenticated caller, whose token must grant `need`."""
 
-    async def dep(request: Request, db: AsyncSession = Depends(get_db)) -> Principal:
-        principal = await authenticate(request, db, password_login=password_login, count=count)
-        principal.require(need)
+    def __init__(self, need: str, password_login: bool = False, count: bool = True) -> None:
+        self.need = need
+        self.password_login = password_login
+        self.count = count
+
+    async def __call__(self, request: Request, db: AsyncSession = Depends(get_db)) -> Principal:
+        principal = await authenticate(
+            request, db, password_login=self.password_login, count=self.count
+        )
+        principal.require(self.need)
         return principal
 
-    return Depends(dep)
+
+def scoped(need: str, password_login: bool = False, count: bool = True) -> Any:
+    """Dependency: the authenticated caller, whose token must grant `need`."""
+    return Depends(Scoped(need, password_login, count))
 
 
 # The parameters routes declare, each an `Annotated` alias so a route's signature says

@@ -51,6 +51,18 @@ def sorting(
     return Sorting(dict(sorted(fields.items())), id_column, default)
 
 
+# The `openapi_extra` key under which a list route names the fields its Range header takes.
+RANGES = "x-ranges"
+
+
+def ranged(order: Sorting | Sequence[str] = ("id", "name")) -> dict[str, Any]:
+    """`openapi_extra=` for a route that pages with the Range header (`paged` with `order`,
+    or `catalog_list` with these fields): /schema and /openapi.json document them, and the
+    tests hold them to the Accept-Ranges the route answers with."""
+    names = list(order.fields) if isinstance(order, Sorting) else list(order)
+    return {RANGES: names}
+
+
 async def paged(
     request: Request,
     db: AsyncSession,

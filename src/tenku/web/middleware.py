@@ -53,7 +53,8 @@ def unversioned(path: str) -> bool:
 
 
 # Add-on partners exchange grants here as they would at Heroku's identity host.
-UNVERSIONED_PATHS = frozenset({"/oauth/token"})
+# Testing tools read the OpenAPI document without Heroku's Accept header.
+UNVERSIONED_PATHS = frozenset({"/oauth/token", "/openapi.json"})
 UNVERSIONED_PREFIXES: tuple[str, ...] = ("/blobs/", "/streams/", "/healthz")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, PlainSerializer, TypeAdapter
+from pydantic import BaseModel, PlainSerializer, TypeAdapter, WithJsonSchema
 from starlette.responses import Response
 
 JSON_TYPE = "application/json"
@@ -17,7 +17,11 @@ def zulu(value: datetime) -> str:
 
 
 # Every timestamp on the wire: ISO 8601, UTC, whole seconds, with `Z`.
-Timestamp = Annotated[datetime, PlainSerializer(zulu, return_type=str)]
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(zulu, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 _adapters: dict[type[Any], TypeAdapter[Any]] = {}
 

@@ -13,15 +13,15 @@ from tenku.web.render import model_response
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.get("/account")
-@router.get("/users/{account_email_or_id_or_self}")
+@router.get("/account", response_model=AccountOut)
+@router.get("/users/{account_email_or_id_or_self}", response_model=AccountOut)
 async def info(caller: AccountReader, db: Db, account_email_or_id_or_self: str = "~") -> Response:
     account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)
     return model_response(AccountOut.of(account))
 
 
-@router.patch("/account")
-@router.patch("/users/{account_email_or_id_or_self}")
+@router.patch("/account", response_model=AccountOut)
+@router.patch("/users/{account_email_or_id_or_self}", response_model=AccountOut)
 async def update(
     caller: AccountWriter,
     db: Db,
@@ -33,8 +33,8 @@ async def update(
     return model_response(AccountOut.of(account))
 
 
-@router.delete("/account")
-@router.delete("/users/{account_email_or_id_or_self}")
+@router.delete("/account", response_model=AccountOut)
+@router.delete("/users/{account_email_or_id_or_self}", response_model=AccountOut)
 async def delete(
     request: Request, caller: AccountWriter, db: Db, account_email_or_id_or_self: str = "~"
 ) -> Response:

@@ -26,8 +26,9 @@ from starlette.requests import Request
 
 from tenku.addons.catalog import Catalog
 from tenku.db.models import Addon, AddonToken
+from tenku.resources.addon.schemas import PartnerTokenOut
 from tenku.security import new_token, token_digest
-from tenku.web.deps import Principal, app_context, authenticate, get_db
+from tenku.web.deps import Credentials, Principal, app_context, authenticate, get_db
 from tenku.web.errors import BadRequest, Forbidden, RateLimited, Unauthorized
 
 ACCESS_TTL = timedelta(hours=8)
@@ -77,10 +78,13 @@ async def _partner_addon(request: Request, token: str) -> uuid.UUID | None:
     return found
 
 
-def addon_caller(need: str) -> Any:
-    """Dependency: the partner token of an add-on, or else a user whose token grants `need`."""
+class _AddonCredentials(Credentials):
+    """The partner token of an add-on, or else a user whose token grants `need`."""
 
-    async def dep(request: Request, db: AsyncSession = Depends(get_db)) -> AddonCaller:
+    def __init__(self, need: str) -> None:
+        self.need = need
+
+    async def __call__(self, request: Request, db: AsyncSession = Depends(get_db)) -> AddonCaller:
         token = presented_token(request)
         addon_id = await _partner_addon(request, token) if token else None
         if addon_id is not None:
@@ -90,10 +94,13 @@ def addon_caller(need: str) -> Any:
                 raise RateLimited()
             return AddonCaller(db, partner_addon_id=addon_id)
         principal = await authenticate(request, db)
-        principal.require(need)
+        principal.require(self.need)
         return AddonCaller(db, principal=principal)
 
-    return Depends(dep)
+
+def addon_caller(need: str) -> Any:
+    """Dependency: the partner token of an add-on, or else a user whose token grants `need`."""
+    return Depends(_AddonCredentials(need))
 
 
 # A partner's add-on token, or a user's token with these scopes.
@@ -132,7 +139,7 @@ async def _mint(db: AsyncSession, addon_id: uuid.UUID, kind: str, ttl: timedelta
     return token
 
 
-async def exchange(db: AsyncSession, catalog: Catalog, params: dict[str, str]) -> dict[str, Any]:
+async def exchange(db: AsyncSession, catalog: Catalog, params: dict[str, str]) -> PartnerTokenOut:
     secret = params.get("client_secret", "")
     if not secret:
         raise Unauthorized("Invalid client credentials: `client_secret` is required.")
@@ -164,11 +171,10 @@ async def exchange(db: AsyncSession, catalog: Catalog, params: dict[str, str]) -
     else:
         refresh = presented
     access = await _mint(db, addon.id, "access", ACCESS_TTL)
-    return {
-        "access_token": access,
-        "expires_in": int(ACCESS_TTL.total_seconds()),
-        "refresh_token": refresh,
-        "token_type": "Bearer",
-        "user_id": str(addon.id),
-        "session_nonce": None,
-    }
+    return PartnerTokenOut(
+        access_token=access,
+        expires_in=int(ACCESS_TTL.total_seconds()),
+        refresh_token=refresh,
+        token_type="Bearer",
+        user_id=addon.id,
+    )

@@ -21,17 +21,18 @@ from tenku.resources.addon.schemas import (
     AddonOut,
     AddonResolve,
     AddonUpdate,
+    PartnerTokenOut,
 )
 from tenku.resources.app.access import ManageApp, ViewApp, get_app
 from tenku.web.deps import AppsReader, Db, ReadDb, TransactionRoute, body
-from tenku.web.lists import paged, sorting
-from tenku.web.render import list_response, model_response, raw_json
+from tenku.web.lists import paged, ranged, sorting
+from tenku.web.render import list_response, model_response
 
 router = APIRouter(route_class=TransactionRoute)
 SORT = sorting(Addon.id, Addon.name, default="name")
 
 
-@router.post("/apps/{app_id_or_name}/addons")
+@router.post("/apps/{app_id_or_name}/addons", response_model=AddonOut, status_code=201)
 async def create(
     request: Request,
     on: ManageApp,
@@ -45,7 +46,9 @@ async def create(
     return flows.provision_later(request, addons, pending, Expand.of(request))
 
 
-@router.get("/apps/{app_id_or_name}/addons")
+@router.get(
+    "/apps/{app_id_or_name}/addons", response_model=list[AddonOut], openapi_extra=ranged(SORT)
+)
 async def list_by_app(request: Request, on: ViewApp, cat: AddonCatalog) -> Response:
     stmt = lookup.addons_of_app(on.app.id).where(Addon.state != "deprovisioned")
     expand = Expand.of(request)
@@ -54,7 +57,7 @@ async def list_by_app(request: Request, on: ViewApp, cat: AddonCatalog) -> Respo
     )
 
 
-@router.get("/apps/{app_id_or_name}/addons/{addon_id_or_name}")
+@router.get("/apps/{app_id_or_name}/addons/{addon_id_or_name}", response_model=AddonOut)
 async def info_by_app(
     request: Request, addon_id_or_name: str, on: ViewApp, cat: AddonCatalog
 ) -> Response:
@@ -62,7 +65,7 @@ async def info_by_app(
     return model_response(await render_addon(on.db, cat, addon, Expand.of(request)))
 
 
-@router.patch("/apps/{app_id_or_name}/addons/{addon_id_or_name}")
+@router.patch("/apps/{app_id_or_name}/addons/{addon_id_or_name}", response_model=AddonOut)
 async def update(
     request: Request,
     addon_id_or_name: str,
@@ -82,7 +85,7 @@ async def update(
     return flows.change_plan_later(request, addons, addon, plan, on.caller.account.id, expand)
 
 
-@router.delete("/apps/{app_id_or_name}/addons/{addon_id_or_name}")
+@router.delete("/apps/{app_id_or_name}/addons/{addon_id_or_name}", response_model=AddonOut)
 async def delete(
     request: Request,
     addon_id_or_name: str,
@@ -102,7 +105,7 @@ async def delete(
     )
 
 
-@router.get("/addons")
+@router.get("/addons", response_model=list[AddonOut], openapi_extra=ranged(SORT))
 async def list_all(request: Request, caller: AppsReader, db: Db, cat: AddonCatalog) -> Response:
     stmt = lookup.visible_addons(caller.account.id).where(Addon.state != "deprovisioned")
     expand = Expand.of(request)
@@ -120,7 +123,7 @@ async def _addon_for(caller: AddonCaller, ident: str) -> Addon:
     return addon
 
 
-@router.get("/addons/{addon_id_or_name}")
+@router.get("/addons/{addon_id_or_name}", response_model=AddonOut)
 async def info(
     request: Request,
     addon_id_or_name: str,
@@ -131,7 +134,7 @@ async def info(
     return model_response(await render_addon(caller.db, cat, addon, Expand.of(request)))
 
 
-@router.post("/actions/addons/resolve")
+@router.post("/actions/addons/resolve", response_model=list[AddonOut])
 async def resolve(
     request: Request,
     caller: AppsReader,
@@ -151,7 +154,7 @@ async def resolve(
     return list_response(AddonOut, items)
 
 
-@router.post("/addons/{addon_id_or_name}/actions/provision")
+@router.post("/addons/{addon_id_or_name}/actions/provision", response_model=AddonOut)
 async def action_provision(
     addon_id_or_name: str,
     caller: AddonWriter,
@@ -163,7 +166,7 @@ async def action_provision(
     return model_response(await render_addon(caller.db, cat, addon))
 
 
-@router.post("/addons/{addon_id_or_name}/actions/deprovision")
+@router.post("/addons/{addon_id_or_name}/actions/deprovision", response_model=AddonOut)
 async def action_deprovision(
     addon_id_or_name: str,
     caller: AddonWriter,
@@ -190,8 +193,8 @@ async def _partner_addon(caller: AddonCaller, ident: str) -> Addon:
     return found
 
 
-@router.post("/oauth/token")
+@router.post("/oauth/token", response_model=PartnerTokenOut)
 async def partner_token(request: Request, db: Db, cat: AddonCatalog) -> Response:
     """Partners exchange the provision grant (or a refresh token) for an add-on token."""
     params = await token_params(request)
-    return raw_json(await exchange(db, cat, params))
+    return model_response(await exchange(db, cat, params))

@@ -21,6 +21,17 @@ def identity(value: Any) -> Any:
     return value
 
 
+class PartnerTokenOut(Out):
+    """What `POST /oauth/token` gives a partner: an access token that reaches one add-on."""
+
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    token_type: str
+    user_id: uuid.UUID
+    session_nonce: None = None
+
+
 class ActionOut(Out):
     action: str
     id: uuid.UUID

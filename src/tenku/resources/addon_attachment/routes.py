@@ -19,7 +19,7 @@ from tenku.resources.addon_attachment.schemas import (
 from tenku.resources.app.access import ViewApp, access_to, get_app
 from tenku.web.deps import AppsReader, AppsWriter, Db, ReadDb, TransactionRoute, body
 from tenku.web.errors import InvalidParams
-from tenku.web.lists import paged, sorting
+from tenku.web.lists import paged, ranged, sorting
 from tenku.web.ranges import field
 from tenku.web.render import list_response, model_response
 
@@ -38,7 +38,7 @@ async def _page(db: AsyncSession, request: Request, stmt: Select[AddonAttachment
     )
 
 
-@router.post("/addon-attachments")
+@router.post("/addon-attachments", response_model=AttachmentOut, status_code=201)
 async def create(
     caller: AppsWriter,
     db: Db,
@@ -56,7 +56,7 @@ async def create(
     return await _one(db, att, status=201)
 
 
-@router.delete("/addon-attachments/{addon_attachment_id}")
+@router.delete("/addon-attachments/{addon_attachment_id}", response_model=AttachmentOut)
 async def delete(addon_attachment_id: str, caller: AppsWriter, db: Db) -> Response:
     att = await lookup.visible_attachment(db, caller.account.id, addon_attachment_id)
     [out] = await render_attachments(db, [att])
@@ -64,19 +64,23 @@ async def delete(addon_attachment_id: str, caller: AppsWriter, db: Db) -> Respon
     return model_response(out)
 
 
-@router.get("/addon-attachments/{addon_attachment_id}")
+@router.get("/addon-attachments/{addon_attachment_id}", response_model=AttachmentOut)
 async def info(addon_attachment_id: str, caller: AppsReader, db: Db) -> Response:
     att = await lookup.visible_attachment(db, caller.account.id, addon_attachment_id)
     return await _one(db, att)
 
 
-@router.get("/addon-attachments")
+@router.get("/addon-attachments", response_model=list[AttachmentOut], openapi_extra=ranged(SORT))
 async def list_all(request: Request, caller: AppsReader, db: Db) -> Response:
     mine = lookup.apps_of(caller.account.id)
     return await _page(db, request, select(AddonAttachment).where(AddonAttachment.app_id.in_(mine)))
 
 
-@router.get("/addons/{addon_id_or_name}/addon-attachments")
+@router.get(
+    "/addons/{addon_id_or_name}/addon-attachments",
+    response_model=list[AttachmentOut],
+    openapi_extra=ranged(SORT),
+)
 async def list_by_addon(
     request: Request, addon_id_or_name: str, caller: AppsReader, db: Db
 ) -> Response:
@@ -88,19 +92,26 @@ async def list_by_addon(
     return await _page(db, request, stmt)
 
 
-@router.get("/apps/{app_id_or_name}/addon-attachments")
+@router.get(
+    "/apps/{app_id_or_name}/addon-attachments",
+    response_model=list[AttachmentOut],
+    openapi_extra=ranged(SORT),
+)
 async def list_by_app(request: Request, on: ViewApp) -> Response:
     stmt = select(AddonAttachment).where(AddonAttachment.app_id == on.app.id)
     return await _page(on.db, request, stmt)
 
 
-@router.get("/apps/{app_id_or_name}/addon-attachments/{addon_attachment_id_or_name}")
+@router.get(
+    "/apps/{app_id_or_name}/addon-attachments/{addon_attachment_id_or_name}",
+    response_model=AttachmentOut,
+)
 async def info_by_app(addon_attachment_id_or_name: str, on: ViewApp) -> Response:
     att = await lookup.attachment_in_app(on.db, on.app, addon_attachment_id_or_name)
     return await _one(on.db, att)
 
 
-@router.post("/actions/addon-attachments/resolve")
+@router.post("/actions/addon-attachments/resolve", response_model=list[AttachmentOut])
 async def resolve(
     caller: AppsReader, db: ReadDb, params: AttachmentResolve = body(AttachmentResolve)
 ) -> Response:

@@ -36,13 +36,13 @@ async def _addon(caller: AddonCaller, ident: str, write: bool) -> Addon:
     return addon
 
 
-@router.get("/addons/{addon_id_or_name}/config")
+@router.get("/addons/{addon_id_or_name}/config", response_model=list[ConfigItemOut])
 async def list_config(addon_id_or_name: str, caller: SecretsReader) -> Response:
     addon = await _addon(caller, addon_id_or_name, write=False)
     return list_response(ConfigItemOut, _items(addon))
 
 
-@router.patch("/addons/{addon_id_or_name}/config")
+@router.patch("/addons/{addon_id_or_name}/config", response_model=list[ConfigItemOut])
 async def update_config(
     addon_id_or_name: str,
     caller: SecretsWriter,

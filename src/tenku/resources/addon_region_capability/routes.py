@@ -11,9 +11,11 @@ from tenku.resources.region.catalog import REGIONS, find_region
 from tenku.resources.region.schemas import RegionOut
 from tenku.web.deps import AnyCaller, TransactionRoute
 from tenku.web.errors import NotFound
-from tenku.web.lists import catalog_list
+from tenku.web.lists import catalog_list, ranged
 
 router = APIRouter(route_class=TransactionRoute)
+# Capabilities have no name of their own to sort by.
+FIELDS = ("id",)
 # Only beta and GA services have region capabilities.
 LISTED_STATES = ("beta", "ga")
 
@@ -30,21 +32,33 @@ def _capabilities(
     ]
 
 
-@router.get("/addon-region-capabilities")
+@router.get(
+    "/addon-region-capabilities",
+    response_model=list[RegionCapabilityOut],
+    openapi_extra=ranged(FIELDS),
+)
 async def list_all(request: Request, caller: AnyCaller, cat: AddonCatalog) -> Response:
     items = _capabilities(cat.listed(), REGIONS)
-    return catalog_list(request, RegionCapabilityOut, items, fields=("id",))
+    return catalog_list(request, RegionCapabilityOut, items, fields=FIELDS)
 
 
-@router.get("/addon-services/{addon_service_id_or_name}/region-capabilities")
+@router.get(
+    "/addon-services/{addon_service_id_or_name}/region-capabilities",
+    response_model=list[RegionCapabilityOut],
+    openapi_extra=ranged(FIELDS),
+)
 async def list_by_service(
     request: Request, addon_service_id_or_name: str, cat: AddonCatalog
 ) -> Response:
     items = _capabilities([addon_service(cat, addon_service_id_or_name)], REGIONS)
-    return catalog_list(request, RegionCapabilityOut, items, fields=("id",))
+    return catalog_list(request, RegionCapabilityOut, items, fields=FIELDS)
 
 
-@router.get("/regions/{region_id_or_name}/addon-region-capabilities")
+@router.get(
+    "/regions/{region_id_or_name}/addon-region-capabilities",
+    response_model=list[RegionCapabilityOut],
+    openapi_extra=ranged(FIELDS),
+)
 async def list_by_region(
     request: Request, region_id_or_name: str, caller: AnyCaller, cat: AddonCatalog
 ) -> Response:
@@ -52,4 +66,4 @@ async def list_by_region(
     if region is None:
         raise NotFound("region")
     items = _capabilities(cat.listed(), [region])
-    return catalog_list(request, RegionCapabilityOut, items, fields=("id",))
+    return catalog_list(request, RegionCapabilityOut, items, fields=FIELDS)

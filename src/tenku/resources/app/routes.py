@@ -11,13 +11,13 @@ from tenku.resources.app.access import OperateApp, OwnApp, ViewApp
 from tenku.resources.app.render import render_app, render_apps
 from tenku.resources.app.schemas import AppCreate, AppOut, AppUpdate
 from tenku.web.deps import AppsReader, AppsWriter, Context, Db, TransactionRoute, body
-from tenku.web.lists import paged
+from tenku.web.lists import paged, ranged
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.post("/apps")
+@router.post("/apps", response_model=AppOut, status_code=201)
 async def create(
     caller: AppsWriter, db: Db, ctx: Context, params: AppCreate = body(AppCreate)
 ) -> Response:
@@ -25,8 +25,12 @@ async def create(
     return model_response(AppOut.of(app, caller.account.email, ctx.settings), status=201)
 
 
-@router.get("/apps")
-@router.get("/users/{account_email_or_id_or_self}/apps")
+@router.get("/apps", response_model=list[AppOut], openapi_extra=ranged(service.SORT))
+@router.get(
+    "/users/{account_email_or_id_or_self}/apps",
+    response_model=list[AppOut],
+    openapi_extra=ranged(service.SORT),
+)
 async def list_apps(
     request: Request,
     caller: AppsReader,
@@ -45,18 +49,18 @@ async def list_apps(
     )
 
 
-@router.get("/apps/{app_id_or_name}")
+@router.get("/apps/{app_id_or_name}", response_model=AppOut)
 async def info(on: ViewApp, ctx: Context) -> Response:
     return model_response(await render_app(on.db, on.app, ctx.settings))
 
 
-@router.patch("/apps/{app_id_or_name}")
+@router.patch("/apps/{app_id_or_name}", response_model=AppOut)
 async def update(on: OperateApp, ctx: Context, changes: AppUpdate = body(AppUpdate)) -> Response:
     app = await service.update_app(on.db, on.access, on.app, changes, ctx.settings)
     return model_response(await render_app(on.db, app, ctx.settings))
 
 
-@router.delete("/apps/{app_id_or_name}")
+@router.delete("/apps/{app_id_or_name}", response_model=AppOut)
 async def delete(request: Request, on: OwnApp, ctx: Context) -> Response:
     out = await render_app(on.db, on.app, ctx.settings)
     await before_app_delete(request, on.db, on.app)

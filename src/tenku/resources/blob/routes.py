@@ -21,6 +21,7 @@ from tenku.storage.blobs import check_key
 from tenku.storage.urls import SLUG_REF
 from tenku.web.context import AppContext
 from tenku.web.deps import app_context
+from tenku.web.docs import answers, header, merged
 from tenku.web.errors import (
     ApiError,
     BadRequest,
@@ -142,8 +143,20 @@ async def _put_slug(ctx: AppContext, request: Request, slug_id: uuid.UUID) -> No
         raise Conflict("This slug's tarball is already uploaded; a slug never changes.")
 
 
-@router.put("/blobs/{token}")
+@router.put(
+    "/blobs/{token}",
+    openapi_extra=merged(
+        answers("Stored; the body is empty."),
+        {
+            "requestBody": {
+                "required": True,
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    ),
+)
 async def put_blob(token: str, request: Request) -> Response:
+    """Store a source or slug tarball at a signed upload URL (the token is the credential)."""
     ctx = app_context(request)
     subject = ctx.signer.verify(token, "PUT")
     if subject is None:
@@ -186,8 +199,18 @@ def _unsatisfiable(size: int) -> RangeNotSatisfiable:
     return err
 
 
-@router.get("/blobs/{token}")
+@router.get(
+    "/blobs/{token}",
+    openapi_extra=merged(
+        answers("The whole blob.", "application/octet-stream", binary=True),
+        answers(
+            "The bytes `Range` asked for.", "application/octet-stream", status=206, binary=True
+        ),
+        header("Range", "One `bytes=<first>-[<last>]` or `bytes=-<suffix>` range."),
+    ),
+)
 async def get_blob(token: str, request: Request) -> Response:
+    """Download what was uploaded to a signed blob URL (the token is the credential)."""
     ctx = app_context(request)
     subject = ctx.signer.verify(token, "GET")
     if subject is None:

@@ -14,7 +14,7 @@ from tenku.resources.build.schemas import BuildCreate, BuildOut
 from tenku.storage.urls import base_url
 from tenku.web.context import AppContext
 from tenku.web.deps import Context, TransactionRoute, body
-from tenku.web.lists import paged
+from tenku.web.lists import paged, ranged
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
@@ -29,7 +29,7 @@ def render(
     return BuildOut.of(build, url, live)
 
 
-@router.post("/apps/{app_id_or_name}/builds")
+@router.post("/apps/{app_id_or_name}/builds", response_model=BuildOut, status_code=201)
 async def create(
     request: Request, on: DeployApp, ctx: Context, params: BuildCreate = body(BuildCreate)
 ) -> Response:
@@ -40,7 +40,11 @@ async def create(
     )
 
 
-@router.get("/apps/{app_id_or_name}/builds")
+@router.get(
+    "/apps/{app_id_or_name}/builds",
+    response_model=list[BuildOut],
+    openapi_extra=ranged(service.SORT),
+)
 async def list_builds(request: Request, on: ViewApp, ctx: Context) -> Response:
     live = await live_runners(on.db, ctx.settings.runtime_heartbeat)
     return await paged(
@@ -53,7 +57,7 @@ async def list_builds(request: Request, on: ViewApp, ctx: Context) -> Response:
     )
 
 
-@router.get("/apps/{app_id_or_name}/builds/{build_id}")
+@router.get("/apps/{app_id_or_name}/builds/{build_id}", response_model=BuildOut)
 async def info(request: Request, build_id: str, on: ViewApp, ctx: Context) -> Response:
     build = await service.get_build(on.db, on.app, build_id)
     live = await live_runners(on.db, ctx.settings.runtime_heartbeat)

@@ -27,6 +27,7 @@ from tenku.resources.app.access import access_to
 from tenku.resources.build import output
 from tenku.resources.build.service import stream_reader
 from tenku.web.deps import app_context
+from tenku.web.docs import answers, header, merged
 from tenku.web.errors import NotFound, RangeNotSatisfiable
 from tenku.web.sse import KEEPALIVE, STREAM_HEADERS, event, last_event_id, wants_events
 
@@ -115,8 +116,23 @@ async def _events(db: Database, build_id: uuid.UUID, after: int) -> AsyncIterato
             yield b": keep-alive\n\n"
 
 
-@router.get("/streams/builds/{build_id}/{token}")
+@router.get(
+    "/streams/builds/{build_id}/{token}",
+    openapi_extra=merged(
+        answers(
+            "The output so far, then lines as they come until the build ends: plain text, or "
+            "Server-Sent Events for clients that accept `text/event-stream`.",
+            "text/plain",
+            "text/event-stream",
+        ),
+        answers("The output from the byte `Range` asked for.", "text/plain", status=206),
+        answers("Every event was delivered and the build is over.", status=204),
+        header("Range", "`bytes=<first>-`: resume the plain-text output there."),
+        header("Last-Event-ID", "Resume the event stream after this line."),
+    ),
+)
 async def build_output(request: Request, build_id: str, token: str) -> Response:
+    """A build's `output_stream_url`: its output, live (the token is the credential)."""
     ctx = app_context(request)
     uid = as_uuid(build_id)
     reader = stream_reader(ctx.signer, uid, token) if uid is not None else None

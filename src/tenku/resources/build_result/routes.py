@@ -16,7 +16,7 @@ from tenku.web.render import model_response
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.get("/apps/{app_id_or_name}/builds/{build_id}/result")
+@router.get("/apps/{app_id_or_name}/builds/{build_id}/result", response_model=BuildResultOut)
 async def info(request: Request, build_id: str, on: ViewApp, ctx: Context) -> Response:
     build = await service.get_build(on.db, on.app, build_id)
     lines = await all_lines(on.db, build.id)

@@ -15,13 +15,17 @@ from tenku.web.render import list_response
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.get("/apps/{app_id_or_name}/buildpack-installations")
+@router.get(
+    "/apps/{app_id_or_name}/buildpack-installations", response_model=list[BuildpackInstallationOut]
+)
 async def list_installations(on: ViewApp) -> Response:
     rows = await service.installations(on.db, on.app.id)
     return list_response(BuildpackInstallationOut, [BuildpackInstallationOut.of(r) for r in rows])
 
 
-@router.put("/apps/{app_id_or_name}/buildpack-installations")
+@router.put(
+    "/apps/{app_id_or_name}/buildpack-installations", response_model=list[BuildpackInstallationOut]
+)
 async def update(
     on: DeployApp,
     ctx: Context,

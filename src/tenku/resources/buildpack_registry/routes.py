@@ -15,7 +15,6 @@ import tarfile
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -23,12 +22,41 @@ from starlette.responses import Response, StreamingResponse
 
 from tenku.buildpacks import BUILTIN, DESCRIPTIONS, URN_PREFIX
 from tenku.ids import EPOCH, stable_id
+from tenku.resources.buildpack_registry.schemas import (
+    ReadmeOut,
+    RegistryBuildpackOut,
+    RevisionOut,
+    SourceOut,
+    SupportOut,
+)
 from tenku.storage.urls import base_url
 from tenku.web.deps import TransactionRoute, app_context
+from tenku.web.docs import answers
 from tenku.web.errors import NotFound
-from tenku.web.render import raw_json, zulu
+from tenku.web.render import list_response, model_response
 
 router = APIRouter(route_class=TransactionRoute)
+# `buildpacks:search` filters with these (any number of each), as the registry takes them.
+SEARCH = {
+    "parameters": [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": description,
+            "schema": {"type": "array", "items": {"type": "string"}}
+            if many
+            else {"type": "string"},
+            **({"style": "form", "explode": True} if many else {}),
+        }
+        for name, many, description in (
+            ("in[namespace][]", True, "only buildpacks in these namespaces"),
+            ("in[name][]", True, "only buildpacks of these names"),
+            ("like[description]", False, "only buildpacks whose description holds this"),
+        )
+    ]
+}
+TARBALL = answers("The buildpack as a gzipped tarball.", "application/gzip", binary=True)
 CHUNK = 1 << 16
 SKIPPED = ("__pycache__", ".git")
 
@@ -43,31 +71,32 @@ def _known(ident: str) -> str:
     return ident
 
 
-def _describe(request: Request, name: str) -> dict[str, Any]:
+def _describe(request: Request, name: str) -> RegistryBuildpackOut:
     namespace, short = name.split("/", 1)
     base = base_url(app_context(request).settings, request)
-    return {
-        "blob_url": f"{base}/blobs/buildpacks/{namespace}/{short}.tgz",
-        "category": "languages",
-        "created_at": zulu(EPOCH),
-        "description": DESCRIPTIONS.get(name, ""),
-        "id": str(stable_id("buildpack", name)),
-        "logo_url": None,
-        "name": short,
-        "namespace": namespace,
-        "source": {"type": "tenku"},
-        "support": {"method": "tenku", "address": "Built into Tenku"},
-        "two_factor_authentication": False,
-        "updated_at": zulu(EPOCH),
-    }
+    return RegistryBuildpackOut(
+        blob_url=f"{base}/blobs/buildpacks/{namespace}/{short}.tgz",
+        category="languages",
+        created_at=EPOCH,
+        description=DESCRIPTIONS.get(name, ""),
+        id=stable_id("buildpack", name),
+        logo_url=None,
+        name=short,
+        namespace=namespace,
+        source=SourceOut(type="tenku"),
+        support=SupportOut(method="tenku", address="Built into Tenku"),
+        two_factor_authentication=False,
+        updated_at=EPOCH,
+    )
 
 
 def _available() -> list[str]:
     return sorted(name for name, path in BUILTIN.items() if path.is_dir())
 
 
-@router.get("/buildpacks")
+@router.get("/buildpacks", response_model=list[RegistryBuildpackOut], openapi_extra=SEARCH)
 async def search(request: Request) -> Response:
+    """Search the built-in buildpacks (`buildpacks:search`)."""
     params = request.query_params
     namespaces = set(params.getlist("in[namespace][]"))
     names = set(params.getlist("in[name][]"))
@@ -82,11 +111,12 @@ async def search(request: Request) -> Response:
         if like and like not in DESCRIPTIONS.get(full, "").lower():
             continue
         found.append(_describe(request, full))
-    return raw_json(found)
+    return list_response(RegistryBuildpackOut, found)
 
 
-@router.get("/buildpacks/{buildpack}")
+@router.get("/buildpacks/{buildpack}", response_model=RegistryBuildpackOut)
 async def info(request: Request, buildpack: str) -> Response:
+    """A buildpack by `<namespace>/<name>`: `buildpacks:set` installs its `blob_url`."""
     try:
         name = _known(buildpack)
     except NotFound as err:
@@ -95,28 +125,30 @@ async def info(request: Request, buildpack: str) -> Response:
         # (otherwise it sends nothing at all).
         err.extra["blob_url"] = URN_PREFIX + buildpack
         raise
-    return raw_json(_describe(request, name))
+    return model_response(_describe(request, name))
 
 
-@router.get("/buildpacks/{buildpack}/revisions")
+@router.get("/buildpacks/{buildpack}/revisions", response_model=list[RevisionOut])
 async def revisions(buildpack: str) -> Response:
+    """A buildpack's revisions (`buildpacks:versions`)."""
     name = _known(buildpack)
-    revision = {
-        "buildpack_id": str(stable_id("buildpack", name)),
-        "checksum": None,
-        "created_at": zulu(EPOCH),
-        "id": str(stable_id("buildpack-revision", name)),
-        "license": None,
-        "published_by": None,
-        "release": 1,
-        "status": "published",
-        "updated_at": zulu(EPOCH),
-    }
-    return raw_json([revision])
+    revision = RevisionOut(
+        buildpack_id=stable_id("buildpack", name),
+        checksum=None,
+        created_at=EPOCH,
+        id=stable_id("buildpack-revision", name),
+        license=None,
+        published_by=None,
+        release=1,
+        status="published",
+        updated_at=EPOCH,
+    )
+    return list_response(RevisionOut, [revision])
 
 
-@router.get("/buildpacks/{buildpack}/readme")
+@router.get("/buildpacks/{buildpack}/readme", response_model=ReadmeOut)
 async def readme(buildpack: str) -> Response:
+    """A buildpack's README, base64-encoded (`buildpacks:info`)."""
     name = _known(buildpack)
     path = BUILTIN[name] / "README.md"
     text = (
@@ -124,7 +156,7 @@ async def readme(buildpack: str) -> Response:
         if path.is_file()
         else (f"# {name}\n\n{DESCRIPTIONS.get(name, '')}\n").encode()
     )
-    return raw_json({"content": base64.b64encode(text).decode(), "encoding": "base64"})
+    return model_response(ReadmeOut(content=base64.b64encode(text).decode(), encoding="base64"))
 
 
 def _pack(source: Path) -> Path:
@@ -162,8 +194,9 @@ async def _stream_and_remove(path: Path) -> AsyncIterator[bytes]:
 
 
 # Under /blobs/ so that anything can download it, as from the real registry's storage.
-@router.get("/blobs/buildpacks/{namespace}/{filename}")
+@router.get("/blobs/buildpacks/{namespace}/{filename}", openapi_extra=TARBALL)
 async def tarball(namespace: str, filename: str) -> Response:
+    """A built-in buildpack as a tarball, for anyone to download."""
     if not filename.endswith(".tgz"):
         raise _not_found(f"{namespace}/{filename}")
     name = _known(f"{namespace}/{filename.removesuffix('.tgz')}")

@@ -9,14 +9,16 @@ from tenku.resources.app.access import JoinedApp, OwnApp, ViewApp
 from tenku.resources.collaborator import service
 from tenku.resources.collaborator.schemas import CollaboratorCreate, CollaboratorOut
 from tenku.web.deps import TransactionRoute, body
-from tenku.web.lists import paged, sorting
+from tenku.web.lists import paged, ranged, sorting
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
 SORT = sorting(Collaborator.id, Account.email)
 
 
-@router.post("/apps/{app_id_or_name}/collaborators")
+@router.post(
+    "/apps/{app_id_or_name}/collaborators", response_model=CollaboratorOut, status_code=201
+)
 async def create(on: OwnApp, params: CollaboratorCreate = body(CollaboratorCreate)) -> Response:
     collaborator, user = await service.add_collaborator(
         on.db, on.app, on.caller.account, params.user
@@ -24,7 +26,11 @@ async def create(on: OwnApp, params: CollaboratorCreate = body(CollaboratorCreat
     return model_response(CollaboratorOut.of(collaborator, user, on.app), status=201)
 
 
-@router.get("/apps/{app_id_or_name}/collaborators")
+@router.get(
+    "/apps/{app_id_or_name}/collaborators",
+    response_model=list[CollaboratorOut],
+    openapi_extra=ranged(SORT),
+)
 async def list_collaborators(request: Request, on: ViewApp) -> Response:
     return await paged(
         request,
@@ -36,13 +42,19 @@ async def list_collaborators(request: Request, on: ViewApp) -> Response:
     )
 
 
-@router.get("/apps/{app_id_or_name}/collaborators/{collaborator_email_or_id}")
+@router.get(
+    "/apps/{app_id_or_name}/collaborators/{collaborator_email_or_id}",
+    response_model=CollaboratorOut,
+)
 async def info(collaborator_email_or_id: str, on: ViewApp) -> Response:
     collaborator, user = await service.get_collaborator(on.db, on.app.id, collaborator_email_or_id)
     return model_response(CollaboratorOut.of(collaborator, user, on.app))
 
 
-@router.delete("/apps/{app_id_or_name}/collaborators/{collaborator_email_or_id}")
+@router.delete(
+    "/apps/{app_id_or_name}/collaborators/{collaborator_email_or_id}",
+    response_model=CollaboratorOut,
+)
 async def delete(collaborator_email_or_id: str, on: JoinedApp) -> Response:
     collaborator, user = await service.remove_collaborator(
         on.db, on.app, on.caller.account, on.access, collaborator_email_or_id

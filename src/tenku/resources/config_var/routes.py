@@ -1,24 +1,25 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-from starlette.requests import Request
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tenku.resources.app.access import DeploySecrets, ViewSecrets
 from tenku.resources.config_var import service
+from tenku.resources.config_var.schemas import ConfigChanges, ConfigVarsUpdate
 from tenku.resources.config_var.store import current_config
-from tenku.web.deps import TransactionRoute, json_object
+from tenku.web.deps import TransactionRoute
 from tenku.web.render import raw_json
 
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.get("/apps/{app_id_or_name}/config-vars")
+@router.get("/apps/{app_id_or_name}/config-vars", response_model=dict[str, str])
 async def info(on: ViewSecrets) -> Response:
     return raw_json(await current_config(on.db, on.app.id))
 
 
-@router.patch("/apps/{app_id_or_name}/config-vars")
-async def update(request: Request, on: DeploySecrets) -> Response:
-    changes = service.validate_changes(await json_object(request))
+@router.patch("/apps/{app_id_or_name}/config-vars", response_model=dict[str, str])
+async def update(
+    on: DeploySecrets, changes: dict[str, str | None] = Depends(ConfigChanges(ConfigVarsUpdate))
+) -> Response:
     return raw_json(await service.update_config(on.db, on.app, on.caller.account, changes))

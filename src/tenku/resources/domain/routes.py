@@ -9,14 +9,14 @@ from tenku.resources.app.access import ManageApp, ViewApp
 from tenku.resources.domain import service
 from tenku.resources.domain.schemas import DomainCreate, DomainOut
 from tenku.web.deps import Context, TransactionRoute, body
-from tenku.web.lists import paged, sorting
+from tenku.web.lists import paged, ranged, sorting
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
 SORT = sorting(Domain.id, Domain.hostname)
 
 
-@router.post("/apps/{app_id_or_name}/domains")
+@router.post("/apps/{app_id_or_name}/domains", response_model=DomainOut, status_code=201)
 async def create(
     on: ManageApp, ctx: Context, params: DomainCreate = body(DomainCreate)
 ) -> Response:
@@ -24,7 +24,9 @@ async def create(
     return model_response(DomainOut.of(domain, on.app, ctx.settings), status=201)
 
 
-@router.get("/apps/{app_id_or_name}/domains")
+@router.get(
+    "/apps/{app_id_or_name}/domains", response_model=list[DomainOut], openapi_extra=ranged(SORT)
+)
 async def list_domains(request: Request, on: ViewApp, ctx: Context) -> Response:
     return await paged(
         request,
@@ -36,13 +38,13 @@ async def list_domains(request: Request, on: ViewApp, ctx: Context) -> Response:
     )
 
 
-@router.get("/apps/{app_id_or_name}/domains/{domain_id_or_hostname}")
+@router.get("/apps/{app_id_or_name}/domains/{domain_id_or_hostname}", response_model=DomainOut)
 async def info(domain_id_or_hostname: str, on: ViewApp, ctx: Context) -> Response:
     domain = await service.get_domain(on.db, on.app.id, domain_id_or_hostname)
     return model_response(DomainOut.of(domain, on.app, ctx.settings))
 
 
-@router.delete("/apps/{app_id_or_name}/domains/{domain_id_or_hostname}")
+@router.delete("/apps/{app_id_or_name}/domains/{domain_id_or_hostname}", response_model=DomainOut)
 async def delete(domain_id_or_hostname: str, on: ManageApp, ctx: Context) -> Response:
     domain = await service.remove_domain(on.db, on.app, domain_id_or_hostname)
     return model_response(DomainOut.of(domain, on.app, ctx.settings))

@@ -6,16 +6,19 @@ from starlette.responses import Response
 
 from tenku.db.liveness import live_runners
 from tenku.resources.app.access import DeployApp, OperateApp, ViewApp
+from tenku.resources.common import Accepted
 from tenku.resources.dyno import service
 from tenku.resources.dyno.schemas import DynoCreate, DynoOut
 from tenku.web.deps import Context, TransactionRoute, body
-from tenku.web.lists import paged
+from tenku.web.lists import paged, ranged
 from tenku.web.render import model_response, raw_json
 
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.get("/apps/{app_id_or_name}/dynos")
+@router.get(
+    "/apps/{app_id_or_name}/dynos", response_model=list[DynoOut], openapi_extra=ranged(service.SORT)
+)
 async def list_dynos(request: Request, on: ViewApp, ctx: Context) -> Response:
     live = await live_runners(on.db, ctx.settings.runtime_heartbeat)
     return await paged(
@@ -28,14 +31,14 @@ async def list_dynos(request: Request, on: ViewApp, ctx: Context) -> Response:
     )
 
 
-@router.get("/apps/{app_id_or_name}/dynos/{dyno_id_or_name}")
+@router.get("/apps/{app_id_or_name}/dynos/{dyno_id_or_name}", response_model=DynoOut)
 async def info(dyno_id_or_name: str, on: ViewApp, ctx: Context) -> Response:
     dyno = await service.get_dyno(on.db, on.app, dyno_id_or_name)
     live = await live_runners(on.db, ctx.settings.runtime_heartbeat)
     return model_response(DynoOut.of(dyno, on.app, live))
 
 
-@router.post("/apps/{app_id_or_name}/dynos")
+@router.post("/apps/{app_id_or_name}/dynos", response_model=DynoOut, status_code=201)
 async def create(on: DeployApp, ctx: Context, params: DynoCreate = body(DynoCreate)) -> Response:
     created = await service.create_dyno(on.db, ctx.settings, on.app, on.caller.account, params)
     return model_response(
@@ -43,32 +46,47 @@ async def create(on: DeployApp, ctx: Context, params: DynoCreate = body(DynoCrea
     )
 
 
-@router.delete("/apps/{app_id_or_name}/dynos")
+@router.delete("/apps/{app_id_or_name}/dynos", response_model=Accepted, status_code=202)
 async def restart_all(on: OperateApp) -> Response:
     await service.restart_all(on.db, on.app)
     return raw_json({}, 202)
 
 
-@router.delete("/apps/{app_id_or_name}/dynos/{dyno_id_or_name}")
+@router.delete(
+    "/apps/{app_id_or_name}/dynos/{dyno_id_or_name}", response_model=Accepted, status_code=202
+)
 async def restart(dyno_id_or_name: str, on: OperateApp) -> Response:
     await service.restart(on.db, on.app, dyno_id_or_name)
     return raw_json({}, 202)
 
 
-@router.post("/apps/{app_id_or_name}/dynos/{dyno_id_or_name}/actions/stop")
+@router.post(
+    "/apps/{app_id_or_name}/dynos/{dyno_id_or_name}/actions/stop",
+    response_model=Accepted,
+    status_code=202,
+)
 async def stop(dyno_id_or_name: str, on: OperateApp) -> Response:
+    """Stop a dyno, or every dyno of a process type named instead (`ps:stop`)."""
     await service.stop(on.db, on.app, dyno_id_or_name)
     return raw_json({}, 202)
 
 
 # `ps:restart --process-type` and `ps:stop --process-type` (plural "formations").
-@router.delete("/apps/{app_id_or_name}/formations/{formation_type}")
+@router.delete(
+    "/apps/{app_id_or_name}/formations/{formation_type}", response_model=Accepted, status_code=202
+)
 async def restart_formation(formation_type: str, on: OperateApp) -> Response:
+    """Restart every dyno of a process type (`ps:restart --process-type`)."""
     await service.restart_formation(on.db, on.app, formation_type)
     return raw_json({}, 202)
 
 
-@router.post("/apps/{app_id_or_name}/formations/{formation_type}/actions/stop")
+@router.post(
+    "/apps/{app_id_or_name}/formations/{formation_type}/actions/stop",
+    response_model=Accepted,
+    status_code=202,
+)
 async def stop_formation(formation_type: str, on: OperateApp) -> Response:
+    """Stop every dyno of a process type (`ps:stop --process-type`)."""
     await service.stop_formation(on.db, on.app, formation_type)
     return raw_json({}, 202)

@@ -9,12 +9,12 @@ from tenku.resources.app.service import SORT
 from tenku.resources.filter_apps import service
 from tenku.resources.filter_apps.schemas import AppFilter, FilteredAppOut
 from tenku.web.deps import AppsReader, Context, ReadDb, TransactionRoute, body
-from tenku.web.lists import paged
+from tenku.web.lists import paged, ranged
 
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.post("/filters/apps")
+@router.post("/filters/apps", response_model=list[FilteredAppOut], openapi_extra=ranged(SORT))
 async def filter_apps(
     request: Request,
     caller: AppsReader,

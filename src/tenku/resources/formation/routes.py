@@ -14,14 +14,18 @@ from tenku.resources.formation.schemas import (
     FormationUpdate,
 )
 from tenku.web.deps import TransactionRoute, body
-from tenku.web.lists import paged, sorting
+from tenku.web.lists import paged, ranged, sorting
 from tenku.web.render import list_response, model_response
 
 router = APIRouter(route_class=TransactionRoute)
 SORT = sorting(Formation.id, Formation.type)
 
 
-@router.get("/apps/{app_id_or_name}/formation")
+@router.get(
+    "/apps/{app_id_or_name}/formation",
+    response_model=list[FormationOut],
+    openapi_extra=ranged(SORT),
+)
 async def list_formation(request: Request, on: ViewApp) -> Response:
     return await paged(
         request,
@@ -33,19 +37,21 @@ async def list_formation(request: Request, on: ViewApp) -> Response:
     )
 
 
-@router.get("/apps/{app_id_or_name}/formation/{formation_id_or_type}")
+@router.get("/apps/{app_id_or_name}/formation/{formation_id_or_type}", response_model=FormationOut)
 async def info(formation_id_or_type: str, on: ViewApp) -> Response:
     row = await service.get_formation(on.db, on.app, formation_id_or_type)
     return model_response(FormationOut.of(row, on.app))
 
 
-@router.patch("/apps/{app_id_or_name}/formation")
+@router.patch("/apps/{app_id_or_name}/formation", response_model=list[FormationOut])
 async def batch_update(on: OperateApp, params: FormationBatch = body(FormationBatch)) -> Response:
     rows = await service.update_formation(on.db, on.app, on.caller.account, params.updates)
     return list_response(FormationOut, [FormationOut.of(row, on.app) for row in rows])
 
 
-@router.patch("/apps/{app_id_or_name}/formation/{formation_id_or_type}")
+@router.patch(
+    "/apps/{app_id_or_name}/formation/{formation_id_or_type}", response_model=FormationOut
+)
 async def update(
     formation_id_or_type: str, on: OperateApp, params: FormationUpdate = body(FormationUpdate)
 ) -> Response:

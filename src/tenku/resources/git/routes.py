@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from tenku.config import Settings
 from tenku.resources.app.access import get_app
 from tenku.web.deps import app_context, authenticate
+from tenku.web.docs import BASIC_CREDENTIALS, answers, merged
 from tenku.web.errors import Unauthorized
 
 log = logging.getLogger("tenku.git")
@@ -270,17 +271,46 @@ async def _serve(request: Request, app_name: str, rest: str, write: bool) -> Res
     return PipeResponse(body(), status_code=status, headers=headers, media_type=media)
 
 
-@router.get("/{app_name}.git/info/refs")
+@router.get(
+    "/{app_name}.git/info/refs",
+    openapi_extra=merged(
+        BASIC_CREDENTIALS,
+        answers(
+            "The repository's refs, for git's smart HTTP protocol.",
+            "application/x-git-upload-pack-advertisement",
+            "application/x-git-receive-pack-advertisement",
+        ),
+    ),
+)
 async def info_refs(request: Request, app_name: str) -> Response:
+    """Git smart HTTP: the refs of an app's repository (`?service=git-upload-pack` or
+    `git-receive-pack`)."""
     write = request.query_params.get("service") == "git-receive-pack"
     return await _serve(request, app_name, "info/refs", write)
 
 
-@router.post("/{app_name}.git/git-upload-pack")
+@router.post(
+    "/{app_name}.git/git-upload-pack",
+    openapi_extra=merged(
+        BASIC_CREDENTIALS,
+        answers("A pack, for git fetch and clone.", "application/x-git-upload-pack-result"),
+    ),
+)
 async def upload_pack(request: Request, app_name: str) -> Response:
+    """Git smart HTTP: fetch and clone an app's repository."""
     return await _serve(request, app_name, "git-upload-pack", write=False)
 
 
-@router.post("/{app_name}.git/git-receive-pack")
+@router.post(
+    "/{app_name}.git/git-receive-pack",
+    openapi_extra=merged(
+        BASIC_CREDENTIALS,
+        answers(
+            "git's report, with the build's output as `remote:` lines.",
+            "application/x-git-receive-pack-result",
+        ),
+    ),
+)
 async def receive_pack(request: Request, app_name: str) -> Response:
+    """Git smart HTTP: push to an app's repository; a push to main builds and releases it."""
     return await _serve(request, app_name, "git-receive-pack", write=True)

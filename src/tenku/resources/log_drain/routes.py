@@ -9,7 +9,7 @@ from tenku.resources.app.access import ManageApp, ViewApp
 from tenku.resources.log_drain import service
 from tenku.resources.log_drain.schemas import LogDrainCreate, LogDrainOut
 from tenku.web.deps import TransactionRoute, body
-from tenku.web.lists import paged, sorting
+from tenku.web.lists import paged, ranged, sorting
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
@@ -20,13 +20,17 @@ def _extended(request: Request) -> bool:
     return request.query_params.get("extended", "").lower() == "true"
 
 
-@router.post("/apps/{app_id_or_name}/log-drains")
+@router.post("/apps/{app_id_or_name}/log-drains", response_model=LogDrainOut, status_code=201)
 async def create(on: ManageApp, params: LogDrainCreate = body(LogDrainCreate)) -> Response:
     drain = await service.add_drain(on.db, on.app, params.url)
     return model_response(LogDrainOut.of(drain), status=201)
 
 
-@router.get("/apps/{app_id_or_name}/log-drains")
+@router.get(
+    "/apps/{app_id_or_name}/log-drains",
+    response_model=list[LogDrainOut],
+    openapi_extra=ranged(SORT),
+)
 async def list_drains(request: Request, on: ViewApp) -> Response:
     # Drain URLs often embed credentials: only those with a role on the app get here.
     extended = _extended(request)
@@ -40,13 +44,17 @@ async def list_drains(request: Request, on: ViewApp) -> Response:
     )
 
 
-@router.get("/apps/{app_id_or_name}/log-drains/{log_drain_id_or_url_or_token}")
+@router.get(
+    "/apps/{app_id_or_name}/log-drains/{log_drain_id_or_url_or_token}", response_model=LogDrainOut
+)
 async def info(request: Request, log_drain_id_or_url_or_token: str, on: ViewApp) -> Response:
     drain = await service.get_drain(on.db, on.app.id, log_drain_id_or_url_or_token)
     return model_response(LogDrainOut.of(drain, _extended(request)))
 
 
-@router.delete("/apps/{app_id_or_name}/log-drains/{log_drain_id_or_url_or_token}")
+@router.delete(
+    "/apps/{app_id_or_name}/log-drains/{log_drain_id_or_url_or_token}", response_model=LogDrainOut
+)
 async def delete(log_drain_id_or_url_or_token: str, on: ManageApp) -> Response:
     drain = await service.remove_drain(on.db, on.app, log_drain_id_or_url_or_token)
     return model_response(LogDrainOut.of(drain))

@@ -13,6 +13,7 @@ from tenku.logs.store import Filters
 from tenku.resources.app.access import ViewApp, access_to
 from tenku.resources.log_session.schemas import LogSessionCreate, LogSessionOut
 from tenku.web.deps import Context, TransactionRoute, body
+from tenku.web.docs import answers, header, merged
 from tenku.web.errors import NotFound
 from tenku.web.render import model_response
 
@@ -21,7 +22,7 @@ router = APIRouter(route_class=TransactionRoute)
 streams = APIRouter()
 
 
-@router.post("/apps/{app_id_or_name}/log-sessions")
+@router.post("/apps/{app_id_or_name}/log-sessions", response_model=LogSessionOut, status_code=201)
 async def create(
     on: ViewApp, ctx: Context, params: LogSessionCreate = body(LogSessionCreate)
 ) -> Response:
@@ -40,8 +41,20 @@ async def create(
     return model_response(out, status=201)
 
 
-@streams.get("/streams/logs/{token}")
+@streams.get(
+    "/streams/logs/{token}",
+    openapi_extra=merged(
+        answers(
+            "The app's log lines, then (with `tail`) new ones as they come: plain text, or "
+            "Server-Sent Events for clients that accept `text/event-stream`.",
+            "text/plain",
+            "text/event-stream",
+        ),
+        header("Last-Event-ID", "Resume the event stream after this line."),
+    ),
+)
 async def log_stream(request: Request, token: str, ctx: Context) -> Response:
+    """A log session's `logplex_url`: the app's logs (the token is the credential)."""
     session = stream.redeem(ctx.signer, token)
     if session is not None:
         async with ctx.db.session(write=False) as db:

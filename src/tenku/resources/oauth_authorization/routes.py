@@ -13,7 +13,7 @@ from tenku.resources.oauth_authorization.schemas import (
 )
 from tenku.web.deps import AnyCaller, Db, GlobalCaller, Principal, TransactionRoute, body, scoped
 from tenku.web.errors import NotFound
-from tenku.web.lists import paged, sorting
+from tenku.web.lists import paged, ranged, sorting
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
@@ -37,7 +37,7 @@ def out(caller: Principal, auth: Authorization) -> AuthorizationOut:
     return AuthorizationOut.of(auth, caller.account, shown_token(caller, auth))
 
 
-@router.post("/oauth/authorizations")
+@router.post("/oauth/authorizations", response_model=AuthorizationOut, status_code=201)
 async def create(
     db: Db,
     caller: Principal = scoped("global", password_login=True),
@@ -49,7 +49,9 @@ async def create(
     return model_response(result, status=201, headers=NO_STORE)
 
 
-@router.get("/oauth/authorizations")
+@router.get(
+    "/oauth/authorizations", response_model=list[AuthorizationOut], openapi_extra=ranged(SORT)
+)
 async def list_authorizations(
     request: Request,
     caller: GlobalCaller,
@@ -66,7 +68,7 @@ async def list_authorizations(
     )
 
 
-@router.get("/oauth/authorizations/{oauth_authorization_id}")
+@router.get("/oauth/authorizations/{oauth_authorization_id}", response_model=AuthorizationOut)
 async def info(
     oauth_authorization_id: str,
     caller: GlobalCaller,
@@ -76,19 +78,20 @@ async def info(
     return model_response(out(caller, auth), headers=NO_STORE)
 
 
-@router.patch("/oauth/authorizations/{oauth_authorization_id}")
+@router.patch("/oauth/authorizations/{oauth_authorization_id}", response_model=AuthorizationOut)
 async def update(
     oauth_authorization_id: str,
     caller: GlobalCaller,
     db: Db,
     changes: AuthorizationUpdate = body(AuthorizationUpdate),
 ) -> Response:
+    """Change an authorization's description (`authorizations:update`)."""
     auth = await service.get_own(db, caller.account, oauth_authorization_id)
     await service.update(db, auth, changes)
     return model_response(out(caller, auth), headers=NO_STORE)
 
 
-@router.delete("/oauth/authorizations/{oauth_authorization_id}")
+@router.delete("/oauth/authorizations/{oauth_authorization_id}", response_model=AuthorizationOut)
 async def delete(
     oauth_authorization_id: str,
     caller: GlobalCaller,
@@ -100,7 +103,10 @@ async def delete(
     return model_response(result, headers=NO_STORE)
 
 
-@router.post("/oauth/authorizations/{oauth_authorization_id}/actions/regenerate-tokens")
+@router.post(
+    "/oauth/authorizations/{oauth_authorization_id}/actions/regenerate-tokens",
+    response_model=AuthorizationOut,
+)
 async def regenerate(
     oauth_authorization_id: str,
     caller: GlobalCaller,
@@ -112,8 +118,12 @@ async def regenerate(
     return model_response(result, headers=NO_STORE)
 
 
-@router.delete("/oauth/sessions/~")
+@router.delete(
+    "/oauth/sessions/~",
+    responses={404: {"description": "There is no browser session to end here: always."}},
+)
 async def delete_session(caller: AnyCaller) -> Response:
+    """End the browser session that `heroku logout` may be using (there are none here)."""
     # Not in the reference: `heroku logout` ends the browser/SSO session this way.
     # There are no such sessions here, and the CLI reads exactly this 404 as
     # "nothing to end".

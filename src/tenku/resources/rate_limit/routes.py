@@ -11,7 +11,7 @@ from tenku.web.render import model_response
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.get("/account/rate-limits")
+@router.get("/account/rate-limits", response_model=RateLimitOut)
 async def info(request: Request, caller: Principal = scoped("any", count=False)) -> Response:
     # Reading the budget does not spend it (as on Heroku).
     return model_response(RateLimitOut(remaining=request.state.ratelimit_remaining))

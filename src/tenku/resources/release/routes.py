@@ -9,7 +9,7 @@ from tenku.resources.app.access import DeployApp, ViewApp, ViewSecrets
 from tenku.resources.release import service
 from tenku.resources.release.schemas import ReleaseCreate, ReleaseOut
 from tenku.web.deps import TransactionRoute, body
-from tenku.web.lists import paged, sorting
+from tenku.web.lists import paged, ranged, sorting
 from tenku.web.render import model_response, raw_json
 
 # Releases read naturally in version order, so that is the default sort.
@@ -17,7 +17,9 @@ SORT = sorting(Release.id, Release.version, default="version")
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.get("/apps/{app_id_or_name}/releases")
+@router.get(
+    "/apps/{app_id_or_name}/releases", response_model=list[ReleaseOut], openapi_extra=ranged(SORT)
+)
 async def list_releases(request: Request, on: ViewApp) -> Response:
     current = await service.current_version(on.db, on.app.id)
     return await paged(
@@ -30,20 +32,24 @@ async def list_releases(request: Request, on: ViewApp) -> Response:
     )
 
 
-@router.get("/apps/{app_id_or_name}/releases/{release_id_or_version}")
+@router.get("/apps/{app_id_or_name}/releases/{release_id_or_version}", response_model=ReleaseOut)
 async def info(release_id_or_version: str, on: ViewApp) -> Response:
     release = await service.get_release(on.db, on.app.id, release_id_or_version)
     current = await service.current_version(on.db, on.app.id)
     return model_response(ReleaseOut.of(release, on.app, current))
 
 
-@router.get("/apps/{app_id_or_name}/releases/{release_id_or_version}/config-vars")
+@router.get(
+    "/apps/{app_id_or_name}/releases/{release_id_or_version}/config-vars",
+    response_model=dict[str, str],
+)
 async def config_vars(release_id_or_version: str, on: ViewSecrets) -> Response:
+    """The config vars a release was made with (`releases:info`)."""
     release = await service.get_release(on.db, on.app.id, release_id_or_version)
     return raw_json(dict(sorted(release.config.items())))
 
 
-@router.post("/apps/{app_id_or_name}/releases")
+@router.post("/apps/{app_id_or_name}/releases", response_model=ReleaseOut, status_code=201)
 async def create(on: DeployApp, params: ReleaseCreate = body(ReleaseCreate)) -> Response:
     account = on.caller.account
     if params.release is not None:

@@ -14,7 +14,7 @@ from tenku.web.render import model_response
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.post("/apps/{app_id_or_name}/slugs")
+@router.post("/apps/{app_id_or_name}/slugs", response_model=SlugOut, status_code=201)
 async def create(
     request: Request, on: DeployApp, ctx: Context, params: SlugCreate = body(SlugCreate)
 ) -> Response:
@@ -23,7 +23,7 @@ async def create(
     return model_response(SlugOut.of(slug, "put", url), status=201)
 
 
-@router.get("/apps/{app_id_or_name}/slugs/{slug_id}")
+@router.get("/apps/{app_id_or_name}/slugs/{slug_id}", response_model=SlugOut)
 async def info(request: Request, slug_id: str, on: ViewApp, ctx: Context) -> Response:
     slug = await service.get_slug(on.db, on.app, slug_id)
     url = blob_url(ctx.settings, ctx.signer, slug_subject(slug.id), "GET", request=request)

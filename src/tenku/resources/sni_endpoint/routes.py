@@ -1,3 +1,5 @@
+"""SNI endpoints: the certificates an app serves its custom domains with (none yet)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -7,13 +9,15 @@ from starlette.responses import Response
 from tenku.resources.app.access import ViewApp
 from tenku.resources.common import Out
 from tenku.web.deps import TransactionRoute
-from tenku.web.lists import catalog_list
+from tenku.web.lists import catalog_list, ranged
 
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.get("/apps/{app_id_or_name}/sni-endpoints")
+@router.get(
+    "/apps/{app_id_or_name}/sni-endpoints", response_model=list[Out], openapi_extra=ranged()
+)
 async def list_sni_endpoints(request: Request, on: ViewApp) -> Response:
-    # `heroku domains:add` lists these before adding a domain. Certificates
-    # cannot be uploaded to Tenku yet, so no app has an SNI endpoint.
+    """The app's SNI endpoints: none, as certificates cannot be uploaded to Tenku yet."""
+    # `heroku domains:add` lists these before adding a domain.
     return catalog_list(request, Out, [])

@@ -31,11 +31,12 @@ def _source(request: Request, ctx: AppContext) -> Response:
     return model_response(SourceOut(source_blob=blob), status=201)
 
 
-@router.post("/apps/{app_id_or_name}/sources")
+@router.post("/apps/{app_id_or_name}/sources", response_model=SourceOut, status_code=201)
 async def create(request: Request, on: DeployApp, ctx: Context) -> Response:
     return _source(request, ctx)
 
 
-@router.post("/sources")
+@router.post("/sources", response_model=SourceOut, status_code=201, summary="Create")
 async def create_unscoped(request: Request, caller: AppsWriter, ctx: Context) -> Response:
+    """Create a pair of URLs to upload a source to and read it back, for no app in particular."""
     return _source(request, ctx)

@@ -4,20 +4,20 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from tenku.resources.user_preferences import service
-from tenku.resources.user_preferences.schemas import PreferencesUpdate
+from tenku.resources.user_preferences.schemas import PreferencesOut, PreferencesUpdate
 from tenku.web.deps import AccountReader, AccountWriter, Db, TransactionRoute, body
 from tenku.web.render import model_response
 
 router = APIRouter(route_class=TransactionRoute)
 
 
-@router.get("/users/{user_preferences_self}/preferences")
+@router.get("/users/{user_preferences_self}/preferences", response_model=PreferencesOut)
 async def info(user_preferences_self: str, caller: AccountReader) -> Response:
     account = service.resolve_self(caller.account, user_preferences_self)
     return model_response(service.preferences_of(account))
 
 
-@router.patch("/users/{user_preferences_self}/preferences")
+@router.patch("/users/{user_preferences_self}/preferences", response_model=PreferencesOut)
 async def update(
     user_preferences_self: str,
     caller: AccountWriter,
