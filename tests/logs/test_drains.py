@@ -35,6 +35,7 @@ TOKEN = r"d\.[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}"
 SYSLOG = re.compile(rf"^<(\d+)>1 {STAMP} ({TOKEN}) (\w+) ([\w.]+) - - (.*)\n$", re.S)
 HTTP = re.compile(rf"^<(\d+)>1 {STAMP} host (\w+) ([\w.]+) - (.*)$", re.S)
 SET_FOO = "Set FOO config vars by alice@example.com"
+SECONDS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
 
 
 def free_port() -> int:
@@ -223,6 +224,14 @@ async def cursor(api: ApiClient, token: str) -> DrainCursor:
         return found
 
 
+async def write_lines(api: ApiClient, app_id: uuid.UUID, messages: list[str]) -> None:
+    """App output in one write, as the runtime's log writer stores it."""
+    async with api.database.session(write=True) as db:
+        now = dt.datetime.now(dt.UTC)
+        await store.append_many(db, app_id, [("app", "web.1", m, now) for m in messages])
+        await db.commit()
+
+
 async def deliver_once(settings: Settings, api: ApiClient) -> None:
     """One delivery pass of a fresh forwarder, as the runtime would run it."""
     forwarder = DrainForwarder(settings, api.database)
@@ -371,14 +380,14 @@ async def test_positions_survive_a_restart(alice: User, api: ApiClient, settings
     async with syslog() as receiver:
         token = await add_drain(alice, app, f"syslog://127.0.0.1:{receiver.port}")
         await set_foo(alice, app, "1")
-        first = DrainForwarder(settings, api.database, batch=1)
+        first = DrainForwarder(settings, api.database, page=1)
         try:
             await first.run_once()
         finally:
             await first.stop()
         await set_foo(alice, app, "2")
         await set_foo(alice, app, "3")
-        second = DrainForwarder(settings, api.database, batch=1)
+        second = DrainForwarder(settings, api.database, page=1)
         try:
             for _ in range(10):
                 await second.run_once()
@@ -396,9 +405,10 @@ async def test_positions_survive_a_restart(alice: User, api: ApiClient, settings
     assert (await cursor(api, token)).dropped == 0
 
 
-async def test_a_drain_far_behind_skips_ahead(
-    alice: User, api: ApiClient, settings: Settings
+async def test_a_drain_far_behind_is_told_exactly_what_it_missed(
+    alice: User, api: ApiClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(store, "KEEP", 50)
     app = await alice.create_app()
     app_id = uuid.UUID(str(app["id"]))
     async with syslog() as receiver:
@@ -408,16 +418,23 @@ async def test_a_drain_far_behind_skips_ahead(
         try:
             await forwarder.run_once()
             await until(receiver.arrived, lambda: len(receiver.frames) >= 2)
-            async with api.database.session(write=True) as db:
-                for i in range(store.KEEP + 20):
-                    await store.append(db, app_id, "app", "web.1", f"line {i}")
-                await db.commit()
-            for _ in range(store.KEEP // 200 + 3):
-                await forwarder.run_once()
+            # 120 lines while the drain is away: the stream keeps the last 50.
+            await write_lines(api, app_id, [f"line {i}" for i in range(120)])
+            await forwarder.run_once()
         finally:
             await forwarder.stop()
-        expected = [f"line {i}\n".rstrip("\n") for i in range(20, store.KEEP + 20)]
-        await until(receiver.arrived, lambda: len(receiver.frames) >= 2 + len(expected))
-        assert receiver.messages()[2:] == expected
+        await until(receiver.arrived, lambda: len(receiver.frames) >= 2 + 1 + 50)
+        frames = receiver.frames[2:]
+    m = SYSLOG.match(frames[0])
+    assert m is not None
+    assert m.group(1) == "172"
+    assert (m.group(3), m.group(4)) == ("heroku", "logplex")
+    assert re.fullmatch(
+        rf"Error L10 \(output buffer overflow\): 70 messages dropped since {SECONDS}\.",
+        m.group(5),
+    )
+    assert [SYSLOG.match(f).group(5) for f in frames[1:]] == [  # type: ignore[union-attr]
+        f"line {i}" for i in range(70, 120)
+    ]
     found = await cursor(api, token)
-    assert found.skips == 1
+    assert (found.skips, found.dropped, found.lost) == (1, 70, 0)

@@ -21,7 +21,7 @@ from tenku.db.models.build import Build, BuildOutput
 from tenku.db.models.buildpack import BuildpackInstallation
 from tenku.db.models.drain import DrainCursor
 from tenku.db.models.dyno import Dyno
-from tenku.db.models.log import LogLine
+from tenku.db.models.log import LogLine, LogStream
 from tenku.db.models.release import Release, Slug
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "Key",
     "LogDrain",
     "LogLine",
+    "LogStream",
     "RateLimitBucket",
     "Release",
     "ReleaseAddonVars",
