@@ -121,6 +121,7 @@ class HttpReceiver:
     def __init__(self, status: int = 204) -> None:
         self.status = status
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.arrived = asyncio.Event()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
@@ -131,6 +132,7 @@ class HttpReceiver:
             headers[name.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         self.requests.append((request_line, headers, body))
+        self.arrived.set()
         writer.write(
             f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
         )
