@@ -45,11 +45,14 @@ def free_port() -> int:
         return port
 
 
-def unframe(data: bytes) -> list[bytes]:
-    """Split RFC 6587 octet-counted frames, failing on anything malformed."""
+def unframe(data: bytes, *, partial: bool = False) -> list[bytes]:
+    """Split RFC 6587 octet-counted frames, failing on anything malformed; with `partial`,
+    a last frame still on its way is left out."""
     frames = []
     while data:
         length, sep, rest = data.partition(b" ")
+        if partial and (not sep or (length.isdigit() and len(rest) < int(length))):
+            break
         assert sep, data[:40]
         assert length.isdigit(), data[:40]
         n = int(length)
@@ -71,7 +74,8 @@ class Syslog:
     """A loopback syslog receiver; `frames` holds every complete frame received."""
 
     def __init__(self) -> None:
-        self.data: list[bytes] = []
+        # What each connection sent, in the order the connections were opened.
+        self.data: list[bytearray] = []
         self.server: asyncio.Server | None = None
         self.port = 0
         self.arrived = asyncio.Event()
@@ -79,8 +83,8 @@ class Syslog:
     @property
     def frames(self) -> list[str]:
         out: list[str] = []
-        for chunk in self.data:
-            out.extend(f.decode() for f in unframe(chunk))
+        for received in self.data:
+            out.extend(f.decode() for f in unframe(bytes(received), partial=True))
         return out
 
     def messages(self) -> list[str]:
@@ -92,9 +96,11 @@ class Syslog:
         return found
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        data = await reader.read()
-        self.data.append(data)
-        self.arrived.set()
+        received = bytearray()
+        self.data.append(received)
+        while chunk := await reader.read(1 << 16):
+            received += chunk
+            self.arrived.set()
         writer.close()
 
     async def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> Syslog:
@@ -440,3 +446,22 @@ async def test_a_drain_far_behind_is_told_exactly_what_it_missed(
     ]
     found = await cursor(api, token)
     assert (found.skips, found.dropped, found.lost) == (1, 70, 0)
+
+
+async def test_a_syslog_drain_keeps_its_connection_between_deliveries(
+    alice: User, api: ApiClient, settings: Settings
+) -> None:
+    """A new connection beside one still sending would let lines overtake each other."""
+    app = await alice.create_app()
+    async with syslog() as receiver:
+        await add_drain(alice, app, f"syslog://127.0.0.1:{receiver.port}")
+        forwarder = DrainForwarder(settings, api.database)
+        try:
+            await set_foo(alice, app, "1")
+            await forwarder.run_once()
+            await set_foo(alice, app, "2")
+            await forwarder.run_once()
+            await until(receiver.arrived, lambda: len(receiver.frames) >= 4)
+            assert len(receiver.data) == 1
+        finally:
+            await forwarder.stop()

@@ -4,11 +4,13 @@ Delivery runs only in the runtime. Each drain is served by a task of its own, st
 a pass (on a timer, or woken when the runtime has written lines): it reads the stream
 after the drain's position (`drain_cursors`) a page at a time, delivers the page, records
 the new position, and reads on until it has caught up. So a slow or dead drain holds up
-no dyno, no other drain and no API worker, and holds at most one page in memory; its
-backlog is the app's kept stream (store.KEEP lines). A drain further behind than that
-loses the oldest lines, and its next delivery starts with an L10 line that counts them;
-so does the first delivery after a batch it refused. A batch that fails otherwise is
-retried, with back-off, from the same position.
+no dyno, no other drain and no API worker, and holds at most one page in memory (plus,
+for syslog, what the kernel queues for its connection: TCP_SNDBUF); its backlog is the
+app's kept stream (store.KEEP lines). A drain further behind than that loses the oldest
+lines, and its next delivery starts with an L10 line that counts them; so does the first
+delivery after a batch it refused. A batch that fails otherwise is retried, with
+back-off, from the same position; what a failed connection had already queued may then
+arrive twice.
 
 TLS drains (`syslog+tls://`, `https://`) verify the receiver's certificate and hostname
 against the system CAs plus Tenku's own CA (`<data>/tls/ca.pem`) when there is one, so a
@@ -19,9 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import logging
+import socket
 import ssl
+import struct
+import termios
 import time
 import uuid
 from collections.abc import Sequence
@@ -45,10 +51,19 @@ log = logging.getLogger("tenku.drains")
 
 # A drain that has caught up looks for new lines this often, or when woken.
 POLL_INTERVAL = 0.5
+# A syslog drain's connection stays open between deliveries (a new one beside one whose
+# last bytes are still on their way would let lines overtake each other) until it has
+# been idle this long.
+IDLE_CLOSE = 60.0
 # Logplex: TCP writes of about 4 KB with a 4 s send timeout; HTTP posts up to about
 # 100 KB, 3 s to connect and 5 s per request; 3 attempts per HTTP batch.
 TCP_CHUNK = 4096
 TCP_TIMEOUT = 4.0
+# The kernel's send buffer for a syslog drain (Linux doubles it). Left alone, Linux grows
+# it to megabytes, and a socket only becomes writable again once half of what it queued
+# is sent: lines would pile up out of sight, and a receiver reading slowly but steadily
+# would seem to take nothing for seconds.
+TCP_SNDBUF = 128 * 1024
 HTTP_TARGET = 102400
 HTTP_CONNECT_TIMEOUT = 3.0
 HTTP_TIMEOUT = 5.0
@@ -117,8 +132,33 @@ def trust(settings: Settings) -> ssl.SSLContext:
     return context
 
 
+def _queued(writer: asyncio.StreamWriter) -> int:
+    """Bytes written to the connection that the receiver has not taken yet."""
+    queued = writer.transport.get_write_buffer_size()
+    sock = writer.get_extra_info("socket")
+    if sock is not None and hasattr(termios, "TIOCOUTQ"):
+        with contextlib.suppress(OSError):
+            raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            queued += int(struct.unpack("i", raw)[0])
+    return queued
+
+
+async def _drain(writer: asyncio.StreamWriter) -> None:
+    """Wait until the connection takes more; TimeoutError once the receiver has taken
+    nothing for TCP_TIMEOUT. One that reads slowly but steadily is no failure."""
+    while True:
+        before = _queued(writer)
+        try:
+            await asyncio.wait_for(writer.drain(), TCP_TIMEOUT)
+            return
+        except TimeoutError:
+            if _queued(writer) >= before:
+                raise
+
+
 class SyslogSink:
-    """Octet-counted RFC 5424 frames over TCP or TLS, on one connection until `close`."""
+    """Octet-counted RFC 5424 frames over TCP or TLS, on one connection until it fails
+    or is closed."""
 
     def __init__(
         self, url: str, token: str, tls: ssl.SSLContext | None, egress: EgressPolicy
@@ -139,14 +179,19 @@ class SyslogSink:
                 _, opened = await asyncio.wait_for(
                     self.egress.open_connection(self.host, self.port, self.tls), TCP_TIMEOUT
                 )
+                sock = opened.get_extra_info("socket")
+                if sock is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, TCP_SNDBUF)
                 writer = self._writer = opened
             for i in range(0, len(data), TCP_CHUNK):
                 writer.write(data[i : i + TCP_CHUNK])
-                await asyncio.wait_for(writer.drain(), TCP_TIMEOUT)
+                await _drain(writer)
         except EgressRefused as exc:
             await self.close()
             raise DeliveryError(f"{self.host}:{self.port}: {REFUSED}") from exc
         except (OSError, TimeoutError, ssl.SSLError) as exc:
+            # What the old connection still queues is delivered: the batch may arrive
+            # twice, never not at all.
             await self.close()
             raise DeliveryError(f"{self.host}:{self.port}: {exc!r}") from exc
 
@@ -250,6 +295,9 @@ class DrainForwarder:
         )
         self._backoff: dict[uuid.UUID, _Backoff] = {}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        # Each drain's sink, and when it was last used (monotonic).
+        self._sinks: dict[uuid.UUID, tuple[LogSink, float]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._passes = Passes(
             "tenku-drains",
             self._dispatch,
@@ -269,6 +317,9 @@ class DrainForwarder:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for drain_id in list(self._sinks):
+            self._close_sink(drain_id)
+        await asyncio.gather(*self._closing, return_exceptions=True)
         await self._client.aclose()
 
     def wake(self) -> None:
@@ -311,6 +362,9 @@ class DrainForwarder:
         for gone in set(self._tasks) - live:
             self._tasks.pop(gone).cancel()
         now = time.monotonic()
+        for drain_id, (_, used) in list(self._sinks.items()):
+            if drain_id not in self._tasks and (drain_id not in live or now - used > IDLE_CLOSE):
+                self._close_sink(drain_id)
         started = []
         for r in rows:
             drain = _Drain(r[0], r[1], r[2], r[3], r[4])
@@ -327,6 +381,12 @@ class DrainForwarder:
             self._tasks[drain.id] = task
             started.append(task)
         return started
+
+    def _close_sink(self, drain_id: uuid.UUID) -> None:
+        sink, _ = self._sinks.pop(drain_id)
+        closing = asyncio.create_task(sink.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     async def _run(self, drain: _Drain, place: _Place | None) -> None:
         try:
@@ -348,7 +408,9 @@ class DrainForwarder:
             if place is None:
                 return
         chars = HTTP_TARGET if _is_http(drain.url) else store.PAGE_CHARS
-        sink = self.sink(drain)
+        kept = self._sinks.get(drain.id)
+        sink = kept[0] if kept is not None else self.sink(drain)
+        self._sinks[drain.id] = (sink, time.monotonic())
         try:
             while True:
                 async with self.db.session(write=False) as db:
@@ -382,7 +444,7 @@ class DrainForwarder:
                 # Read on even after a short page: lines may have come while it was sent.
                 place = after
         finally:
-            await sink.close()
+            self._sinks[drain.id] = (sink, time.monotonic())
 
     async def _begin(self, drain: _Drain) -> _Place | None:
         """The new drain's cursor: it receives the stream from the moment it was added."""
