@@ -27,10 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import LogLine, LogStream
 
-# Lines each app keeps for the consumers that have not read them yet. A burst up to this
-# many lines reaches every consumer that otherwise keeps up; one further behind than this
-# gets an L10 line. Stored in the database, not in any process's memory.
-KEEP = 20_000
+# The budget of one app's stream: this many lines a second, a second's worth at once,
+# reach every consumer that keeps up (tails and drains alike); bench/log_bench.py
+# measures it. Everything below is sized from it.
+LINES_PER_SECOND = 10_000
+# Lines each app keeps for the consumers that have not read them yet: two seconds at the
+# full rate. A consumer further behind than this gets an L10 line. Kept in the database,
+# not in any process's memory.
+KEEP = 2 * LINES_PER_SECOND
 # Heroku's limit on the backlog a log session may ask for.
 MAX_LINES = 1500
 # Logplex splits longer messages into several lines; a dyno's output lines are cut at

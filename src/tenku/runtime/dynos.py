@@ -62,10 +62,10 @@ FULL_EVERY = 30
 # Lines waiting for the database beyond either bound are dropped, counted and announced
 # in the app's stream with an L10 line, so a dyno that prints faster than lines can be
 # stored never blocks and never grows the runtime's memory: waiting lines hold at most
-# MAX_PENDING_CHARS characters of messages (and about 200 bytes each besides). Lines are
-# written every FLUSH seconds, so a burst of MAX_PENDING_LINES lines between two writes
-# still goes through whole.
-MAX_PENDING_LINES = 20_000
+# MAX_PENDING_CHARS characters of messages (and about 250 bytes each besides), and one
+# more such batch is being written. Lines are written every FLUSH seconds, so a burst of
+# as many lines as an app keeps goes through whole even between two writes.
+MAX_PENDING_LINES = store.KEEP
 MAX_PENDING_CHARS = 16 * 1024 * 1024
 # Lines whose write failed are kept for this many more attempts, then counted as dropped,
 # so lines the database refuses cannot hold up every line after them.
