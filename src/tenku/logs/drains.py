@@ -65,6 +65,8 @@ TCP_TIMEOUT = 4.0
 # would seem to take nothing for seconds.
 TCP_SNDBUF = 128 * 1024
 HTTP_TARGET = 102400
+# What an HTTP drain's frame adds to a message: its length, PRI, stamp, names.
+HTTP_FRAME = 64
 HTTP_CONNECT_TIMEOUT = 3.0
 HTTP_TIMEOUT = 5.0
 HTTP_ATTEMPTS = 3
@@ -407,7 +409,10 @@ class DrainForwarder:
             place = await self._begin(drain)
             if place is None:
                 return
-        chars = HTTP_TARGET if _is_http(drain.url) else store.PAGE_CHARS
+        if _is_http(drain.url):
+            chars, per_line = HTTP_TARGET, HTTP_FRAME
+        else:
+            chars, per_line = store.PAGE_CHARS, 0
         kept = self._sinks.get(drain.id)
         sink = kept[0] if kept is not None else self.sink(drain)
         self._sinks[drain.id] = (sink, time.monotonic())
@@ -416,7 +421,12 @@ class DrainForwarder:
                 async with self.db.session(write=False) as db:
                     await store.snapshot(db)
                     page = await store.follow(
-                        db, drain.app_id, place.position, limit=self.page, chars=chars
+                        db,
+                        drain.app_id,
+                        place.position,
+                        limit=self.page,
+                        chars=chars,
+                        per_line=per_line,
                     )
                 if not page.lines and not page.missed:
                     return

@@ -309,8 +309,12 @@ async def follow(
     until: int | None = None,
     limit: int = PAGE,
     chars: int = PAGE_CHARS,
+    per_line: int = 0,
 ) -> Page:
     """The matching lines after position `after` (up to `until`), and what was missed.
+
+    A page holds at most `limit` lines, and lines while their messages, plus `per_line`
+    for each (what the consumer adds around a message), come to less than `chars`.
 
     For a session with filters, `missed` counts every line of the app trimmed before the
     session passed it, matching or not: once trimmed, nobody knows what they were.
@@ -333,7 +337,7 @@ async def follow(
         .limit(limit)
         .subquery()
     )
-    size = func.length(inner.c.message)
+    size = func.length(inner.c.message) + per_line
     sized = select(
         inner,
         size.label("size"),
