@@ -274,6 +274,10 @@ def _is_http(url: str) -> bool:
     return urlsplit(url).scheme in ("http", "https")
 
 
+def _delivered(url: str) -> bool:
+    return urlsplit(url).scheme in ("http", "https", *SYSLOG_PORTS)
+
+
 class DrainForwarder:
     """Delivers every app's new log lines to its drains, each drain at its own pace."""
 
@@ -343,6 +347,9 @@ class DrainForwarder:
 
     async def _dispatch(self, *, ignore_backoff: bool = False) -> list[asyncio.Task[None]]:
         """Start serving each drain that is due and not being served already."""
+        # A drain served while its cursor is read may save a newer position meanwhile:
+        # it waits for the next pass rather than start again from the older one.
+        busy = set(self._tasks)
         async with self.db.session(write=False) as db:
             rows = (
                 await db.execute(
@@ -371,11 +378,7 @@ class DrainForwarder:
         for r in rows:
             drain = _Drain(r[0], r[1], r[2], r[3], r[4])
             place = None if r[5] is None else _Place(r[5], r[6], r[7])
-            if drain.id in self._tasks or urlsplit(drain.url).scheme not in (
-                "http",
-                "https",
-                *SYSLOG_PORTS,
-            ):
+            if drain.id in busy or drain.id in self._tasks or not _delivered(drain.url):
                 continue
             if not ignore_backoff and self._backoff.get(drain.id, _Backoff()).not_before > now:
                 continue

@@ -75,7 +75,7 @@ class LogSink(Protocol):
 
     `deliver` returns once the lines are handed over and raises when they were not, so
     the caller knows whether to move on or to retry the same lines later. `close` lets
-    go of what deliveries kept open (a connection) once the sink has caught up.
+    go of what deliveries kept open (a connection) once the drain is idle or gone.
     """
 
     async def deliver(self, lines: Sequence[Entry]) -> None: ...
