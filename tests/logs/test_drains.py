@@ -35,6 +35,7 @@ TOKEN = r"d\.[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}"
 SYSLOG = re.compile(rf"^<(\d+)>1 {STAMP} ({TOKEN}) (\w+) ([\w.]+) - - (.*)\n$", re.S)
 HTTP = re.compile(rf"^<(\d+)>1 {STAMP} host (\w+) ([\w.]+) - (.*)$", re.S)
 SET_FOO = "Set FOO config vars by alice@example.com"
+SECONDS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
 
 
 def free_port() -> int:
@@ -44,11 +45,14 @@ def free_port() -> int:
         return port
 
 
-def unframe(data: bytes) -> list[bytes]:
-    """Split RFC 6587 octet-counted frames, failing on anything malformed."""
+def unframe(data: bytes, *, partial: bool = False) -> list[bytes]:
+    """Split RFC 6587 octet-counted frames, failing on anything malformed; with `partial`,
+    a last frame still on its way is left out."""
     frames = []
     while data:
         length, sep, rest = data.partition(b" ")
+        if partial and (not sep or (length.isdigit() and len(rest) < int(length))):
+            break
         assert sep, data[:40]
         assert length.isdigit(), data[:40]
         n = int(length)
@@ -70,7 +74,8 @@ class Syslog:
     """A loopback syslog receiver; `frames` holds every complete frame received."""
 
     def __init__(self) -> None:
-        self.data: list[bytes] = []
+        # What each connection sent, in the order the connections were opened.
+        self.data: list[bytearray] = []
         self.server: asyncio.Server | None = None
         self.port = 0
         self.arrived = asyncio.Event()
@@ -78,8 +83,8 @@ class Syslog:
     @property
     def frames(self) -> list[str]:
         out: list[str] = []
-        for chunk in self.data:
-            out.extend(f.decode() for f in unframe(chunk))
+        for received in self.data:
+            out.extend(f.decode() for f in unframe(bytes(received), partial=True))
         return out
 
     def messages(self) -> list[str]:
@@ -91,9 +96,11 @@ class Syslog:
         return found
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        data = await reader.read()
-        self.data.append(data)
-        self.arrived.set()
+        received = bytearray()
+        self.data.append(received)
+        while chunk := await reader.read(1 << 16):
+            received += chunk
+            self.arrived.set()
         writer.close()
 
     async def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> Syslog:
@@ -120,6 +127,7 @@ class HttpReceiver:
     def __init__(self, status: int = 204) -> None:
         self.status = status
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.arrived = asyncio.Event()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
@@ -130,6 +138,7 @@ class HttpReceiver:
             headers[name.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         self.requests.append((request_line, headers, body))
+        self.arrived.set()
         writer.write(
             f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
         )
@@ -221,6 +230,14 @@ async def cursor(api: ApiClient, token: str) -> DrainCursor:
             )
         ).scalar_one()
         return found
+
+
+async def write_lines(api: ApiClient, app_id: uuid.UUID, messages: list[str]) -> None:
+    """App output in one write, as the runtime's log writer stores it."""
+    async with api.database.session(write=True) as db:
+        now = dt.datetime.now(dt.UTC)
+        await store.append_many(db, app_id, [("app", "web.1", m, now) for m in messages])
+        await db.commit()
 
 
 async def deliver_once(settings: Settings, api: ApiClient) -> None:
@@ -371,14 +388,14 @@ async def test_positions_survive_a_restart(alice: User, api: ApiClient, settings
     async with syslog() as receiver:
         token = await add_drain(alice, app, f"syslog://127.0.0.1:{receiver.port}")
         await set_foo(alice, app, "1")
-        first = DrainForwarder(settings, api.database, batch=1)
+        first = DrainForwarder(settings, api.database, page=1)
         try:
             await first.run_once()
         finally:
             await first.stop()
         await set_foo(alice, app, "2")
         await set_foo(alice, app, "3")
-        second = DrainForwarder(settings, api.database, batch=1)
+        second = DrainForwarder(settings, api.database, page=1)
         try:
             for _ in range(10):
                 await second.run_once()
@@ -396,9 +413,10 @@ async def test_positions_survive_a_restart(alice: User, api: ApiClient, settings
     assert (await cursor(api, token)).dropped == 0
 
 
-async def test_a_drain_far_behind_skips_ahead(
-    alice: User, api: ApiClient, settings: Settings
+async def test_a_drain_far_behind_is_told_exactly_what_it_missed(
+    alice: User, api: ApiClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(store, "KEEP", 50)
     app = await alice.create_app()
     app_id = uuid.UUID(str(app["id"]))
     async with syslog() as receiver:
@@ -408,16 +426,42 @@ async def test_a_drain_far_behind_skips_ahead(
         try:
             await forwarder.run_once()
             await until(receiver.arrived, lambda: len(receiver.frames) >= 2)
-            async with api.database.session(write=True) as db:
-                for i in range(store.KEEP + 20):
-                    await store.append(db, app_id, "app", "web.1", f"line {i}")
-                await db.commit()
-            for _ in range(store.KEEP // 200 + 3):
-                await forwarder.run_once()
+            # 120 lines while the drain is away: the stream keeps the last 50.
+            await write_lines(api, app_id, [f"line {i}" for i in range(120)])
+            await forwarder.run_once()
         finally:
             await forwarder.stop()
-        expected = [f"line {i}\n".rstrip("\n") for i in range(20, store.KEEP + 20)]
-        await until(receiver.arrived, lambda: len(receiver.frames) >= 2 + len(expected))
-        assert receiver.messages()[2:] == expected
+        await until(receiver.arrived, lambda: len(receiver.frames) >= 2 + 1 + 50)
+        frames = receiver.frames[2:]
+    m = SYSLOG.match(frames[0])
+    assert m is not None
+    assert m.group(1) == "172"
+    assert (m.group(3), m.group(4)) == ("heroku", "logplex")
+    assert re.fullmatch(
+        rf"Error L10 \(output buffer overflow\): 70 messages dropped since {SECONDS}\.",
+        m.group(5),
+    )
+    assert [SYSLOG.match(f).group(5) for f in frames[1:]] == [  # type: ignore[union-attr]
+        f"line {i}" for i in range(70, 120)
+    ]
     found = await cursor(api, token)
-    assert found.skips == 1
+    assert (found.skips, found.dropped, found.lost) == (1, 70, 0)
+
+
+async def test_a_syslog_drain_keeps_its_connection_between_deliveries(
+    alice: User, api: ApiClient, settings: Settings
+) -> None:
+    """A new connection beside one still sending would let lines overtake each other."""
+    app = await alice.create_app()
+    async with syslog() as receiver:
+        await add_drain(alice, app, f"syslog://127.0.0.1:{receiver.port}")
+        forwarder = DrainForwarder(settings, api.database)
+        try:
+            await set_foo(alice, app, "1")
+            await forwarder.run_once()
+            await set_foo(alice, app, "2")
+            await forwarder.run_once()
+            await until(receiver.arrived, lambda: len(receiver.frames) >= 4)
+            assert len(receiver.data) == 1
+        finally:
+            await forwarder.stop()

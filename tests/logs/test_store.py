@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from tenku.db.models import LogLine
@@ -71,11 +73,14 @@ async def test_a_failed_change_logs_nothing(alice: User, api: ApiClient) -> None
     assert await messages(api, app["id"]) == before
 
 
-async def test_trimming_keeps_the_last_lines(alice: User, api: ApiClient) -> None:
+async def test_trimming_keeps_the_last_lines(
+    alice: User, api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "KEEP", 40)
     app = await alice.create_app()
     app_id = uuid.UUID(app["id"])
     async with api.database.session(write=True) as db:
-        for i in range(store.KEEP + 10):
+        for i in range(50):
             await store.append(db, app_id, "app", "web.1", f"line {i}")
         await db.commit()
     async with api.database.session(write=False) as db:
@@ -83,9 +88,66 @@ async def test_trimming_keeps_the_last_lines(alice: User, api: ApiClient) -> Non
             await db.execute(select(func.count()).where(LogLine.app_id == app_id))
         ).scalar_one()
         lines = await store.read(db, app_id, lines=store.MAX_LINES)
-    assert count == store.KEEP
-    assert lines[0].message == "line 10"
-    assert lines[-1].message == f"line {store.KEEP + 9}"
+    assert count == 40
+    assert [line.message for line in lines] == [f"line {i}" for i in range(10, 50)]
+
+
+async def test_each_app_numbers_its_lines_without_gaps(alice: User, api: ApiClient) -> None:
+    one = uuid.UUID((await alice.create_app())["id"])
+    two = uuid.UUID((await alice.create_app())["id"])
+    now = datetime.now(UTC)
+    async with api.database.session(write=True) as db:
+        await store.append_many(db, one, [("app", "web.1", "a", now), ("app", "web.1", "b", now)])
+        await store.append(db, two, "app", "web.1", "c")
+        await store.append_many(db, one, [("app", "web.1", "x" * 25000, now)])
+        await db.commit()
+    async with api.database.session(write=False) as db:
+        ones = await store.read(db, one, lines=store.MAX_LINES)
+        twos = await store.read(db, two, lines=store.MAX_LINES)
+    # Each app's stream starts with the lines of its creation.
+    assert [line.seq for line in ones] == list(range(1, len(ones) + 1))
+    assert [line.seq for line in twos] == list(range(1, len(twos) + 1))
+    assert [len(line.message) for line in ones[-5:]] == [1, 1, 10000, 10000, 5000]
+
+
+async def test_a_reader_behind_the_kept_lines_counts_exactly_what_it_missed(
+    alice: User, api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "KEEP", 100)
+    app_id = uuid.UUID((await alice.create_app())["id"])
+    async with api.database.session(write=False) as db:
+        position, _, _ = await store.start(db, app_id, store.Filters(), 0)
+    now = datetime.now(UTC)
+    async with api.database.session(write=True) as db:
+        await store.append_many(db, app_id, [("app", "web.1", f"{i}", now) for i in range(250)])
+        await db.commit()
+    async with api.database.session(write=False) as db:
+        await store.snapshot(db)
+        page = await store.follow(db, app_id, position, limit=30)
+    assert page.missed == 150
+    assert page.start == position + 150
+    assert [line.message for line in page.lines] == [f"{i}" for i in range(150, 180)]
+    assert page.more
+    assert page.position == page.lines[-1].seq
+    # A filtered reader is told of every line trimmed before it passed it, matching or not.
+    async with api.database.session(write=False) as db:
+        page = await store.follow(db, app_id, position, store.Filters(source="heroku"))
+    assert (page.missed, page.lines, page.more) == (150, [], False)
+    assert page.position == position + 250
+
+
+async def test_a_page_holds_about_so_many_characters(alice: User, api: ApiClient) -> None:
+    app_id = uuid.UUID((await alice.create_app())["id"])
+    async with api.database.session(write=False) as db:
+        position, _, _ = await store.start(db, app_id, store.Filters(), 0)
+    now = datetime.now(UTC)
+    async with api.database.session(write=True) as db:
+        await store.append_many(db, app_id, [("app", "web.1", "x" * 100, now)] * 10)
+        await db.commit()
+    async with api.database.session(write=False) as db:
+        page = await store.follow(db, app_id, position, chars=250)
+    # Lines are added while the page is under the budget: the one that crosses it too.
+    assert (len(page.lines), page.more, page.position) == (3, True, position + 3)
 
 
 async def test_long_messages_are_split(alice: User, api: ApiClient) -> None:

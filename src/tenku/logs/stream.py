@@ -2,9 +2,9 @@
 
 The URL carries a signed token holding the session's filters, so any API worker can
 serve it and the request needs no Authorization. `text/event-stream` clients (the CLI's
-EventSource) get one event per line with the line's id, and resume with `Last-Event-ID`;
-anyone else (heroku3) gets plain text lines. Both poll the database for new lines, as
-build output streams do.
+EventSource) get one event per line with the line's number in the app's stream, and
+resume with `Last-Event-ID`; anyone else (heroku3) gets plain text lines. Both poll the
+database for new lines, as build output streams do.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from tenku.db.engine import Database
-from tenku.db.models import LogLine
 from tenku.logs import store
 from tenku.storage.signing import Signer
 from tenku.web.sse import KEEPALIVE, STREAM_HEADERS, event, last_event_id, wants_events
@@ -28,6 +28,7 @@ from tenku.web.sse import KEEPALIVE, STREAM_HEADERS, event, last_event_id, wants
 METHOD = "LOGS"
 # Long enough to connect (and for an EventSource to reconnect); a session is cheap to renew.
 TTL = 3600
+# How often a tail that has caught up looks for new lines; one that has not reads on at once.
 POLL = 0.5
 
 
@@ -73,38 +74,40 @@ def redeem(signer: Signer, token: str) -> Session | None:
         return None
 
 
-# Lines are numbered when written but become visible when their transaction commits,
-# which need not be in number order: each poll looks this far back for latecomers.
-LOOKBACK = 200
+async def _follow(db: Database, s: Session, after: int | None) -> AsyncIterator[list[store.Entry]]:
+    """The backlog (or what followed `after`), then, when tailing, new lines as they come.
 
-
-async def _follow(db: Database, s: Session, after: int | None) -> AsyncIterator[list[LogLine]]:
-    """The backlog (or what followed `after`), then, when tailing, each poll's new lines."""
-    # Each statement may see a newer snapshot (PostgreSQL's read committed), so what
-    # counts as seen is taken before the backlog, and the backlog then added to it: a
-    # line committing in between is delivered once, never skipped.
+    The session reads a page at a time after its own position, and reads the next page
+    only once the last one is sent: a client that reads slowly holds the response's
+    writes, so nothing piles up here. Lines trimmed before it got to them come out as
+    one L10 line with their count, in their place.
+    """
+    opened = datetime.now(UTC)
     async with db.session(write=False) as dbs:
-        last = await store.last_id(dbs, s.app_id)
-        if after is not None:
-            last = max(last, after)
-        seen = await store.ids_after(dbs, s.app_id, last - LOOKBACK)
+        await store.snapshot(dbs)
         if after is None:
-            batch = await store.read(dbs, s.app_id, s.filters, lines=s.lines)
+            position, end, since = await store.start(dbs, s.app_id, s.filters, s.lines)
         else:
-            batch = await store.read(dbs, s.app_id, s.filters, after=after, limit=store.KEEP)
-    seen |= {line.id for line in batch}
-    last = max([last, *seen])
-    yield batch
-    if not s.tail:
-        return
+            position, end, since = await store.resume(dbs, s.app_id, after)
+    since = since or opened
     while True:
-        await asyncio.sleep(POLL)
         async with db.session(write=False) as dbs:
-            fresh = await store.read(dbs, s.app_id, s.filters, after=max(last - LOOKBACK, 0))
-            last = max(last, await store.last_id(dbs, s.app_id))
-        batch = [line for line in fresh if line.id not in seen]
-        seen = {i for i in seen if i > last - LOOKBACK} | {line.id for line in batch}
+            await store.snapshot(dbs)
+            page = await store.follow(
+                dbs, s.app_id, position, s.filters, until=None if s.tail else end
+            )
+        batch: list[store.Entry] = []
+        if page.missed:
+            batch.append(store.overflow(page.missed, since, page.start))
+        batch.extend(page.lines)
+        if page.lines:
+            since = page.lines[-1].created_at
+        position = page.position
         yield batch
+        if not page.more:
+            if not s.tail:
+                return
+            await asyncio.sleep(POLL)
 
 
 async def _events(db: Database, s: Session, after: int | None) -> AsyncIterator[bytes]:
@@ -113,7 +116,7 @@ async def _events(db: Database, s: Session, after: int | None) -> AsyncIterator[
     async for batch in _follow(db, s, after):
         if batch:
             quiet_since = time.monotonic()
-            yield b"".join(event(line.id, store.format_line(line)) for line in batch)
+            yield b"".join(event(line.seq, store.format_line(line)) for line in batch)
         elif time.monotonic() - quiet_since >= KEEPALIVE:
             quiet_since = time.monotonic()
             yield b": keep-alive\n\n"

@@ -18,6 +18,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,7 +34,6 @@ from tenku.db.models import (
     Domain,
     Dyno,
     Formation,
-    LogLine,
     Release,
     Slug,
 )
@@ -59,17 +59,44 @@ POLL = 1.0
 FLUSH = 0.2
 # Every this many passes, every app's state is applied again, changed or not.
 FULL_EVERY = 30
-# Lines waiting for the database beyond this are dropped (and counted), so a dyno that
-# prints faster than lines can be stored never grows the runtime's memory.
-MAX_PENDING_LINES = 20000
+# Lines waiting for the database beyond either bound are dropped, counted and announced
+# in the app's stream with an L10 line, so a dyno that prints faster than lines can be
+# stored never blocks and never grows the runtime's memory: waiting lines hold at most
+# MAX_PENDING_CHARS characters of messages (and about 250 bytes each besides), and one
+# more such batch is being written. Lines are written every FLUSH seconds, so a burst of
+# as many lines as an app keeps goes through whole even between two writes.
+MAX_PENDING_LINES = store.KEEP
+MAX_PENDING_CHARS = 16 * 1024 * 1024
+# Lines whose write failed are kept for this many more attempts, then counted as dropped,
+# so lines the database refuses cannot hold up every line after them.
+WRITE_ATTEMPTS = 3
+
+# app, source, dyno, message, when it was logged
+_Line = tuple[uuid.UUID, str, str, str, datetime]
 
 
 @dataclass
 class _Pending:
     states: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     gone: set[uuid.UUID] = field(default_factory=set)
-    lines: list[LogLine] = field(default_factory=list)
+    lines: list[_Line] = field(default_factory=list)
+    chars: int = 0
+    # Lines dropped per app, and when the first of them was logged.
     dropped: dict[uuid.UUID, int] = field(default_factory=lambda: defaultdict(int))
+    dropped_since: dict[uuid.UUID, datetime] = field(default_factory=dict)
+
+    def add(self, line: _Line) -> None:
+        app_id, _, _, message, at = line
+        if len(self.lines) >= MAX_PENDING_LINES or self.chars + len(message) > MAX_PENDING_CHARS:
+            self.drop(app_id, 1, at)
+            return
+        self.lines.append(line)
+        self.chars += len(message)
+
+    def drop(self, app_id: uuid.UUID, count: int, since: datetime) -> None:
+        self.dropped[app_id] += count
+        first = self.dropped_since.get(app_id)
+        self.dropped_since[app_id] = since if first is None else min(first, since)
 
 
 @dataclass(frozen=True)
@@ -233,6 +260,9 @@ class DynoManager:
         self.scheduler = scheduler_factory(self)
         self._pending = _Pending()
         self._flushed = asyncio.Event()
+        # Called once new lines are in the database (the drains deliver them).
+        self.on_lines: Callable[[], None] | None = None
+        self._failed_writes = 0
         self._reconciler = Passes(
             "tenku-dynos",
             self.reconcile,
@@ -282,7 +312,7 @@ class DynoManager:
         await self.scheduler.close()
         # The last lines (exits) are written before the writer stops.
         with contextlib.suppress(Exception):
-            await self._flush()
+            await self.flush()
         if self._flusher_task is not None:
             self._flusher_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -332,38 +362,32 @@ class DynoManager:
         self._pending.states.pop(dyno_id, None)
 
     def log(self, app_id: uuid.UUID, source: str, dyno: str, message: str) -> None:
-        if len(self._pending.lines) >= MAX_PENDING_LINES:
-            self._pending.dropped[app_id] += 1
-            return
-        self._pending.lines.append(
-            LogLine(app_id=app_id, source=source, dyno=dyno, message=message, created_at=utcnow())
-        )
+        self._pending.add((app_id, source, dyno, message, utcnow()))
 
     async def _flusher(self) -> None:
         while True:
             await asyncio.sleep(FLUSH)
             try:
-                await self._flush()
+                await self.flush()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("could not write dyno reports")
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
+        """Write what the dynos reported since the last write (the flusher does, every FLUSH s)."""
         pending = self._pending
         if not (pending.states or pending.gone or pending.lines or pending.dropped):
             return
         self._pending = _Pending()
-        for app_id, count in pending.dropped.items():
-            pending.lines.append(
-                LogLine(
-                    app_id=app_id,
-                    source="heroku",
-                    dyno="logplex",
-                    message=f"Error L10 (output buffer overflow): {count} messages dropped",
-                    created_at=utcnow(),
-                )
-            )
+        try:
+            if pending.states or pending.gone:
+                await self._write_states(pending)
+        finally:
+            if pending.lines or pending.dropped:
+                await self._write_lines(pending)
+
+    async def _write_states(self, pending: _Pending) -> None:
         async with self.db.session(write=True) as db:
             for dyno_id, values in pending.states.items():
                 await db.execute(
@@ -378,20 +402,51 @@ class DynoManager:
                     .where(Dyno.id.in_(pending.gone))
                     .execution_options(synchronize_session=False)
                 )
-            if pending.lines:
-                live = set(
-                    (
-                        await db.execute(
-                            select(App.id).where(App.id.in_({ln.app_id for ln in pending.lines}))
-                        )
-                    ).scalars()
-                )
-                lines = [ln for ln in pending.lines if ln.app_id in live]
-                db.add_all(lines)
-                await db.flush()
-                for app_id in {ln.app_id for ln in lines}:
-                    await store.trim(db, app_id)
             await db.commit()
+
+    async def _write_lines(self, pending: _Pending) -> None:
+        """Write the lines in a transaction of their own: it holds each app's stream
+        counter (store.reserve), and holding dyno rows too could deadlock with a request
+        that logs while it changes a dyno."""
+        by_app: dict[uuid.UUID, list[tuple[str, str, str, datetime]]] = defaultdict(list)
+        for app_id, source, dyno, message, at in pending.lines:
+            by_app[app_id].append((source, dyno, message, at))
+        for app_id, count in pending.dropped.items():
+            message = store.overflow_message(count, pending.dropped_since[app_id])
+            by_app[app_id].append(("heroku", "logplex", message, utcnow()))
+        try:
+            async with self.db.session(write=True) as db:
+                live = set(
+                    (await db.execute(select(App.id).where(App.id.in_(set(by_app))))).scalars()
+                )
+                # One order for every writer of several apps' counters.
+                for app_id in sorted(live):
+                    await store.append_many(db, app_id, by_app[app_id])
+                await db.commit()
+        except Exception:
+            self._failed_writes += 1
+            self._requeue(pending, keep=self._failed_writes < WRITE_ATTEMPTS)
+            raise
+        self._failed_writes = 0
+        if self.on_lines is not None:
+            self.on_lines()
+
+    def _requeue(self, failed: _Pending, *, keep: bool) -> None:
+        """Put the lines of a failed write back before those logged since, within the
+        bounds (or, when they failed too often, not at all); what is not put back is
+        counted as dropped, and its L10 line goes with the next write."""
+        later = self._pending
+        self._pending = _Pending(states=later.states, gone=later.gone)
+        for line in failed.lines:
+            if keep:
+                self._pending.add(line)
+            else:
+                self._pending.drop(line[0], 1, line[4])
+        for line in later.lines:
+            self._pending.add(line)
+        for source in (failed, later):
+            for app_id, count in source.dropped.items():
+                self._pending.drop(app_id, count, source.dropped_since[app_id])
 
     # --- desired state ------------------------------------------------------------------
 

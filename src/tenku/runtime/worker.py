@@ -194,6 +194,9 @@ class Runtime:
             self._addons.wake()
         if self.dynos is not None:
             self.dynos.wake()
+        # A request may have logged a platform line.
+        if self._drains is not None:
+            self._drains.wake()
 
     # --- dynos, the router and rendezvous -----------------------------------------------
 
@@ -210,6 +213,8 @@ class Runtime:
             self.id,
             self.build_settings.sandbox,
         )
+        if self._drains is not None:
+            self.dynos.on_lines = self._drains.wake
         await self.dynos.recover()
         await self.dynos.start()
         settings = self.settings

@@ -140,7 +140,14 @@ async def test_bad_token_is_not_found(api: ApiClient, alice: User, app: dict[str
         assert r.json()["id"] == "not_found"
 
 
-async def _read_tail(app: Any, path: str, accept: str, until: str, chunks: list[bytes]) -> None:
+async def _read_tail(
+    app: Any,
+    path: str,
+    accept: str,
+    until: str,
+    chunks: list[bytes],
+    arrived: asyncio.Event | None = None,
+) -> None:
     """Drive the ASGI app directly: httpx's in-process transport buffers whole responses."""
     done = asyncio.Event()
     first = True
@@ -158,6 +165,8 @@ async def _read_tail(app: Any, path: str, accept: str, until: str, chunks: list[
             assert message["status"] == 200
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
+            if arrived is not None:
+                arrived.set()
             if until.encode() in b"".join(chunks):
                 done.set()
 
@@ -196,35 +205,38 @@ async def test_tail_receives_new_lines(
     assert "heroku[api]: Set LATE config vars by alice@example.com" in text
 
 
-async def test_tail_delivers_a_line_that_commits_after_a_newer_one(
+async def test_tail_gets_the_lines_of_two_writers_in_order(
     alice: User, api: ApiClient, app: dict[str, Any]
 ) -> None:
-    """Two writers: the line numbered first commits last, and still reaches the tail."""
-    from sqlalchemy import func, select
-
-    from tenku.db.models import LogLine
-
+    """The writer that takes the first number commits last; the other waits for it."""
     path = await session(alice, app["name"], tail=True, lines=1)
     chunks: list[bytes] = []
     asgi = api.http._transport.app  # type: ignore[attr-defined]
-    reader = asyncio.create_task(_read_tail(asgi, path, "*/*", "latecomer", chunks))
+    arrived = asyncio.Event()
+    reader = asyncio.create_task(_read_tail(asgi, path, "*/*", "second", chunks, arrived))
     app_id = uuid.UUID(app["id"])
+    # Once the backlog is out, the session has its position.
+    async with asyncio.timeout(10):
+        while b"five" not in b"".join(chunks):
+            await arrived.wait()
+            arrived.clear()
+
+    async def second_writer() -> None:
+        async with api.database.session(write=True) as db:
+            await store.append(db, app_id, "app", "web.1", "second")
+            await db.commit()
+
     async with api.database.session(write=True) as db:
-        top = (await db.execute(select(func.max(LogLine.id)))).scalar_one()
-        db.add(LogLine(id=top + 5, app_id=app_id, source="app", dyno="web.1", message="early"))
+        await store.append(db, app_id, "app", "web.1", "first")
+        second = asyncio.create_task(second_writer())
+        await asyncio.sleep(0.3)
+        assert not second.done()
         await db.commit()
-    for _ in range(50):
-        if b"early" in b"".join(chunks):
-            break
-        await asyncio.sleep(0.1)
-    assert b"early" in b"".join(chunks)
-    async with api.database.session(write=True) as db:
-        db.add(LogLine(id=top + 3, app_id=app_id, source="app", dyno="web.1", message="latecomer"))
-        await db.commit()
+    await asyncio.wait_for(second, timeout=10)
     await asyncio.wait_for(reader, timeout=10)
     text = b"".join(chunks).decode()
-    assert text.count("early") == 1
-    assert "app[web.1]: latecomer" in text
+    assert text.count("app[web.1]: first") == 1
+    assert text.index("app[web.1]: first") < text.index("app[web.1]: second")
 
 
 async def test_a_session_dies_with_its_readers_access(

@@ -21,7 +21,7 @@ from tenku.db.models.build import Build, BuildOutput
 from tenku.db.models.buildpack import BuildpackInstallation
 from tenku.db.models.drain import DrainCursor
 from tenku.db.models.dyno import Dyno
-from tenku.db.models.log import LogLine
+from tenku.db.models.log import LogLine, LogStream
 from tenku.db.models.release import Release, Slug
 from tenku.db.models.runtime import RuntimeBeat
 
@@ -46,6 +46,7 @@ __all__ = [
     "Key",
     "LogDrain",
     "LogLine",
+    "LogStream",
     "RateLimitBucket",
     "Release",
     "ReleaseAddonVars",
