@@ -98,6 +98,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await api.state.ctx.ratelimiter.close()
         if database is None:
             await db.dispose()
 
@@ -105,7 +106,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     api.state.ctx = AppContext(
         settings=settings,
         db=db,
-        ratelimiter=RateLimiter(db, settings.rate_limit_per_hour),
+        ratelimiter=RateLimiter(db, settings.rate_limit_per_hour, settings.api_workers),
         blobs=DirectoryBlobStore(settings.data_dir / "blobs"),
         signer=Signer(load_secret(settings.data_dir, settings.secret_key)),
         addons=AddonRegistry(AddonSettings.of(settings)),

@@ -71,6 +71,9 @@ class Settings:
     port: int = 5000
     # Requests per hour per account; the bucket also holds this many.
     rate_limit_per_hour: int = 4500
+    # API worker processes sharing the database (set by `tenku up --workers`): each keeps
+    # part of the rate limit's slack (see tenku/web/ratelimit.py).
+    api_workers: int = 1
     # Apps answer at <app>.<base_domain>; the router listens for it (later).
     base_domain: str = "tenku.localhost"
     api_url: str = ""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
-def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+def _sqlite_engine(url: str, begin: str, **pool: Any) -> AsyncEngine:
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -38,14 +38,20 @@ class Database:
 
     SQLite allows one writer: writes begin IMMEDIATE so a transaction that read
     first can never fail to upgrade its lock; reads begin DEFERRED and, in WAL
-    mode, never wait for writers. PostgreSQL uses one engine for both.
+    mode, never wait for writers. A process has one writer connection, so its
+    writers queue for it in the event loop (the pool's checkout) rather than each
+    sleeping in SQLite's busy handler, which polls and lets no one in turn; the busy
+    handler is left to settle between processes. PostgreSQL uses one engine for both.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.writer = _sqlite_engine(url, "BEGIN IMMEDIATE")
+            in_memory = make_url(url).database in (None, "", ":memory:")
+            # An in-memory database is one connection already.
+            one = {} if in_memory else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+            self.writer = _sqlite_engine(url, "BEGIN IMMEDIATE", **one)
             self.reader = _sqlite_engine(url, "BEGIN")
         else:
             self.writer = create_async_engine(url, pool_size=10, max_overflow=10)

@@ -270,17 +270,15 @@ async def authenticate(
     ctx = app_context(request)
     principal: Principal | None = None
     allowed, remaining = True, None
-    # One short transaction of its own finds the caller and spends its budget, before
-    # the request's transaction (which on SQLite may hold the write lock) begins.
-    async with ctx.db.session(write=count) as session, session.begin():
-        if token:
+    # A short read of its own finds the caller, before the request's transaction (which
+    # on SQLite may hold the write lock) begins; the budget is spent in memory.
+    if token:
+        async with ctx.db.session(write=False) as session, session.begin():
             principal = await _by_token(session, token)
-        if principal is not None and count:
-            subject = f"account:{principal.account.id}"
-            allowed, remaining = await ctx.ratelimiter.consume_in(session, subject)
-        elif principal is None and count and not (password_login and user and token):
-            subject = f"ip:{_client(request)}"
-            allowed, remaining = await ctx.ratelimiter.consume_in(session, subject)
+    if principal is not None and count:
+        allowed, remaining = await ctx.ratelimiter.consume(f"account:{principal.account.id}")
+    elif principal is None and count and not (password_login and user and token):
+        allowed, remaining = await ctx.ratelimiter.consume(f"ip:{_client(request)}")
     if principal is None and password_login and user and token:
         principal = await _by_password(request, user, token)
         # Failed password attempts spend the client's budget, which slows guessing.
