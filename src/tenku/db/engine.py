@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+# Every session of every process that opens the database moves the auth generation.
+from tenku.db import generation as _generation  # noqa: F401
+
 
 class _InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection whose statements run on the event loop's own thread.
