@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -18,27 +20,42 @@ from sqlalchemy.pool import ConnectionPoolEntry
 # Every session of every process that opens the database moves the auth generation.
 from tenku.db import generation as _generation  # noqa: F401
 
+# How long a statement may wait for another process's lock, as SQLite's busy handler would.
+BUSY_WAIT = 30.0
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
 
 class _InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection whose statements run on the event loop's own thread.
 
-    A read in WAL mode never waits for a lock, and its work (a few index lookups, or a
-    page of rows) costs less than the two thread switches and the wake-up of the loop
-    that aiosqlite's queue costs per call (and a statement is several calls). Writes stay
-    on aiosqlite's thread: BEGIN IMMEDIATE may wait for another process's write lock in
-    SQLite's busy handler, which must never stall the loop.
+    aiosqlite hands every call (and a statement is several) to its thread and back,
+    two thread switches and a wake-up of the loop each; under load a write transaction
+    then holds SQLite's lock for as long as the loop takes to come round again between
+    its statements. Run here, a statement costs what SQLite costs. Nothing may wait
+    in SQLite's busy handler, which would stall the loop: the busy timeout is 0, and a
+    statement refused for another process's lock (in WAL mode: a writer's BEGIN
+    IMMEDIATE, or a rare read during a checkpoint; either has done nothing yet) is
+    tried again after an asynchronous sleep.
     """
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
+        pause, deadline = 0.001, time.monotonic() + BUSY_WAIT
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode not in _BUSY or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
 
 
 def _inline_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     async def connect() -> aiosqlite.Connection:
         # The thread only opens (and closes) the connection; the loop's thread uses it.
-        connector = partial(sqlite3.connect, path, timeout=30, check_same_thread=False)
+        connector = partial(sqlite3.connect, path, timeout=0, check_same_thread=False)
         connection = _InlineConnection(connector, iter_chunk_size=64)
         connection._thread.daemon = True
         return await connection
@@ -46,11 +63,14 @@ def _inline_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     return connect
 
 
-def _sqlite_engine(url: str, begin: str, inline: bool = False, **pool: Any) -> AsyncEngine:
+def _sqlite_engine(url: str, begin: str, **pool: Any) -> AsyncEngine:
     path = make_url(url).database
-    if inline and path and path != ":memory:" and "?" not in url:
-        pool["async_creator"] = _inline_creator(path)
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+    # In-memory databases (and URIs) keep aiosqlite's own connection and busy handler.
+    inline = bool(path) and path != ":memory:" and "?" not in url
+    if inline:
+        pool["async_creator"] = _inline_creator(str(path))
+    engine = create_async_engine(url, connect_args={"timeout": BUSY_WAIT}, **pool)
+    busy_ms = 0 if inline else int(BUSY_WAIT * 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -59,7 +79,7 @@ def _sqlite_engine(url: str, begin: str, inline: bool = False, **pool: Any) -> A
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
@@ -77,8 +97,9 @@ class Database:
     first can never fail to upgrade its lock; reads begin DEFERRED and, in WAL
     mode, never wait for writers. A process has one writer connection, so its
     writers queue for it in the event loop (the pool's checkout) rather than each
-    sleeping in SQLite's busy handler, which polls and lets no one in turn; the busy
-    handler is left to settle between processes. PostgreSQL uses one engine for both.
+    sleeping in SQLite's busy handler, which polls and lets no one in turn; between
+    processes, a refused BEGIN IMMEDIATE is tried again (see _InlineConnection).
+    PostgreSQL uses one engine for both.
     """
 
     def __init__(self, url: str) -> None:
@@ -91,7 +112,7 @@ class Database:
                 {} if in_memory else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
             )
             self.writer = _sqlite_engine(url, "BEGIN IMMEDIATE", **one)
-            self.reader = _sqlite_engine(url, "BEGIN", inline=True)
+            self.reader = _sqlite_engine(url, "BEGIN")
         else:
             self.writer = create_async_engine(url, pool_size=10, max_overflow=10)
             self.reader = self.writer

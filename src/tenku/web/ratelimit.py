@@ -69,9 +69,23 @@ class RateLimiter:
             if bucket is None or now - bucket.synced > FRESH_FOR:
                 bucket = await self._read(subject, now)
             admitted = self._admit_locally(bucket, now)
+            if admitted is None and bucket.pending >= self.slack:
+                # Out of slack, not of budget: wait for the batch being written, which
+                # every request in the same position shares, rather than write in line.
+                await self._flush_soon()
+                now = time.time()
+                admitted = self._admit_locally(self._buckets.get(subject) or bucket, now)
             if admitted is not None:
                 return admitted
         return await self._consume_written(subject, now)
+
+    async def _flush_soon(self) -> None:
+        if self._flushing is None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._start_flush()
+        assert self._flushing is not None
+        await asyncio.shield(self._flushing)
 
     def _admit_locally(self, bucket: _Bucket, now: float) -> tuple[bool, int] | None:
         if bucket.pending >= self.slack:
