@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from dataclasses import MISSING, dataclass, fields
@@ -182,9 +183,10 @@ class Settings:
             return f"http://{host}{port}/"
         return f"https://{host}/"
 
-    @property
+    @functools.cached_property
     def git_host(self) -> str:
         # The CLI builds the remote from HEROKU_HOST's host:port, i.e. the public URL's.
+        # Kept: every app body has it, and working it out parses the host each time.
         return urlsplit(self.public_api_url).netloc
 
 
