@@ -46,7 +46,11 @@ class _InlineConnection(aiosqlite.Connection):
             try:
                 return fn(*args, **kwargs)
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode not in _BUSY or time.monotonic() > deadline:
+                # Extended codes carry the primary one in their low byte. A stale read
+                # snapshot (BUSY_SNAPSHOT) would be refused again: only a new one helps.
+                code = exc.sqlite_errorcode
+                busy = code & 0xFF in _BUSY and code != sqlite3.SQLITE_BUSY_SNAPSHOT
+                if not busy or time.monotonic() > deadline:
                     raise
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.02)
