@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import secrets
 import shutil
@@ -438,6 +439,62 @@ async def hammer(
     return Run(latencies, time.perf_counter() - start, errors, first_error)
 
 
+# One request kind of a mixed load: how often it comes up, its source, the status it expects.
+MixedKind = tuple[str, int, Callable[[], bytes], int]
+
+
+async def hammer_mixed(
+    server: Server, kinds: list[MixedKind], concurrency: int, seconds: float
+) -> dict[str, Run]:
+    """Closed-loop load like `hammer`, each request of a kind drawn by weight (seeded, so
+    runs draw the same sequence); one Run per kind, all over the same wall time."""
+    conns = [await Connection.open(server) for _ in range(concurrency)]
+    draw = random.Random(0)
+    labels = [label for label, _, _, _ in kinds]
+    weights = [weight for _, weight, _, _ in kinds]
+    by_label = {label: (source, expect) for label, _, source, expect in kinds}
+    runs = {label: Run([], 0.0) for label in labels}
+
+    async def worker(slot: int) -> None:
+        failures_in_a_row = 0
+        while time.perf_counter() < deadline and failures_in_a_row < MAX_FAILURES_IN_A_ROW:
+            label = draw.choices(labels, weights)[0]
+            source, expect = by_label[label]
+            run = runs[label]
+            raw = source()
+            started = time.perf_counter()
+            try:
+                reply = await conns[slot].send(raw)
+            except (OSError, TimeoutError, httptools.HttpParserError) as exc:
+                run.errors += 1
+                failures_in_a_row += 1
+                run.first_error = run.first_error or repr(exc)
+                conns[slot].close()
+                with contextlib.suppress(OSError):
+                    conns[slot] = await Connection.open(server)
+                continue
+            took = time.perf_counter() - started
+            if reply.status != expect:
+                run.errors += 1
+                failures_in_a_row += 1
+                run.first_error = run.first_error or f"HTTP {reply.status}: {reply.body[:300]!r}"
+                continue
+            failures_in_a_row = 0
+            run.latencies.append(took)
+
+    start = time.perf_counter()
+    deadline = start + seconds
+    try:
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    finally:
+        for conn in conns:
+            conn.close()
+    elapsed = time.perf_counter() - start
+    for run in runs.values():
+        run.elapsed = elapsed
+    return runs
+
+
 async def sequential(conn: Connection, raw: bytes, count: int) -> list[float]:
     """`count` requests one after the other on one connection (latency, no queueing)."""
     out = []
@@ -778,6 +835,74 @@ def print_table(ctx: Context, results: list[Measured]) -> None:
         print("  " + counts + ("; " + "; ".join(problems) if problems else "; no errors"))
 
 
+MIXED_PAGE = 200
+
+
+def mixed_kinds(port: int, token: str) -> list[MixedKind]:
+    """Mostly reads of one app, some pages of apps, and config changes (each a release)."""
+    page = Endpoint(
+        f"GET /apps (max={MIXED_PAGE})", "GET", "/apps", (("Range", f"id ..; max={MIXED_PAGE}"),)
+    )
+    get, _, patch = ENDPOINTS
+    return [
+        (get.label, 80, get.requests(port, token), 200),
+        (page.label, 10, page.requests(port, token), 206),
+        (patch.label, 10, patch.requests(port, token), 200),
+    ]
+
+
+async def mixed_load(ctx: Context, tenku: Server, token: str) -> tuple[dict[str, Run], int]:
+    """Tenku alone under the mixed load; and how often its log says the database was locked."""
+    args = ctx.args
+    kinds = mixed_kinds(tenku.port, token)
+    await hammer_mixed(tenku, kinds, args.mixed_concurrency, ctx.profile.warmup)
+    before = locked_lines(tenku)
+    runs = await hammer_mixed(tenku, kinds, args.mixed_concurrency, args.mixed)
+    return runs, locked_lines(tenku) - before
+
+
+def locked_lines(server: Server) -> int:
+    try:
+        text = server.log.read_text(errors="replace")
+    except OSError:
+        return 0
+    return text.count("database is locked")
+
+
+def print_mixed(ctx: Context, runs: dict[str, Run], locked: int) -> None:
+    args = ctx.args
+    print()
+    print(
+        f"Mixed load on Tenku alone: {args.mixed_concurrency} keep-alive connections for "
+        f"{args.mixed:g} s, each request drawn at random: 80% GET /apps/{{app}}, "
+        f"10% GET /apps (max={MIXED_PAGE}), 10% PATCH config-vars"
+    )
+    print()
+    head = (
+        f"{'request':<22} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} | {'max ms':>7} | errors"
+    )
+    print(head)
+    print("-" * len(head))
+    reads = Run([], 0.0)
+    for label, run in runs.items():
+        if label.startswith("GET"):
+            reads.latencies += run.latencies
+            reads.elapsed = run.elapsed
+        print(
+            f"{label:<22} | {run.rps:>7,.0f} | {ms(run.percentile(50)):>7} | "
+            f"{ms(run.percentile(99)):>7} | {ms(run.percentile(100)):>7} | {run.errors}"
+        )
+    print(
+        f"{'all reads':<22} | {reads.rps:>7,.0f} | {ms(reads.percentile(50)):>7} | "
+        f"{ms(reads.percentile(99)):>7} | {ms(reads.percentile(100)):>7} |"
+    )
+    print()
+    for label, run in runs.items():
+        if run.errors:
+            print(f"  {label}: first error: {run.first_error}")
+    print(f"  'database is locked' in Tenku's log during the run: {locked}")
+
+
 def print_paging(ctx: Context, paging: Paging) -> None:
     first, last, small = paging.first, paging.last, paging.small_first
     print()
@@ -936,6 +1061,8 @@ async def bench(ctx: Context) -> None:
     results = await measure(ctx, tenku, baseline, token, recorded, tenku_sources)
     print_table(ctx, results)
     print_paging(ctx, await paging_depth(ctx, tenku, tokens))
+    if args.mixed:
+        print_mixed(ctx, *await mixed_load(ctx, tenku, token))
     print()
     print(f"load average at the end: {load_average()}")
 
@@ -960,9 +1087,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, default=8, help="keep-alive connections during load"
     )
+    parser.add_argument(
+        "--mixed",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="then load Tenku alone with mixed reads and writes for SECONDS (e.g. 20)",
+    )
+    parser.add_argument(
+        "--mixed-concurrency",
+        type=int,
+        default=64,
+        help="keep-alive connections during the mixed load (default 64)",
+    )
     args = parser.parse_args(argv)
-    if args.workers < 1 or args.concurrency < 1:
-        parser.error("--workers and --concurrency must be at least 1")
+    if args.workers < 1 or args.concurrency < 1 or args.mixed_concurrency < 1:
+        parser.error("--workers, --concurrency and --mixed-concurrency must be at least 1")
+    if args.mixed < 0:
+        parser.error("--mixed must not be negative")
     return args
 
 

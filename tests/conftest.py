@@ -245,6 +245,8 @@ async def api(database: Database, settings: Settings) -> AsyncIterator[ApiClient
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5000") as http:
         yield ApiClient(http, database)
+    # What the app's lifespan would do on shutdown: write the budget it spent.
+    await app.state.ctx.ratelimiter.close()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from tenku.web.context import AppContext
 from tenku.web.errors import ApiError, BadRequest, InvalidParams, MethodNotAllowed, NotFound
 from tenku.web.middleware import ConventionsMiddleware
 from tenku.web.ratelimit import RateLimiter
+from tenku.web.tokens import TokenCache
 
 log = logging.getLogger("tenku.api")
 
@@ -99,6 +100,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await api.state.ctx.ratelimiter.close()
         if database is None:
             await db.dispose()
 
@@ -106,10 +108,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     api.state.ctx = AppContext(
         settings=settings,
         db=db,
-        ratelimiter=RateLimiter(db, settings.rate_limit_per_hour),
+        ratelimiter=RateLimiter(db, settings.rate_limit_per_hour, settings.api_workers),
         blobs=DirectoryBlobStore(settings.data_dir / "blobs"),
         signer=Signer(load_secret(settings.data_dir, settings.secret_key)),
         addons=AddonRegistry(AddonSettings.of(settings)),
+        tokens=TokenCache(db),
     )
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(HTTPException, _http_error)

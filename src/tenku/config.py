@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from dataclasses import MISSING, dataclass, fields
@@ -71,6 +72,9 @@ class Settings:
     port: int = 5000
     # Requests per hour per account; the bucket also holds this many.
     rate_limit_per_hour: int = 4500
+    # API worker processes sharing the database (set by `tenku up --workers`): each keeps
+    # part of the rate limit's slack (see tenku/web/ratelimit.py).
+    api_workers: int = 1
     # Apps answer at <app>.<base_domain>; the router listens for it (later).
     base_domain: str = "tenku.localhost"
     api_url: str = ""
@@ -179,9 +183,10 @@ class Settings:
             return f"http://{host}{port}/"
         return f"https://{host}/"
 
-    @property
+    @functools.cached_property
     def git_host(self) -> str:
         # The CLI builds the remote from HEROKU_HOST's host:port, i.e. the public URL's.
+        # Kept: every app body has it, and working it out parses the host each time.
         return urlsplit(self.public_api_url).netloc
 
 

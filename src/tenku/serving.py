@@ -9,6 +9,7 @@ from one application instance.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing
 import signal
@@ -129,7 +130,7 @@ def run(settings: Settings, workers: int = 1) -> None:
     if workers <= 1:
         _run_in_process(settings, bound)
         return
-    _Supervisor(settings, bound, workers).run()
+    _Supervisor(dataclasses.replace(settings, api_workers=workers), bound, workers).run()
 
 
 class _Supervisor:

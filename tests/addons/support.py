@@ -214,3 +214,4 @@ async def other_api(api: ApiClient, settings: Settings, **changes: Any) -> Async
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5000") as http:
         yield ApiClient(http, api.database)
+    await app.state.ctx.ratelimiter.close()

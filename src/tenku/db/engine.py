@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
-from sqlalchemy import event
+import aiosqlite
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -11,9 +17,64 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+# Every session of every process that opens the database moves the auth generation.
+from tenku.db import generation as _generation  # noqa: F401
 
-def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+# How long a statement may wait for another process's lock, as SQLite's busy handler would.
+BUSY_WAIT = 30.0
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class _InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose statements run on the event loop's own thread.
+
+    aiosqlite hands every call (and a statement is several) to its thread and back,
+    two thread switches and a wake-up of the loop each; under load a write transaction
+    then holds SQLite's lock for as long as the loop takes to come round again between
+    its statements. Run here, a statement costs what SQLite costs. Nothing may wait
+    in SQLite's busy handler, which would stall the loop: the busy timeout is 0, and a
+    statement refused for another process's lock (in WAL mode: a writer's BEGIN
+    IMMEDIATE, or a rare read during a checkpoint; either has done nothing yet) is
+    tried again after an asynchronous sleep.
+    """
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        pause, deadline = 0.001, time.monotonic() + BUSY_WAIT
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                # Extended codes carry the primary one in their low byte. A stale read
+                # snapshot (BUSY_SNAPSHOT) would be refused again: only a new one helps.
+                code = exc.sqlite_errorcode
+                busy = code & 0xFF in _BUSY and code != sqlite3.SQLITE_BUSY_SNAPSHOT
+                if not busy or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
+
+
+def _inline_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+    async def connect() -> aiosqlite.Connection:
+        # The thread only opens (and closes) the connection; the loop's thread uses it.
+        connector = partial(sqlite3.connect, path, timeout=0, check_same_thread=False)
+        connection = _InlineConnection(connector, iter_chunk_size=64)
+        connection._thread.daemon = True
+        return await connection
+
+    return connect
+
+
+def _sqlite_engine(url: str, begin: str, **pool: Any) -> AsyncEngine:
+    path = make_url(url).database
+    # In-memory databases (and URIs) keep aiosqlite's own connection and busy handler.
+    inline = bool(path) and path != ":memory:" and "?" not in url
+    if inline:
+        pool["async_creator"] = _inline_creator(str(path))
+    engine = create_async_engine(url, connect_args={"timeout": BUSY_WAIT}, **pool)
+    busy_ms = 0 if inline else int(BUSY_WAIT * 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -22,7 +83,7 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
@@ -38,14 +99,23 @@ class Database:
 
     SQLite allows one writer: writes begin IMMEDIATE so a transaction that read
     first can never fail to upgrade its lock; reads begin DEFERRED and, in WAL
-    mode, never wait for writers. PostgreSQL uses one engine for both.
+    mode, never wait for writers. A process has one writer connection, so its
+    writers queue for it in the event loop (the pool's checkout) rather than each
+    sleeping in SQLite's busy handler, which polls and lets no one in turn; between
+    processes, a refused BEGIN IMMEDIATE is tried again (see _InlineConnection).
+    PostgreSQL uses one engine for both.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.writer = _sqlite_engine(url, "BEGIN IMMEDIATE")
+            in_memory = make_url(url).database in (None, "", ":memory:")
+            # An in-memory database is one connection already.
+            one: dict[str, Any] = (
+                {} if in_memory else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+            )
+            self.writer = _sqlite_engine(url, "BEGIN IMMEDIATE", **one)
             self.reader = _sqlite_engine(url, "BEGIN")
         else:
             self.writer = create_async_engine(url, pool_size=10, max_overflow=10)

@@ -10,6 +10,7 @@ from tenku.db.engine import Database
 from tenku.storage.blobs import BlobStore
 from tenku.storage.signing import Signer
 from tenku.web.ratelimit import RateLimiter
+from tenku.web.tokens import TokenCache
 
 
 @dataclass
@@ -20,3 +21,4 @@ class AppContext:
     blobs: BlobStore
     signer: Signer
     addons: AddonRegistry
+    tokens: TokenCache

@@ -7,7 +7,6 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends
@@ -21,7 +20,7 @@ from starlette.responses import Response
 
 from tenku.db.models import Account, Authorization
 from tenku.nudge import nudge
-from tenku.security import DUMMY_HASH, token_digest, verify_password_async
+from tenku.security import DUMMY_HASH, verify_password_async
 from tenku.web.context import AppContext
 from tenku.web.errors import (
     BadRequest,
@@ -40,6 +39,11 @@ AfterCommit = Callable[[], Awaitable[None]]
 def app_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+async def _context(request: Request) -> AppContext:
+    # FastAPI runs a plain `def` dependency in a thread pool: a thread hop for an attribute.
+    return app_context(request)
 
 
 def _session(request: Request, write: bool) -> AsyncSession:
@@ -248,23 +252,6 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _by_token(db: AsyncSession, token: str) -> Principal | None:
-    row = (
-        await db.execute(
-            select(Authorization, Account)
-            .join(Account, Account.id == Authorization.account_id)
-            .where(Authorization.access_token_hash == token_digest(token))
-        )
-    ).first()
-    if row is None:
-        return None
-    auth, account = row
-    expires = auth.access_token_expires_at
-    if expires is not None and expires <= datetime.now(UTC):
-        return None
-    return Principal(account, auth, frozenset(auth.scope), token)
-
-
 async def _by_password(request: Request, email: str, password: str) -> Principal | None:
     async with app_context(request).db.session(write=False) as db, db.begin():
         account = (
@@ -285,17 +272,21 @@ async def authenticate(
     ctx = app_context(request)
     principal: Principal | None = None
     allowed, remaining = True, None
-    # One short transaction of its own finds the caller and spends its budget, before
-    # the request's transaction (which on SQLite may hold the write lock) begins.
-    async with ctx.db.session(write=count) as session, session.begin():
-        if token:
-            principal = await _by_token(session, token)
-        if principal is not None and count:
-            subject = f"account:{principal.account.id}"
-            allowed, remaining = await ctx.ratelimiter.consume_in(session, subject)
-        elif principal is None and count and not (password_login and user and token):
-            subject = f"ip:{_client(request)}"
-            allowed, remaining = await ctx.ratelimiter.consume_in(session, subject)
+    # The caller comes from memory (or a short read of its own, before the request's
+    # transaction begins), and the budget is spent in memory.
+    if token:
+        holder = await ctx.tokens.holder(token)
+        if holder is not None:
+            principal = Principal(
+                holder.account,
+                holder.authorization,
+                frozenset(holder.authorization.scope),
+                token,
+            )
+    if principal is not None and count:
+        allowed, remaining = await ctx.ratelimiter.consume(f"account:{principal.account.id}")
+    elif principal is None and count and not (password_login and user and token):
+        allowed, remaining = await ctx.ratelimiter.consume(f"ip:{_client(request)}")
     if principal is None and password_login and user and token:
         principal = await _by_password(request, user, token)
         # Failed password attempts spend the client's budget, which slows guessing.
@@ -359,7 +350,7 @@ def scoped(need: str, password_login: bool = False, count: bool = True) -> Any:
 # `tenku.resources.app.access` (ViewApp, DeployApp...), which build on these.
 Db = Annotated[AsyncSession, Depends(get_db)]
 ReadDb = Annotated[AsyncSession, Depends(get_read_db)]
-Context = Annotated[AppContext, Depends(app_context)]
+Context = Annotated[AppContext, Depends(_context)]
 AccountReader = Annotated[Principal, scoped("account:read")]
 AccountWriter = Annotated[Principal, scoped("account:write")]
 AppsReader = Annotated[Principal, scoped("app:read")]

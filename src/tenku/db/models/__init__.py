@@ -3,6 +3,7 @@
 from tenku.db.models.account import (
     Account,
     AccountFeatureState,
+    AuthGeneration,
     Authorization,
     Key,
     RateLimitBucket,
@@ -33,6 +34,7 @@ __all__ = [
     "AddonToken",
     "App",
     "AppFeatureState",
+    "AuthGeneration",
     "Authorization",
     "Build",
     "BuildOutput",

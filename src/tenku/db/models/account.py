@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenku.db.base import Base, Timestamps, new_id
@@ -83,3 +83,14 @@ class RateLimitBucket(Base):
 
     subject: Mapped[str] = mapped_column(String(128), primary_key=True)
     tat: Mapped[float] = mapped_column(Float)
+
+
+class AuthGeneration(Base):
+    """One row, moved on by every change to an account or an authorization (see
+    tenku/db/generation.py): API workers that keep tokens' owners in memory drop what
+    they keep when it moves."""
+
+    __tablename__ = "auth_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import App, Collaborator
@@ -74,6 +74,15 @@ async def access_to(db: AsyncSession, app_id: uuid.UUID, account_id: uuid.UUID) 
     return None if row is None else access_of(row[0], row[1] or ())
 
 
+# Built once: on every app-scoped request, building the statement cost more than running it.
+_APP_AND_ROLE = select(App, Collaborator.role, Collaborator.permissions).outerjoin(
+    Collaborator,
+    and_(Collaborator.app_id == App.id, Collaborator.account_id == bindparam("account_id")),
+)
+_APP_BY_ID = _APP_AND_ROLE.where(App.id == bindparam("key", type_=App.id.type))
+_APP_BY_NAME = _APP_AND_ROLE.where(App.name == bindparam("key", type_=App.name.type))
+
+
 async def resolve_app(
     db: AsyncSession, caller: Principal, ident: str, need: Privilege = "view"
 ) -> tuple[App, Access]:
@@ -83,16 +92,8 @@ async def resolve_app(
     (as on Heroku), never a silent success. One query finds the app and the role.
     """
     uid = as_uuid(ident)
-    row = (
-        await db.execute(
-            select(App, Collaborator.role, Collaborator.permissions)
-            .outerjoin(
-                Collaborator,
-                and_(Collaborator.app_id == App.id, Collaborator.account_id == caller.account.id),
-            )
-            .where(App.id == uid if uid is not None else App.name == ident)
-        )
-    ).first()
+    stmt, key = (_APP_BY_ID, uid) if uid is not None else (_APP_BY_NAME, ident)
+    row = (await db.execute(stmt, {"account_id": caller.account.id, "key": key})).first()
     if row is None:
         raise NotFound("app")
     app, role, permissions = row

@@ -13,20 +13,30 @@ from tenku.db.models import Account, App
 from tenku.resources.app.schemas import AppOut
 
 
-async def owner_emails(db: AsyncSession, apps: Sequence[App]) -> dict[uuid.UUID, str]:
-    ids = {app.owner_id for app in apps}
-    if not ids:
-        return {}
-    rows = await db.execute(select(Account.id, Account.email).where(Account.id.in_(ids)))
-    return {row[0]: row[1] for row in rows}
+async def owner_emails(
+    db: AsyncSession, apps: Sequence[App], known: Account | None = None
+) -> dict[uuid.UUID, str]:
+    """Each app's owner's email; `known` (the caller, usually the owner) needs no query."""
+    emails = {known.id: known.email} if known is not None else {}
+    ids = {app.owner_id for app in apps} - emails.keys()
+    if ids:
+        rows = await db.execute(select(Account.id, Account.email).where(Account.id.in_(ids)))
+        emails.update((row[0], row[1]) for row in rows)
+    return emails
 
 
 async def render_apps(
-    db: AsyncSession, apps: Sequence[App], settings: Settings, model: type[AppOut] = AppOut
+    db: AsyncSession,
+    apps: Sequence[App],
+    settings: Settings,
+    model: type[AppOut] = AppOut,
+    known: Account | None = None,
 ) -> list[AppOut]:
-    emails = await owner_emails(db, apps)
+    emails = await owner_emails(db, apps, known)
     return [model.of(app, emails[app.owner_id], settings) for app in apps]
 
 
-async def render_app(db: AsyncSession, app: App, settings: Settings) -> AppOut:
-    return (await render_apps(db, [app], settings))[0]
+async def render_app(
+    db: AsyncSession, app: App, settings: Settings, known: Account | None = None
+) -> AppOut:
+    return (await render_apps(db, [app], settings, known=known))[0]

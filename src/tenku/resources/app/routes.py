@@ -45,19 +45,19 @@ async def list_apps(
         service.visible_apps(account.id),
         service.SORT,
         AppOut,
-        lambda apps: render_apps(db, apps, ctx.settings),
+        lambda apps: render_apps(db, apps, ctx.settings, known=caller.account),
     )
 
 
 @router.get("/apps/{app_id_or_name}", response_model=AppOut)
 async def info(on: ViewApp, ctx: Context) -> Response:
-    return model_response(await render_app(on.db, on.app, ctx.settings))
+    return model_response(await render_app(on.db, on.app, ctx.settings, on.caller.account))
 
 
 @router.patch("/apps/{app_id_or_name}", response_model=AppOut)
 async def update(on: OperateApp, ctx: Context, changes: AppUpdate = body(AppUpdate)) -> Response:
     app = await service.update_app(on.db, on.access, on.app, changes, ctx.settings)
-    return model_response(await render_app(on.db, app, ctx.settings))
+    return model_response(await render_app(on.db, app, ctx.settings, on.caller.account))
 
 
 @router.delete("/apps/{app_id_or_name}", response_model=AppOut)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 
@@ -65,15 +66,12 @@ class AppOut(Out):
 
     @classmethod
     def of(cls, app: App, owner_email: str, settings: Settings) -> AppOut:
-        region = find_region(app.region)
-        stack = stack_named(app.stack)
-        build_stack = stack_named(app.build_stack)
         # Built from trusted rows: skip validation, which dominated long app lists.
         return cls.model_construct(
             acm=app.acm,
             archived_at=app.archived_at,
             buildpack_provided_description=app.buildpack_provided_description,
-            build_stack=Ref.of(build_stack),
+            build_stack=_stack_ref(app.build_stack),
             created_at=app.created_at,
             generation=CEDAR,
             git_url=f"https://{settings.git_host}/{app.name}.git",
@@ -83,20 +81,31 @@ class AppOut(Out):
             maintenance=app.maintenance,
             name=app.name,
             organization=None,
-            owner=AccountRef(email=owner_email, id=app.owner_id),
+            owner=AccountRef.model_construct(email=owner_email, id=app.owner_id),
             process_tier="production",
-            region=Ref(
-                id=region.id if region else stable_id("region", app.region), name=app.region
-            ),
+            region=_region_ref(app.region),
             released_at=app.released_at,
             repo_size=app.repo_size,
             slug_size=app.slug_size,
             space=None,
-            stack=Ref.of(stack),
+            stack=_stack_ref(app.stack),
             team=None,
             updated_at=app.updated_at,
             web_url=settings.app_web_url(app.name),
         )
+
+
+# A page of apps shares a few regions and stacks: one Ref each, shared (they are never
+# changed once made).
+@functools.lru_cache(maxsize=64)
+def _region_ref(name: str) -> Ref:
+    region = find_region(name)
+    return Ref(id=region.id if region else stable_id("region", name), name=name)
+
+
+@functools.lru_cache(maxsize=64)
+def _stack_ref(name: str) -> Ref:
+    return Ref.of(stack_named(name))
 
 
 class AppCreate(In):
