@@ -21,7 +21,7 @@ from tenku.resources.region.catalog import DEFAULT_REGION
 from tenku.resources.stack.catalog import DEFAULT_STACK
 from tests.conftest import PG_ADMIN
 
-BEFORE = "0007"
+BEFORE = "0009"
 OLD_LINES = table(
     "log_lines",
     column("id", Integer),
