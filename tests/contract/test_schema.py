@@ -21,6 +21,7 @@ from tenku.resources.schema.links import notes
 from tests.conftest import V3
 from tests.contract import reference
 from tests.contract.test_routes import BUILT, ROUTES
+from tests.web.test_auth_first import ANONYMOUS
 
 NOTES = Path(__file__).resolve().parents[2] / "src/tenku/resources/schema/reference.json"
 _PLACEHOLDER = re.compile(r"\{\(([^)]*)\)\}")
@@ -208,6 +209,19 @@ def test_credentials_are_documented(openapi: dict[str, Any]) -> None:
     assert [(p["name"], p["in"], p["required"]) for p in app_params] == [
         ("app_id_or_name", "path", True)
     ]
+
+
+def test_routes_documented_without_credentials_are_the_anonymous_ones(
+    openapi: dict[str, Any],
+) -> None:
+    anonymous = {
+        (method.upper(), _shape(path))
+        for path, operations in openapi["paths"].items()
+        for method, op in operations.items()
+        if op["security"] == []
+    }
+    # /oauth/token takes the partner's client secret in its body.
+    assert anonymous == set(ANONYMOUS) | {("POST", "/oauth/token")}
 
 
 def test_each_implemented_reference_resource_is_present(hyper: dict[str, Any]) -> None:
