@@ -255,7 +255,8 @@ async def test_maintenance_and_restart_leave_the_right_dynos(live: Live, owner: 
     await until(in_maintenance, "maintenance page")
     assert (await owner.patch("/apps/dyno-maint", json={"maintenance": False})).status_code == 200
     await until(lambda: _ok(live, "dyno-maint"), "back in service")
-    assert 'code=H80 desc="Maintenance mode"' in await logs(live, app["id"])
+    # The router's lines reach the store with the runtime's next flush.
+    await until(lambda: _has(live, app["id"], 'code=H80 desc="Maintenance mode"'), "the H80 line")
 
     before = {n: await pgid_of(live, app["id"], n) for n in names}
     r = await owner.delete("/apps/dyno-maint/dynos")
