@@ -47,9 +47,9 @@ from sqlalchemy.engine import make_url
 from processes import (
     STOP_SIGNALS,
     SetupError,
+    cancelled_by_signals,
     free_ports,
     has_exited,
-    interrupt,
     run_until_stopped,
     stop_group,
     tenku_command,
@@ -1108,34 +1108,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def interruptible(ctx: Context) -> None:
-    """Run the benchmark; a stop signal cancels it, which unwinds every await
-    (killing any tool still running) before the cleanups in main() run."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    signalled: list[int] = []
-
-    def stop(signum: int) -> None:
-        signalled.append(signum)
-        task.cancel()
-
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop, signum)
-    try:
-        await bench(ctx)
-    except asyncio.CancelledError:
-        if signalled:
-            raise KeyboardInterrupt(signal.Signals(signalled[0]).name) from None
-        raise
-    finally:
-        for signum in STOP_SIGNALS:
-            loop.remove_signal_handler(signum)
-            signal.signal(signum, interrupt)
-    if signalled:
-        raise KeyboardInterrupt(signal.Signals(signalled[0]).name)
-
-
 def run(args: argparse.Namespace) -> None:
     profile = QUICK if args.quick else FULL
     with contextlib.ExitStack() as cleanup:
@@ -1149,7 +1121,11 @@ def run(args: argparse.Namespace) -> None:
                 url = sqlite_url(workdir / "data")
                 described = "SQLite in a temporary directory"
             env = child_env(workdir / "data", url)
-            uvloop.run(interruptible(Context(args, profile, cleanup, workdir, env, described)))
+            uvloop.run(
+                cancelled_by_signals(
+                    bench(Context(args, profile, cleanup, workdir, env, described))
+                )
+            )
         finally:
             # The cleanups are bounded; a second Ctrl-C must not cut them short.
             for signum in STOP_SIGNALS:

@@ -51,7 +51,15 @@ from typing import Any
 import httpx
 
 from dyno_bench import children, cmdline
-from processes import HOST, SetupError, free_ports, run_until_stopped, stop_group, tenku_command
+from processes import (
+    HOST,
+    SetupError,
+    cancelled_by_signals,
+    free_ports,
+    run_until_stopped,
+    stop_group,
+    tenku_command,
+)
 from tenku.logs import store
 from tenku.runtime.dyno_env import BASE_PATH
 
@@ -638,40 +646,12 @@ async def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     print(f"load at the end {load_average()}")
 
 
-async def interruptible(
-    args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack
-) -> None:
-    """Run the benchmark; a stop signal cancels it, which unwinds every await before the
-    cleanups stop Tenku."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    signalled: list[int] = []
-
-    def stop(signum: int) -> None:
-        signalled.append(signum)
-        task.cancel()
-
-    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    for signum in stops:
-        loop.add_signal_handler(signum, stop, signum)
-    try:
-        await bench(args, workdir, cleanup)
-    except asyncio.CancelledError:
-        if signalled:
-            raise KeyboardInterrupt(signal.Signals(signalled[0]).name) from None
-        raise
-    finally:
-        for signum in stops:
-            loop.remove_signal_handler(signum)
-
-
 def run(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as cleanup:
         try:
             workdir = Path(tempfile.mkdtemp(prefix="tenku-log-bench-"))
             cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-            asyncio.run(interruptible(args, workdir, cleanup))
+            asyncio.run(cancelled_by_signals(bench(args, workdir, cleanup)))
         finally:
             # The cleanups are bounded; a second Ctrl-C must not cut them short.
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -9,9 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 HOST = "127.0.0.1"
 
@@ -62,6 +64,34 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 def interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+async def cancelled_by_signals(work: Coroutine[Any, Any, None]) -> None:
+    """Await `work`; a stop signal cancels it, which unwinds every await (killing any tool
+    still running) before the caller's cleanups stop the servers."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    signalled: list[int] = []
+
+    def stop(signum: int) -> None:
+        signalled.append(signum)
+        task.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        await work
+    except asyncio.CancelledError:
+        if signalled:
+            raise KeyboardInterrupt(signal.Signals(signalled[0]).name) from None
+        raise
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, interrupt)
+    if signalled:
+        raise KeyboardInterrupt(signal.Signals(signalled[0]).name)
 
 
 def run_until_stopped(run: Callable[[], None]) -> int:

@@ -41,9 +41,9 @@ from processes import (
     HOST,
     STOP_SIGNALS,
     SetupError,
+    cancelled_by_signals,
     free_ports,
     has_exited,
-    interrupt,
     run_until_stopped,
     stop_group,
 )
@@ -676,42 +676,12 @@ async def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     print(f"load average at the end: {load_average()}")
 
 
-async def interruptible(
-    args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack
-) -> None:
-    """Run the benchmark; a stop signal cancels it, which unwinds every await
-    before the cleanups in run() stop the servers."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    signalled: list[int] = []
-
-    def stop(signum: int) -> None:
-        signalled.append(signum)
-        task.cancel()
-
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop, signum)
-    try:
-        await bench(args, workdir, cleanup)
-    except asyncio.CancelledError:
-        if signalled:
-            raise KeyboardInterrupt(signal.Signals(signalled[0]).name) from None
-        raise
-    finally:
-        for signum in STOP_SIGNALS:
-            loop.remove_signal_handler(signum)
-            signal.signal(signum, interrupt)
-    if signalled:
-        raise KeyboardInterrupt(signal.Signals(signalled[0]).name)
-
-
 def run(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as cleanup:
         try:
             workdir = Path(tempfile.mkdtemp(prefix="tenku-router-bench-"))
             cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-            uvloop.run(interruptible(args, workdir, cleanup))
+            uvloop.run(cancelled_by_signals(bench(args, workdir, cleanup)))
         finally:
             # The cleanups are bounded; a second Ctrl-C must not cut them short.
             for signum in STOP_SIGNALS:
