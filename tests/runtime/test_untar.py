@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tenku.runtime import untar
 from tenku.runtime.dyno_env import SlugError, unpack_slug
 from tenku.runtime.untar import Limits, UnsafeArchive, read_own_text, unpack
 
@@ -196,3 +197,22 @@ def test_tenku_reads_a_procfile_only_if_it_is_the_trees_own(tmp_path: Path) -> N
     (tree / "Procfile").unlink()
     (tree / "Procfile").write_text("web: ok\n")
     assert read_own_text(tree / "Procfile") == "web: ok\n"
+
+
+def test_the_unpacker_process_reports_a_failure_without_this_machine_s_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `untar.main` writes reaches the user (build output, R99 lines)."""
+    import json
+    import sys
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    tarball(tmp_path / "t.tar", member("app/x", data=b"hi"))
+    stdin = io.TextIOWrapper(io.BytesIO((tmp_path / "t.tar").read_bytes()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    limits = json.dumps({"max_bytes": 1 << 20, "max_members": 10})
+    assert untar.main([str(blocker / "dest"), limits]) != 0
+    err = capsys.readouterr().err
+    assert err, "the unpacker said nothing"
+    assert str(tmp_path) not in err

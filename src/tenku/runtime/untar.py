@@ -206,8 +206,13 @@ def main(argv: list[str]) -> int:
     except UnsafeArchive as exc:
         sys.stderr.write(str(exc))
         return EXIT_UNSAFE
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError) as exc:
         sys.stderr.write(str(exc))
+        return EXIT_UNREADABLE
+    except OSError as exc:
+        # Its text reaches the user (a build's output, an R99 line): the reason, not the
+        # path on this machine it happened at.
+        sys.stderr.write(exc.strerror or "an I/O error")
         return EXIT_UNREADABLE
     return 0
 
