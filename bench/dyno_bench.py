@@ -115,6 +115,14 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def runtime_of(up_pid: int) -> int:
+    """The `tenku runtime` process `tenku up` (`up_pid`) started."""
+    for pid in children(up_pid):
+        if "tenku" in cmdline(pid) and " runtime" in cmdline(pid):
+            return pid
+    raise SetupError("no `tenku runtime` process under `tenku up`")
+
+
 def rss(pid: int) -> int:
     """Resident set size in bytes; 0 if the process is gone."""
     try:
@@ -133,10 +141,7 @@ class Tenku:
     log: Path
 
     def runtime_pid(self) -> int:
-        for pid in children(self.proc.pid):
-            if "tenku" in cmdline(pid) and " runtime" in cmdline(pid):
-                return pid
-        raise SetupError("no `tenku runtime` process under `tenku up`")
+        return runtime_of(self.proc.pid)
 
     def platform_rss(self) -> tuple[int, int]:
         """RSS of the API process (`tenku up`) and of the runtime."""

@@ -50,7 +50,7 @@ from typing import Any
 
 import httpx
 
-from dyno_bench import children, cmdline
+from dyno_bench import children, runtime_of
 from processes import (
     HOST,
     SetupError,
@@ -316,10 +316,7 @@ class Tenku:
     log: Path
 
     def runtime_pid(self) -> int:
-        for pid in children(self.proc.pid):
-            if "tenku" in cmdline(pid) and " runtime" in cmdline(pid):
-                return pid
-        raise SetupError("no `tenku runtime` process under `tenku up`")
+        return runtime_of(self.proc.pid)
 
     def peaks(self) -> tuple[int, int]:
         """Peak RSS (VmHWM, kB) of the API process and of the runtime."""

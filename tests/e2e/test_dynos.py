@@ -356,6 +356,24 @@ def _runtime_pid(data_dir: Path) -> int | None:
     return None
 
 
+def _back_with_new_dynos(
+    server: LiveServer, key: str, app: dict[str, Any], before: set[int]
+) -> None:
+    """The app routed again by two `up` web dynos, processes of their own: none of the
+    killed ones (`before`) still runs, and none runs twice."""
+    dynos_dir = server.data_dir / "dynos" / app["id"]
+    with _client(server, key) as api:
+        # The rows may still say `up` until the new runtime has recovered: wait for traffic
+        # and for two dynos that are not the killed ones.
+        until(lambda: _serves(server, app["name"]), "routed again")
+        until(lambda: states(api, app["name"]) == {"web.1": "up", "web.2": "up"}, "back up")
+        until(lambda: len(_dyno_pids(dynos_dir) - before) == 2, "two new dynos")
+    now = _dyno_pids(dynos_dir)
+    assert not (now & before), "processes of the killed dynos still run"
+    # One process per dyno: bash hands over to the command (`exec`).
+    assert len(now) == 2, now
+
+
 def test_a_killed_runtime_is_started_again_and_brings_the_dynos_back(tmp_path: Path) -> None:
     """`kill -9` of the runtime alone: `tenku up` starts another, which replaces the dead
     one's dynos (none left over, none twice) and routes again."""
@@ -372,13 +390,7 @@ def test_a_killed_runtime_is_started_again_and_brings_the_dynos_back(tmp_path: P
         os.kill(runtime, signal.SIGKILL)
         until(lambda: _runtime_pid(server.data_dir) not in (None, runtime), "another runtime")
         assert "exited with status -9; starting it again" in server.log_tail(400)
-        with _client(server, key) as api:
-            until(lambda: _serves(server, app["name"]), "routed again")
-            until(lambda: states(api, app["name"]) == {"web.1": "up", "web.2": "up"}, "back up")
-            until(lambda: len(_dyno_pids(dynos_dir) - before) == 2, "two new dynos")
-        now = _dyno_pids(dynos_dir)
-        assert not (now & before), "processes of the killed runtime's dynos still run"
-        assert len(now) == 2, now
+        _back_with_new_dynos(server, key, app, before)
 
 
 def test_killed_tenku_comes_back_with_its_dynos_and_no_orphans(tmp_path: Path) -> None:
@@ -395,13 +407,4 @@ def test_killed_tenku_comes_back_with_its_dynos_and_no_orphans(tmp_path: Path) -
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     with launch("sqlite", root) as second:
-        with _client(second, key) as api:
-            # The rows still say `up` until the new runtime has recovered: wait for traffic
-            # and for two dynos that are not the killed ones.
-            until(lambda: _serves(second, app["name"]), "routed again")
-            until(lambda: states(api, app["name"]) == {"web.1": "up", "web.2": "up"}, "back up")
-            until(lambda: len(_dyno_pids(dynos_dir) - before) == 2, "two new dynos")
-        now = _dyno_pids(dynos_dir)
-        assert not (now & before), "processes of the killed Tenku's dynos still run"
-        # One process per dyno: bash hands over to the command (`exec`).
-        assert len(now) == 2, now
+        _back_with_new_dynos(second, key, app, before)
