@@ -676,7 +676,7 @@ class Builder:
                     await self.env.blobs.delete(outcome.blob_key)
                     return
                 user = await db.get(Account, build.user_id) if build.user_id else None
-                if user is None:
+                if user is None and app.owner_id is not None:
                     user = await db.get(Account, app.owner_id)
                 assert user is not None
                 db.add(

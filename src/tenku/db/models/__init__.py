@@ -25,6 +25,7 @@ from tenku.db.models.dyno import Dyno
 from tenku.db.models.log import LogLine, LogStream
 from tenku.db.models.release import Release, Slug
 from tenku.db.models.runtime import RuntimeBeat
+from tenku.db.models.team import Invitation, Team, TeamAddonService, TeamMember
 
 __all__ = [
     "Account",
@@ -45,6 +46,7 @@ __all__ = [
     "DrainCursor",
     "Dyno",
     "Formation",
+    "Invitation",
     "Key",
     "LogDrain",
     "LogLine",
@@ -54,4 +56,7 @@ __all__ = [
     "ReleaseAddonVars",
     "RuntimeBeat",
     "Slug",
+    "Team",
+    "TeamAddonService",
+    "TeamMember",
 ]

@@ -14,7 +14,8 @@ class App(Timestamps, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    owner_id: Mapped[uuid.UUID] = mapped_column(
+    # None for a team app: the team holds it (`organization_id`).
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
     region: Mapped[str] = mapped_column(String(32))
@@ -26,7 +27,9 @@ class App(Timestamps, Base):
     slug_size: Mapped[int | None] = mapped_column(Integer)
     archived_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
-    organization_id: Mapped[uuid.UUID | None]
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="RESTRICT"), index=True
+    )
     space_id: Mapped[uuid.UUID | None]
     internal_routing: Mapped[bool | None] = mapped_column(Boolean)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenku.db.models import Addon, AddonAttachment, App, Collaborator
+from tenku.db.models import Addon, AddonAttachment, App
 from tenku.ids import as_uuid
-from tenku.resources.app.access import access_to
+from tenku.resources.app.access import access_to, visible_app_ids
 from tenku.resources.app.service import find_app
 from tenku.web.errors import ApiError, Forbidden, NotFound
 
@@ -38,12 +38,8 @@ def attachment_not_found() -> NotFound:
     return NotFound("add_on attachment", "Couldn't find that add-on attachment.")
 
 
-def apps_of(account_id: uuid.UUID) -> Select[uuid.UUID]:
-    return select(Collaborator.app_id).where(Collaborator.account_id == account_id)
-
-
 def visible_addons(account_id: uuid.UUID) -> Select[Addon]:
-    mine = apps_of(account_id)
+    mine = visible_app_ids(account_id)
     attached = select(AddonAttachment.addon_id).where(AddonAttachment.app_id.in_(mine))
     return select(Addon).where(or_(Addon.app_id.in_(mine), Addon.id.in_(attached)))
 

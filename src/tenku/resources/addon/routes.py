@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +25,7 @@ from tenku.resources.addon.schemas import (
     AddonUpdate,
     PartnerTokenOut,
 )
-from tenku.resources.app.access import ManageApp, ViewApp, get_app
+from tenku.resources.app.access import OnApp, get_app, reading, writing
 from tenku.web.deps import AppsReader, Db, ReadDb, TransactionRoute, body
 from tenku.web.lists import paged, ranged, sorting
 from tenku.web.render import list_response, model_response
@@ -35,7 +37,7 @@ SORT = sorting(Addon.id, Addon.name, default="name")
 @router.post("/apps/{app_id_or_name}/addons", response_model=AddonOut, status_code=201)
 async def create(
     request: Request,
-    on: ManageApp,
+    on: Annotated[OnApp, writing("addons:edit")],
     addons: Registry,
     cat: AddonCatalog,
     params: AddonCreate = body(AddonCreate),
@@ -49,7 +51,9 @@ async def create(
 @router.get(
     "/apps/{app_id_or_name}/addons", response_model=list[AddonOut], openapi_extra=ranged(SORT)
 )
-async def list_by_app(request: Request, on: ViewApp, cat: AddonCatalog) -> Response:
+async def list_by_app(
+    request: Request, on: Annotated[OnApp, reading("addons:view")], cat: AddonCatalog
+) -> Response:
     stmt = lookup.addons_of_app(on.app.id).where(Addon.state != "deprovisioned")
     expand = Expand.of(request)
     return await paged(
@@ -59,7 +63,10 @@ async def list_by_app(request: Request, on: ViewApp, cat: AddonCatalog) -> Respo
 
 @router.get("/apps/{app_id_or_name}/addons/{addon_id_or_name}", response_model=AddonOut)
 async def info_by_app(
-    request: Request, addon_id_or_name: str, on: ViewApp, cat: AddonCatalog
+    request: Request,
+    addon_id_or_name: str,
+    on: Annotated[OnApp, reading("addons:view")],
+    cat: AddonCatalog,
 ) -> Response:
     addon = await lookup.addon_in_app(on.db, on.app, addon_id_or_name)
     return model_response(await render_addon(on.db, cat, addon, Expand.of(request)))
@@ -69,7 +76,7 @@ async def info_by_app(
 async def update(
     request: Request,
     addon_id_or_name: str,
-    on: ManageApp,
+    on: Annotated[OnApp, writing("addons:edit")],
     addons: Registry,
     cat: AddonCatalog,
     params: AddonUpdate = body(AddonUpdate),
@@ -89,7 +96,7 @@ async def update(
 async def delete(
     request: Request,
     addon_id_or_name: str,
-    on: ManageApp,
+    on: Annotated[OnApp, writing("addons:edit")],
     addons: Registry,
     cat: AddonCatalog,
     params: AddonDelete = body(AddonDelete),

@@ -27,7 +27,7 @@ from tenku.addons.naming import (
 from tenku.addons.provider import Grant, ProvisionRequest, ProvisionResult
 from tenku.addons.settings import AddonSettings
 from tenku.db.base import utcnow
-from tenku.db.models import Account, Addon, AddonAttachment, AddonToken, App
+from tenku.db.models import Account, Addon, AddonAttachment, AddonToken, App, TeamMember
 from tenku.resources.addon.schemas import AddonCreate
 from tenku.resources.config_var.store import drop_own_vars, own_config
 from tenku.resources.region.catalog import find_region
@@ -277,7 +277,19 @@ async def actor_for(db: AsyncSession, addon: Addon) -> Account:
             return account
     app = await db.get(App, addon.app_id)
     assert app is not None
-    owner = await db.get(Account, app.owner_id)
+    if app.owner_id is not None:
+        owner = await db.get(Account, app.owner_id)
+    else:
+        # A team app's creator left: credit one of the team's admins.
+        owner = (
+            await db.execute(
+                select(Account)
+                .join(TeamMember, TeamMember.account_id == Account.id)
+                .where(TeamMember.team_id == app.organization_id, TeamMember.role == "admin")
+                .order_by(TeamMember.created_at)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
     assert owner is not None
     return owner
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +18,7 @@ from tenku.resources.addon_attachment.schemas import (
     AttachmentOut,
     AttachmentResolve,
 )
-from tenku.resources.app.access import ViewApp, access_to, get_app
+from tenku.resources.app.access import OnApp, access_to, get_app, reading, visible_app_ids
 from tenku.web.deps import AppsReader, AppsWriter, Db, ReadDb, TransactionRoute, body
 from tenku.web.errors import InvalidParams
 from tenku.web.lists import paged, ranged, sorting
@@ -49,7 +51,7 @@ async def create(
         raise InvalidParams("Credential namespaces are not supported by this platform.")
     addon = await lookup.visible_addon(db, caller.account.id, params.addon)
     await lookup.require_billing_access(db, caller.account.id, addon)
-    app = await get_app(db, caller, params.app, need="manage")
+    app = await get_app(db, caller, params.app, "addons:edit")
     att = await service.attach(
         db, cat, addon, app, caller.account, params.name, params.confirm, params.force
     )
@@ -72,7 +74,7 @@ async def info(addon_attachment_id: str, caller: AppsReader, db: Db) -> Response
 
 @router.get("/addon-attachments", response_model=list[AttachmentOut], openapi_extra=ranged(SORT))
 async def list_all(request: Request, caller: AppsReader, db: Db) -> Response:
-    mine = lookup.apps_of(caller.account.id)
+    mine = visible_app_ids(caller.account.id)
     return await _page(db, request, select(AddonAttachment).where(AddonAttachment.app_id.in_(mine)))
 
 
@@ -88,7 +90,7 @@ async def list_by_addon(
     stmt = select(AddonAttachment).where(AddonAttachment.addon_id == addon.id)
     if await access_to(db, addon.app_id, caller.account.id) is None:
         # Without rights on the billing app, only the caller's own apps' attachments show.
-        stmt = stmt.where(AddonAttachment.app_id.in_(lookup.apps_of(caller.account.id)))
+        stmt = stmt.where(AddonAttachment.app_id.in_(visible_app_ids(caller.account.id)))
     return await _page(db, request, stmt)
 
 
@@ -97,7 +99,7 @@ async def list_by_addon(
     response_model=list[AttachmentOut],
     openapi_extra=ranged(SORT),
 )
-async def list_by_app(request: Request, on: ViewApp) -> Response:
+async def list_by_app(request: Request, on: Annotated[OnApp, reading("addons:view")]) -> Response:
     stmt = select(AddonAttachment).where(AddonAttachment.app_id == on.app.id)
     return await _page(on.db, request, stmt)
 
@@ -106,7 +108,9 @@ async def list_by_app(request: Request, on: ViewApp) -> Response:
     "/apps/{app_id_or_name}/addon-attachments/{addon_attachment_id_or_name}",
     response_model=AttachmentOut,
 )
-async def info_by_app(addon_attachment_id_or_name: str, on: ViewApp) -> Response:
+async def info_by_app(
+    addon_attachment_id_or_name: str, on: Annotated[OnApp, reading("addons:view")]
+) -> Response:
     att = await lookup.attachment_in_app(on.db, on.app, addon_attachment_id_or_name)
     return await _one(on.db, att)
 

@@ -1,13 +1,15 @@
 """Who may do what to an app: the one place where roles become privileges.
 
-Every app-scoped route declares the privilege it needs with one of the `Annotated`
-aliases at the bottom (`on: DeployApp`) and never looks at roles itself. Privileges are
-the four Heroku grants to team members (`view`, `deploy`, `operate`, `manage`) plus `own`,
-for what changes who holds the app (deleting, renaming, adding collaborators).
+Every app-scoped route names the action it performs with `allowed(scope, action)` (or
+one of the aliases at the bottom) and never looks at roles itself; which privilege an
+action needs is the matrix in permissions.py.
 
-Roles come from the app's collaborator rows: the owner, and collaborators. Organization
-roles (admin, member, viewer-like permission sets) are resolved in `access_of` and
-`_role_query`, so they arrive without any route changing.
+A personal app's rights come from its collaborator rows: the owner (everything) and
+collaborators (all but `own`). A team app's come from the caller's team role and the
+app's collaborator rows: admins may do everything; members and viewers hold the team's
+member permissions (`view` unless changed) on every unlocked app; collaborators, and
+anyone on a locked app, hold only what their own collaborator row grants. On a team app
+`manage` carries `own`.
 """
 
 from __future__ import annotations
@@ -15,19 +17,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenku.db.models import App, Collaborator
+from tenku.db.models import App, Collaborator, Team, TeamMember
 from tenku.ids import as_uuid
+from tenku.resources.app.permissions import EVERYTHING, Privilege, needs
 from tenku.web.deps import Db, Principal, scoped
 from tenku.web.errors import Forbidden, NotFound
-
-Privilege = Literal["view", "deploy", "operate", "manage", "own"]
-EVERYTHING: frozenset[Privilege] = frozenset({"view", "deploy", "operate", "manage", "own"})
 
 # Personal apps: the owner may do everything; collaborators all but what changes who
 # holds the app (Heroku leaves the difference undocumented; this is what its CLI expects).
@@ -35,6 +35,9 @@ ROLE_PRIVILEGES: dict[str, frozenset[Privilege]] = {
     "owner": EVERYTHING,
     "collaborator": frozenset({"view", "deploy", "operate", "manage"}),
 }
+# Team roles that see every unlocked team app without being added to it.
+MEMBER_ROLES = frozenset({"member", "viewer"})
+ADMIN_ROLES = frozenset({"admin", "owner"})
 
 
 @dataclass(frozen=True)
@@ -45,68 +48,150 @@ class Access:
     def can(self, need: Privilege) -> bool:
         return need in self.privileges
 
+    def allows(self, action: str) -> bool:
+        return any(p in self.privileges for p in needs(action))
+
+    def require(self, app: App, action: str) -> None:
+        if not self.allows(action):
+            raise _denied(app, action)
+
+
+def granted(permissions: Sequence[str]) -> frozenset[Privilege]:
+    """A team grant: the listed permissions (always with view), `own` with `manage`."""
+    privileges: set[Privilege] = {p for p in EVERYTHING if p in permissions and p != "own"}
+    if privileges:
+        privileges.add("view")
+    if "manage" in privileges:
+        privileges.add("own")
+    return frozenset(privileges)
+
 
 def access_of(role: str | None, permissions: Sequence[str] = ()) -> Access | None:
-    """What a role on an app grants; None for no role at all."""
+    """What a collaborator row on a personal app grants; None for no row at all."""
     if role is None:
         return None
-    granted = ROLE_PRIVILEGES.get(role)
-    if granted is None:
-        # An explicit permission list (team collaborators), never more than listed.
-        granted = frozenset(p for p in EVERYTHING if p in permissions and p != "own")
-    return Access(role, granted)
+    privileges = ROLE_PRIVILEGES.get(role)
+    if privileges is None:
+        privileges = granted(permissions)
+    return Access(role, privileges)
 
 
-def _denied(app: App, need: Privilege) -> Forbidden:
-    if need == "own":
-        return Forbidden(f"Only the owner of {app.name} can do that.")
-    return Forbidden(f"You need the {need} permission on {app.name} to do that.")
+def team_access(
+    locked: bool,
+    team_role: str | None,
+    collaborator_permissions: Sequence[str] | None,
+    member_permissions: Sequence[str] | None,
+) -> Access | None:
+    """What the caller holds on a team app (see the module's docstring)."""
+    if team_role in ADMIN_ROLES:
+        return Access("admin", EVERYTHING)
+    privileges: frozenset[Privilege] = frozenset()
+    if collaborator_permissions is not None:
+        privileges = granted(collaborator_permissions)
+    if team_role in MEMBER_ROLES and not locked:
+        privileges |= granted(member_permissions or ("view",))
+    if not privileges:
+        return None
+    return Access(team_role or "collaborator", privileges)
 
 
-async def access_to(db: AsyncSession, app_id: uuid.UUID, account_id: uuid.UUID) -> Access | None:
-    row = (
-        await db.execute(
-            select(Collaborator.role, Collaborator.permissions).where(
-                Collaborator.app_id == app_id, Collaborator.account_id == account_id
-            )
-        )
-    ).first()
-    return None if row is None else access_of(row[0], row[1] or ())
+def _access(
+    app: App,
+    role: str | None,
+    permissions: Sequence[str] | None,
+    team_role: str | None,
+    member_permissions: Sequence[str] | None,
+) -> Access | None:
+    if app.organization_id is None:
+        return access_of(role, permissions or ())
+    return team_access(
+        app.locked, team_role, None if role is None else (permissions or ()), member_permissions
+    )
+
+
+def _denied(app: App, action: str) -> Forbidden:
+    privileges = needs(action)
+    if privileges == ("own",):
+        if app.organization_id is None:
+            return Forbidden(f"Only the owner of {app.name} can do that.")
+        privileges = ("manage",)
+    wanted = " or ".join(privileges)
+    return Forbidden(f"You need the {wanted} permission on {app.name} to do that.")
 
 
 # Built once: on every app-scoped request, building the statement cost more than running it.
-_APP_AND_ROLE = select(App, Collaborator.role, Collaborator.permissions).outerjoin(
-    Collaborator,
-    and_(Collaborator.app_id == App.id, Collaborator.account_id == bindparam("account_id")),
+_APP_AND_ROLES = (
+    select(
+        App, Collaborator.role, Collaborator.permissions, TeamMember.role, Team.member_permissions
+    )
+    .outerjoin(
+        Collaborator,
+        and_(Collaborator.app_id == App.id, Collaborator.account_id == bindparam("account_id")),
+    )
+    .outerjoin(
+        TeamMember,
+        and_(
+            TeamMember.team_id == App.organization_id,
+            TeamMember.account_id == bindparam("account_id"),
+        ),
+    )
+    .outerjoin(Team, Team.id == App.organization_id)
 )
-_APP_BY_ID = _APP_AND_ROLE.where(App.id == bindparam("key", type_=App.id.type))
-_APP_BY_NAME = _APP_AND_ROLE.where(App.name == bindparam("key", type_=App.name.type))
+_APP_BY_ID = _APP_AND_ROLES.where(App.id == bindparam("key", type_=App.id.type))
+_APP_BY_NAME = _APP_AND_ROLES.where(App.name == bindparam("key", type_=App.name.type))
+
+
+async def _find(
+    db: AsyncSession, account_id: uuid.UUID, stmt: Any, key: Any
+) -> tuple[App, Access | None] | None:
+    row = (await db.execute(stmt, {"account_id": account_id, "key": key})).first()
+    if row is None:
+        return None
+    app, role, permissions, team_role, member_permissions = row
+    return app, _access(app, role, permissions, team_role, member_permissions)
+
+
+async def access_to(db: AsyncSession, app_id: uuid.UUID, account_id: uuid.UUID) -> Access | None:
+    found = await _find(db, account_id, _APP_BY_ID, app_id)
+    return None if found is None else found[1]
+
+
+def visible_app_ids(account_id: uuid.UUID) -> Select[uuid.UUID]:
+    """Ids of the apps the account holds any privilege on (the same rules as `access_to`)."""
+    member_of = select(TeamMember.team_id).where(TeamMember.account_id == account_id)
+    admin_of = member_of.where(TeamMember.role.in_(ADMIN_ROLES))
+    seeing = member_of.where(TeamMember.role.in_(MEMBER_ROLES))
+    return select(App.id).where(
+        or_(
+            App.id.in_(select(Collaborator.app_id).where(Collaborator.account_id == account_id)),
+            App.organization_id.in_(admin_of),
+            and_(App.organization_id.in_(seeing), App.locked.is_(False)),
+        )
+    )
 
 
 async def resolve_app(
-    db: AsyncSession, caller: Principal, ident: str, need: Privilege = "view"
+    db: AsyncSession, caller: Principal, ident: str, action: str = "app:view"
 ) -> tuple[App, Access]:
-    """The app named in a path and the caller's access, if it grants `need`.
+    """The app named in a path and the caller's access, if it allows `action`.
 
     Apps have global names, so an app that exists but is not the caller's is a 403
-    (as on Heroku), never a silent success. One query finds the app and the role.
+    (as on Heroku), never a silent success. One query finds the app and the roles.
     """
     uid = as_uuid(ident)
     stmt, key = (_APP_BY_ID, uid) if uid is not None else (_APP_BY_NAME, ident)
-    row = (await db.execute(stmt, {"account_id": caller.account.id, "key": key})).first()
-    if row is None:
+    found = await _find(db, caller.account.id, stmt, key)
+    if found is None:
         raise NotFound("app")
-    app, role, permissions = row
-    access = access_of(role, permissions or ())
+    app, access = found
     if access is None:
         raise Forbidden(f"You do not have access to the app {app.name}.")
-    if not access.can(need):
-        raise _denied(app, need)
+    access.require(app, action)
     return app, access
 
 
-async def get_app(db: AsyncSession, caller: Principal, ident: str, need: Privilege = "view") -> App:
-    app, _ = await resolve_app(db, caller, ident, need)
+async def get_app(db: AsyncSession, caller: Principal, ident: str, action: str = "app:view") -> App:
+    app, _ = await resolve_app(db, caller, ident, action)
     return app
 
 
@@ -118,23 +203,31 @@ class OnApp:
     access: Access
 
 
-def on_app(scope: str, need: Privilege) -> Any:
-    """Authenticate with `scope`, then resolve `{app_id_or_name}` with privilege `need`."""
+def require(on: OnApp, action: str) -> None:
+    """For routes whose action depends on the body (a rollback or a deploy, a rename)."""
+    on.access.require(on.app, action)
+
+
+def allowed(scope: str, action: str) -> Any:
+    """Authenticate with `scope`, then resolve `{app_id_or_name}` for `action`."""
+    needs(action)
 
     async def resolve(app_id_or_name: str, db: Db, caller: Principal = scoped(scope)) -> OnApp:
-        app, access = await resolve_app(db, caller, app_id_or_name, need)
+        app, access = await resolve_app(db, caller, app_id_or_name, action)
         return OnApp(app, caller, db, access)
 
     return Depends(resolve)
 
 
-ViewApp = Annotated[OnApp, on_app("app:read", "view")]
-DeployApp = Annotated[OnApp, on_app("app:write", "deploy")]
-OperateApp = Annotated[OnApp, on_app("app:write", "operate")]
-ManageApp = Annotated[OnApp, on_app("app:write", "manage")]
-OwnApp = Annotated[OnApp, on_app("app:write", "own")]
-# Writes whose service decides who may do them (a collaborator leaving an app).
-JoinedApp = Annotated[OnApp, on_app("app:write", "view")]
-# Config vars need the token's protected scopes on top of the app privilege.
-ViewSecrets = Annotated[OnApp, on_app("secrets:read", "view")]
-DeploySecrets = Annotated[OnApp, on_app("secrets:write", "deploy")]
+def reading(action: str) -> Any:
+    return allowed("app:read", action)
+
+
+def writing(action: str) -> Any:
+    return allowed("app:write", action)
+
+
+ViewApp = Annotated[OnApp, reading("app:view")]
+# Writes whose action depends on the body, checked with `require` (or by the service:
+# a collaborator may leave an app they cannot edit the access of).
+JoinedApp = Annotated[OnApp, writing("app:view")]

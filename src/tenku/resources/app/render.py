@@ -1,4 +1,5 @@
-"""App bodies for a whole page at once: one query for the owners of every app on it."""
+"""App bodies for a whole page at once: one query for the owners of every app on it,
+one for the teams."""
 
 from __future__ import annotations
 
@@ -9,20 +10,41 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
-from tenku.db.models import Account, App
+from tenku.db.models import Account, App, Team
 from tenku.resources.app.schemas import AppOut
+from tenku.resources.common import AccountRef, Ref
 
 
-async def owner_emails(
-    db: AsyncSession, apps: Sequence[App], known: Account | None = None
-) -> dict[uuid.UUID, str]:
-    """Each app's owner's email; `known` (the caller, usually the owner) needs no query."""
+def team_owner(team: Ref, settings: Settings) -> AccountRef:
+    """Who a team app's `owner` is: the team, under an address no account can have
+    (Heroku shows `<team>@herokumanager.com`)."""
+    return AccountRef.model_construct(email=f"{team.name}@teams.{settings.base_domain}", id=team.id)
+
+
+async def owners(
+    db: AsyncSession, apps: Sequence[App], settings: Settings, known: Account | None = None
+) -> dict[uuid.UUID, tuple[AccountRef, Ref | None]]:
+    """Each app's owner and team; `known` (the caller, usually the owner) needs no query."""
     emails = {known.id: known.email} if known is not None else {}
-    ids = {app.owner_id for app in apps} - emails.keys()
+    ids = {app.owner_id for app in apps if app.owner_id is not None} - emails.keys()
     if ids:
         rows = await db.execute(select(Account.id, Account.email).where(Account.id.in_(ids)))
         emails.update((row[0], row[1]) for row in rows)
-    return emails
+    team_ids = {app.organization_id for app in apps if app.organization_id is not None}
+    teams: dict[uuid.UUID, Ref] = {}
+    if team_ids:
+        rows = await db.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
+        teams.update((row[0], Ref.model_construct(id=row[0], name=row[1])) for row in rows)
+    found: dict[uuid.UUID, tuple[AccountRef, Ref | None]] = {}
+    for app in apps:
+        if app.organization_id is not None:
+            team = teams[app.organization_id]
+            found[app.id] = (team_owner(team, settings), team)
+        else:
+            assert app.owner_id is not None
+            owner = AccountRef.model_construct(email=emails[app.owner_id], id=app.owner_id)
+            found[app.id] = (owner, None)
+    return found
 
 
 async def render_apps(
@@ -32,8 +54,8 @@ async def render_apps(
     model: type[AppOut] = AppOut,
     known: Account | None = None,
 ) -> list[AppOut]:
-    emails = await owner_emails(db, apps, known)
-    return [model.of(app, emails[app.owner_id], settings) for app in apps]
+    found = await owners(db, apps, settings, known)
+    return [model.of(app, owner, settings, team) for app in apps for owner, team in [found[app.id]]]
 
 
 async def render_app(

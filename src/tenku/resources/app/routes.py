@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -7,7 +9,7 @@ from starlette.responses import Response
 from tenku.resources.account.service import resolve_self
 from tenku.resources.addon.flows import before_app_delete
 from tenku.resources.app import service
-from tenku.resources.app.access import OperateApp, OwnApp, ViewApp
+from tenku.resources.app.access import JoinedApp, OnApp, ViewApp, writing
 from tenku.resources.app.render import render_app, render_apps
 from tenku.resources.app.schemas import AppCreate, AppOut, AppUpdate
 from tenku.web.deps import AppsReader, AppsWriter, Context, Db, TransactionRoute, body
@@ -22,7 +24,8 @@ async def create(
     caller: AppsWriter, db: Db, ctx: Context, params: AppCreate = body(AppCreate)
 ) -> Response:
     app = await service.create_app(db, caller.account, params, ctx.settings)
-    return model_response(AppOut.of(app, caller.account.email, ctx.settings), status=201)
+    out = await render_app(db, app, ctx.settings, caller.account)
+    return model_response(out, status=201)
 
 
 @router.get("/apps", response_model=list[AppOut], openapi_extra=ranged(service.SORT))
@@ -55,13 +58,15 @@ async def info(on: ViewApp, ctx: Context) -> Response:
 
 
 @router.patch("/apps/{app_id_or_name}", response_model=AppOut)
-async def update(on: OperateApp, ctx: Context, changes: AppUpdate = body(AppUpdate)) -> Response:
+async def update(on: JoinedApp, ctx: Context, changes: AppUpdate = body(AppUpdate)) -> Response:
     app = await service.update_app(on.db, on.access, on.app, changes, ctx.settings)
     return model_response(await render_app(on.db, app, ctx.settings, on.caller.account))
 
 
 @router.delete("/apps/{app_id_or_name}", response_model=AppOut)
-async def delete(request: Request, on: OwnApp, ctx: Context) -> Response:
+async def delete(
+    request: Request, on: Annotated[OnApp, writing("app:delete")], ctx: Context
+) -> Response:
     out = await render_app(on.db, on.app, ctx.settings)
     await before_app_delete(request, on.db, on.app)
     await service.delete_app(on.db, on.app)

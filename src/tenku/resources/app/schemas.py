@@ -65,7 +65,7 @@ class AppOut(Out):
     web_url: str
 
     @classmethod
-    def of(cls, app: App, owner_email: str, settings: Settings) -> AppOut:
+    def of(cls, app: App, owner: AccountRef, settings: Settings, team: Ref | None = None) -> AppOut:
         # Built from trusted rows: skip validation, which dominated long app lists.
         return cls.model_construct(
             acm=app.acm,
@@ -80,8 +80,8 @@ class AppOut(Out):
             locked=app.locked,
             maintenance=app.maintenance,
             name=app.name,
-            organization=None,
-            owner=AccountRef.model_construct(email=owner_email, id=app.owner_id),
+            organization=team,
+            owner=owner,
             process_tier="production",
             region=_region_ref(app.region),
             released_at=app.released_at,
@@ -89,7 +89,7 @@ class AppOut(Out):
             slug_size=app.slug_size,
             space=None,
             stack=_stack_ref(app.stack),
-            team=None,
+            team=team,
             updated_at=app.updated_at,
             web_url=settings.app_web_url(app.name),
         )

@@ -9,12 +9,12 @@ from tenku.config import Settings
 from tenku.db.models import Account, App, Collaborator, Domain
 from tenku.ids import as_uuid
 from tenku.names import generate_name
-from tenku.resources.app.access import Access
+from tenku.resources.app.access import Access, visible_app_ids
 from tenku.resources.app.schemas import AppCreate, AppUpdate
 from tenku.resources.region.catalog import DEFAULT_REGION, find_region
 from tenku.resources.release import service as releases
 from tenku.resources.stack.catalog import DEFAULT_STACK, find_stack
-from tenku.web.errors import Forbidden, InvalidParams
+from tenku.web.errors import InvalidParams
 from tenku.web.lists import sorting
 from tenku.web.ranges import field
 
@@ -29,12 +29,8 @@ async def find_app(db: AsyncSession, ident: str) -> App | None:
 
 
 def visible_apps(account_id: uuid.UUID) -> Select[App]:
-    """Apps the account owns or collaborates on."""
-    return (
-        select(App)
-        .join(Collaborator, Collaborator.app_id == App.id)
-        .where(Collaborator.account_id == account_id)
-    )
+    """Apps the account owns, collaborates on, or sees through a team."""
+    return select(App).where(App.id.in_(visible_app_ids(account_id)))
 
 
 def default_hostname(name: str, settings: Settings) -> str:
@@ -95,8 +91,7 @@ async def update_app(
     db: AsyncSession, access: Access, app: App, changes: AppUpdate, settings: Settings
 ) -> App:
     if changes.name is not None and changes.name != app.name:
-        if not access.can("own"):
-            raise Forbidden(f"Only the owner of {app.name} can rename it.")
+        access.require(app, "app:rename")
         if await name_taken(db, changes.name):
             raise InvalidParams("Name is already taken")
         old_host = default_hostname(app.name, settings)
@@ -108,8 +103,12 @@ async def update_app(
         app.name = changes.name
         if domain is not None:
             domain.hostname = default_hostname(changes.name, settings)
+    if changes.maintenance is not None and changes.maintenance != app.maintenance:
+        access.require(app, "maintenance:edit")
     if changes.maintenance is not None:
         app.maintenance = changes.maintenance
+    if changes.build_stack is not None and changes.build_stack != app.build_stack:
+        access.require(app, "stack:migrate")
     if changes.build_stack is not None:
         app.build_stack = _stack_name(changes.build_stack)
     await db.flush()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -8,7 +9,7 @@ from starlette.responses import Response
 
 from tenku.db.liveness import live_runners
 from tenku.db.models import Build
-from tenku.resources.app.access import DeployApp, ViewApp
+from tenku.resources.app.access import OnApp, ViewApp, writing
 from tenku.resources.build import service, streams
 from tenku.resources.build.schemas import BuildCreate, BuildOut
 from tenku.storage.urls import base_url
@@ -31,7 +32,10 @@ def render(
 
 @router.post("/apps/{app_id_or_name}/builds", response_model=BuildOut, status_code=201)
 async def create(
-    request: Request, on: DeployApp, ctx: Context, params: BuildCreate = body(BuildCreate)
+    request: Request,
+    on: Annotated[OnApp, writing("code:push")],
+    ctx: Context,
+    params: BuildCreate = body(BuildCreate),
 ) -> Response:
     # The transaction's commit nudges the runtime, which claims the build.
     build = await service.create_build(on.db, ctx.settings, on.app, on.caller.account, params)

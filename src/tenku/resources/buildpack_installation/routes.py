@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from tenku.resources.app.access import DeployApp, ViewApp
+from tenku.resources.app.access import OnApp, ViewApp, writing
 from tenku.resources.buildpack_installation import service
 from tenku.resources.buildpack_installation.schemas import (
     BuildpackInstallationOut,
@@ -27,7 +29,7 @@ async def list_installations(on: ViewApp) -> Response:
     "/apps/{app_id_or_name}/buildpack-installations", response_model=list[BuildpackInstallationOut]
 )
 async def update(
-    on: DeployApp,
+    on: Annotated[OnApp, writing("code:push")],
     ctx: Context,
     params: BuildpackInstallationsUpdate = body(BuildpackInstallationsUpdate),
 ) -> Response:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Account, Collaborator
-from tenku.resources.app.access import JoinedApp, OwnApp, ViewApp
+from tenku.resources.app.access import JoinedApp, OnApp, ViewApp, writing
 from tenku.resources.collaborator import service
 from tenku.resources.collaborator.schemas import CollaboratorCreate, CollaboratorOut
 from tenku.web.deps import TransactionRoute, body
@@ -19,7 +21,10 @@ SORT = sorting(Collaborator.id, Account.email)
 @router.post(
     "/apps/{app_id_or_name}/collaborators", response_model=CollaboratorOut, status_code=201
 )
-async def create(on: OwnApp, params: CollaboratorCreate = body(CollaboratorCreate)) -> Response:
+async def create(
+    on: Annotated[OnApp, writing("access:edit")],
+    params: CollaboratorCreate = body(CollaboratorCreate),
+) -> Response:
     collaborator, user = await service.add_collaborator(
         on.db, on.app, on.caller.account, params.user
     )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Bundle
 from tenku.db.models import Account, App, Collaborator
 from tenku.resources.account.service import find_account, normalize_email
 from tenku.resources.app.access import Access, access_to
-from tenku.web.errors import Forbidden, InvalidParams, NotFound
+from tenku.web.errors import InvalidParams, NotFound
 from tenku.web.lookup import by_ident
 
 
@@ -81,8 +81,8 @@ async def remove_collaborator(
 ) -> tuple[Collaborator, Account]:
     """Owners remove anyone but themselves; a collaborator may only leave."""
     collaborator, user = await get_collaborator(db, app.id, ident)
-    if not access.can("own") and user.id != caller.id:
-        raise Forbidden(f"Only the owner of {app.name} can remove collaborators.")
+    if user.id != caller.id:
+        access.require(app, "access:edit")
     if collaborator.role == "owner":
         raise InvalidParams(f"{user.email} owns {app.name} and cannot be removed from it.")
     await db.delete(collaborator)

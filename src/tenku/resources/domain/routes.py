@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Domain
-from tenku.resources.app.access import ManageApp, ViewApp
+from tenku.resources.app.access import OnApp, reading, writing
 from tenku.resources.domain import service
 from tenku.resources.domain.schemas import DomainCreate, DomainOut
 from tenku.web.deps import Context, TransactionRoute, body
@@ -18,7 +20,9 @@ SORT = sorting(Domain.id, Domain.hostname)
 
 @router.post("/apps/{app_id_or_name}/domains", response_model=DomainOut, status_code=201)
 async def create(
-    on: ManageApp, ctx: Context, params: DomainCreate = body(DomainCreate)
+    on: Annotated[OnApp, writing("domains:edit")],
+    ctx: Context,
+    params: DomainCreate = body(DomainCreate),
 ) -> Response:
     domain = await service.add_domain(on.db, on.app, params, ctx.settings)
     return model_response(DomainOut.of(domain, on.app, ctx.settings), status=201)
@@ -27,7 +31,9 @@ async def create(
 @router.get(
     "/apps/{app_id_or_name}/domains", response_model=list[DomainOut], openapi_extra=ranged(SORT)
 )
-async def list_domains(request: Request, on: ViewApp, ctx: Context) -> Response:
+async def list_domains(
+    request: Request, on: Annotated[OnApp, reading("domains:view")], ctx: Context
+) -> Response:
     return await paged(
         request,
         on.db,
@@ -39,12 +45,16 @@ async def list_domains(request: Request, on: ViewApp, ctx: Context) -> Response:
 
 
 @router.get("/apps/{app_id_or_name}/domains/{domain_id_or_hostname}", response_model=DomainOut)
-async def info(domain_id_or_hostname: str, on: ViewApp, ctx: Context) -> Response:
+async def info(
+    domain_id_or_hostname: str, on: Annotated[OnApp, reading("domains:view")], ctx: Context
+) -> Response:
     domain = await service.get_domain(on.db, on.app.id, domain_id_or_hostname)
     return model_response(DomainOut.of(domain, on.app, ctx.settings))
 
 
 @router.delete("/apps/{app_id_or_name}/domains/{domain_id_or_hostname}", response_model=DomainOut)
-async def delete(domain_id_or_hostname: str, on: ManageApp, ctx: Context) -> Response:
+async def delete(
+    domain_id_or_hostname: str, on: Annotated[OnApp, writing("domains:edit")], ctx: Context
+) -> Response:
     domain = await service.remove_domain(on.db, on.app, domain_id_or_hostname)
     return model_response(DomainOut.of(domain, on.app, ctx.settings))

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Formation
-from tenku.resources.app.access import OperateApp, ViewApp
+from tenku.resources.app.access import OnApp, reading, writing
 from tenku.resources.formation import service
 from tenku.resources.formation.schemas import (
     FormationBatch,
@@ -26,7 +28,7 @@ SORT = sorting(Formation.id, Formation.type)
     response_model=list[FormationOut],
     openapi_extra=ranged(SORT),
 )
-async def list_formation(request: Request, on: ViewApp) -> Response:
+async def list_formation(request: Request, on: Annotated[OnApp, reading("dynos:view")]) -> Response:
     return await paged(
         request,
         on.db,
@@ -38,13 +40,15 @@ async def list_formation(request: Request, on: ViewApp) -> Response:
 
 
 @router.get("/apps/{app_id_or_name}/formation/{formation_id_or_type}", response_model=FormationOut)
-async def info(formation_id_or_type: str, on: ViewApp) -> Response:
+async def info(formation_id_or_type: str, on: Annotated[OnApp, reading("dynos:view")]) -> Response:
     row = await service.get_formation(on.db, on.app, formation_id_or_type)
     return model_response(FormationOut.of(row, on.app))
 
 
 @router.patch("/apps/{app_id_or_name}/formation", response_model=list[FormationOut])
-async def batch_update(on: OperateApp, params: FormationBatch = body(FormationBatch)) -> Response:
+async def batch_update(
+    on: Annotated[OnApp, writing("dynos:scale")], params: FormationBatch = body(FormationBatch)
+) -> Response:
     rows = await service.update_formation(on.db, on.app, on.caller.account, params.updates)
     return list_response(FormationOut, [FormationOut.of(row, on.app) for row in rows])
 
@@ -53,7 +57,9 @@ async def batch_update(on: OperateApp, params: FormationBatch = body(FormationBa
     "/apps/{app_id_or_name}/formation/{formation_id_or_type}", response_model=FormationOut
 )
 async def update(
-    formation_id_or_type: str, on: OperateApp, params: FormationUpdate = body(FormationUpdate)
+    formation_id_or_type: str,
+    on: Annotated[OnApp, writing("dynos:scale")],
+    params: FormationUpdate = body(FormationUpdate),
 ) -> Response:
     change = FormationChange(type=formation_id_or_type, **params.model_dump())
     (row,) = await service.update_formation(on.db, on.app, on.caller.account, [change])

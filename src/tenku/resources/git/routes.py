@@ -134,7 +134,7 @@ async def _authorize(
             err.headers["WWW-Authenticate"] = REALM
             raise
         principal.require("app:write" if write else "app:read")
-        app = await get_app(db, principal, app_name, "deploy" if write else "view")
+        app = await get_app(db, principal, app_name, "code:push" if write else "code:fetch")
         return app.id, principal.account.email, principal.account.id
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import LogDrain
-from tenku.resources.app.access import ManageApp, ViewApp
+from tenku.resources.app.access import OnApp, reading, writing
 from tenku.resources.log_drain import service
 from tenku.resources.log_drain.schemas import LogDrainCreate, LogDrainOut
 from tenku.web.deps import TransactionRoute, body
@@ -21,7 +23,9 @@ def _extended(request: Request) -> bool:
 
 
 @router.post("/apps/{app_id_or_name}/log-drains", response_model=LogDrainOut, status_code=201)
-async def create(on: ManageApp, params: LogDrainCreate = body(LogDrainCreate)) -> Response:
+async def create(
+    on: Annotated[OnApp, writing("drains:edit")], params: LogDrainCreate = body(LogDrainCreate)
+) -> Response:
     drain = await service.add_drain(on.db, on.app, params.url)
     return model_response(LogDrainOut.of(drain), status=201)
 
@@ -31,7 +35,7 @@ async def create(on: ManageApp, params: LogDrainCreate = body(LogDrainCreate)) -
     response_model=list[LogDrainOut],
     openapi_extra=ranged(SORT),
 )
-async def list_drains(request: Request, on: ViewApp) -> Response:
+async def list_drains(request: Request, on: Annotated[OnApp, reading("drains:view")]) -> Response:
     # Drain URLs often embed credentials: only those with a role on the app get here.
     extended = _extended(request)
     return await paged(
@@ -47,7 +51,11 @@ async def list_drains(request: Request, on: ViewApp) -> Response:
 @router.get(
     "/apps/{app_id_or_name}/log-drains/{log_drain_id_or_url_or_token}", response_model=LogDrainOut
 )
-async def info(request: Request, log_drain_id_or_url_or_token: str, on: ViewApp) -> Response:
+async def info(
+    request: Request,
+    log_drain_id_or_url_or_token: str,
+    on: Annotated[OnApp, reading("drains:view")],
+) -> Response:
     drain = await service.get_drain(on.db, on.app.id, log_drain_id_or_url_or_token)
     return model_response(LogDrainOut.of(drain, _extended(request)))
 
@@ -55,6 +63,8 @@ async def info(request: Request, log_drain_id_or_url_or_token: str, on: ViewApp)
 @router.delete(
     "/apps/{app_id_or_name}/log-drains/{log_drain_id_or_url_or_token}", response_model=LogDrainOut
 )
-async def delete(log_drain_id_or_url_or_token: str, on: ManageApp) -> Response:
+async def delete(
+    log_drain_id_or_url_or_token: str, on: Annotated[OnApp, writing("drains:edit")]
+) -> Response:
     drain = await service.remove_drain(on.db, on.app, log_drain_id_or_url_or_token)
     return model_response(LogDrainOut.of(drain))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -10,7 +11,7 @@ from starlette.responses import Response
 
 from tenku.logs import stream
 from tenku.logs.store import Filters
-from tenku.resources.app.access import ViewApp, access_to
+from tenku.resources.app.access import OnApp, access_to, reading
 from tenku.resources.log_session.schemas import LogSessionCreate, LogSessionOut
 from tenku.web.deps import Context, TransactionRoute, body
 from tenku.web.docs import answers, header, merged
@@ -24,7 +25,9 @@ streams = APIRouter()
 
 @router.post("/apps/{app_id_or_name}/log-sessions", response_model=LogSessionOut, status_code=201)
 async def create(
-    on: ViewApp, ctx: Context, params: LogSessionCreate = body(LogSessionCreate)
+    on: Annotated[OnApp, reading("logs:view")],
+    ctx: Context,
+    params: LogSessionCreate = body(LogSessionCreate),
 ) -> Response:
     session = stream.Session(
         app_id=on.app.id,

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.resources.app.access import DeployApp, ViewApp
+from tenku.resources.app.access import OnApp, ViewApp, writing
 from tenku.resources.slug import service
 from tenku.resources.slug.schemas import SlugCreate, SlugOut
 from tenku.storage.urls import blob_url, slug_subject
@@ -16,7 +18,10 @@ router = APIRouter(route_class=TransactionRoute)
 
 @router.post("/apps/{app_id_or_name}/slugs", response_model=SlugOut, status_code=201)
 async def create(
-    request: Request, on: DeployApp, ctx: Context, params: SlugCreate = body(SlugCreate)
+    request: Request,
+    on: Annotated[OnApp, writing("code:push")],
+    ctx: Context,
+    params: SlugCreate = body(SlugCreate),
 ) -> Response:
     slug = await service.create_slug(on.db, on.app, params)
     url = blob_url(ctx.settings, ctx.signer, slug_subject(slug.id), "PUT", request=request)

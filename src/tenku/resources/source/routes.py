@@ -7,12 +7,13 @@ tarball with no Authorization, then name the GET URL as a build's source.
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.resources.app.access import DeployApp
+from tenku.resources.app.access import OnApp, writing
 from tenku.resources.source.schemas import SourceBlobOut, SourceOut
 from tenku.storage.urls import blob_url
 from tenku.web.context import AppContext
@@ -32,7 +33,9 @@ def _source(request: Request, ctx: AppContext) -> Response:
 
 
 @router.post("/apps/{app_id_or_name}/sources", response_model=SourceOut, status_code=201)
-async def create(request: Request, on: DeployApp, ctx: Context) -> Response:
+async def create(
+    request: Request, on: Annotated[OnApp, writing("code:push")], ctx: Context
+) -> Response:
     return _source(request, ctx)
 
 
