@@ -23,7 +23,11 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
 class Passes:
     """Runs `step` at once, then again on every `wake()` and at least every `interval`
     seconds, until `stop()`. A pass that fails is logged and the next one still runs;
-    `after` runs after every pass, failed or not."""
+    `after` runs after every pass, failed or not.
+
+    With `gap`, passes start at least `gap` seconds apart: wakes that arrive meanwhile
+    make one pass between them, so a burst of writes costs a few passes, not one each.
+    A wake after a quiet spell still runs a pass at once."""
 
     def __init__(
         self,
@@ -34,8 +38,10 @@ class Passes:
         logger: logging.Logger,
         failure: str,
         after: Callable[[], None] | None = None,
+        gap: float = 0.0,
     ) -> None:
         self.name = name
+        self.gap = gap
         self.step = step
         self.interval = interval
         self.logger = logger
@@ -67,5 +73,7 @@ class Passes:
                 self.logger.exception(self.failure)
             if self.after is not None:
                 self.after()
+            if self.gap:
+                await asyncio.sleep(self.gap)
             await wait_event(self._wake, self.interval)
             self._wake.clear()

@@ -59,6 +59,9 @@ POLL = 1.0
 FLUSH = 0.2
 # Every this many passes, every app's state is applied again, changed or not.
 FULL_EVERY = 30
+# A pass reads every app's desired state: under a stream of writes (each nudges), passes
+# run at most this often instead of back to back, leaving the CPU to the API.
+PASS_GAP = 0.1
 # Lines waiting for the database beyond either bound are dropped, counted and announced
 # in the app's stream with an L10 line, so a dyno that prints faster than lines can be
 # stored never blocks and never grows the runtime's memory: waiting lines hold at most
@@ -270,6 +273,7 @@ class DynoManager:
             logger=log,
             failure="could not apply the desired dyno state",
             after=self._ready,
+            gap=PASS_GAP,
         )
         self._flusher_task: asyncio.Task[None] | None = None
         self._routes: dict[str, _Route] = {}
