@@ -54,6 +54,10 @@ RESOURCES = (
     "log_drain",
     "log_session",
     "oauth_authorization",
+    # Before any package routing /organizations/{name} or /teams/{name}: the literal
+    # /organizations/apps, /teams/apps and /teams/permissions must match first.
+    "organization_app",
+    "organization_app_collaborator",
     "plan",
     "rate_limit",
     "region",

@@ -34,6 +34,10 @@ MODELS = {
     "log-drain": "tenku.resources.log_drain.schemas:LogDrainOut",
     "log-session": "tenku.resources.log_session.schemas:LogSessionOut",
     "oauth-authorization": "tenku.resources.oauth_authorization.schemas:AuthorizationOut",
+    "organization-app": "tenku.resources.organization_app.schemas:OrganizationAppOut",
+    "organization-app-collaborator": (
+        "tenku.resources.organization_app_collaborator.schemas:OrganizationAppCollaboratorOut"
+    ),
     "plan": "tenku.resources.plan.schemas:PlanOut",
     "user-preferences": "tenku.resources.user_preferences.schemas:PreferencesOut",
     "app": "tenku.resources.app.schemas:AppOut",

@@ -38,6 +38,8 @@ BUILT = [
     "log-drain",
     "log-session",
     "oauth-authorization",
+    "organization-app",
+    "organization-app-collaborator",
     "plan",
     "rate-limit",
     "region",
@@ -77,6 +79,18 @@ EXTRA = {
     ("POST", "/{}.git/git-receive-pack"): "git push over smart HTTP (deploys main)",
     ("GET", "/schema"): "the API's JSON hyper-schema, as api.heroku.com serves it",
     ("GET", "/openapi.json"): "the same routes as OpenAPI 3.1, for testing tools",
+    # Team apps under the CLI's /teams names (Heroku renamed organizations to teams);
+    # each shares its implementation with the reference's /organizations route.
+    ("POST", "/teams/apps"): "apps:create --team creates the app in the team",
+    ("GET", "/teams/{}/apps"): "apps --team lists a team's apps",
+    ("GET", "/teams/apps/{}"): "apps:lock and apps:unlock read the team app first",
+    ("PATCH", "/teams/apps/{}"): "apps:lock, apps:unlock and apps:transfer (to a team)",
+    ("POST", "/teams/apps/{}/collaborators"): "access:add --permissions, and apps:join",
+    ("GET", "/teams/apps/{}/collaborators"): "a team app's collaborators, by the /teams name",
+    ("GET", "/teams/apps/{}/collaborators/{}"): "a team app's collaborator, by the /teams name",
+    ("PATCH", "/teams/apps/{}/collaborators/{}"): "access:update sets the permissions",
+    ("DELETE", "/teams/apps/{}/collaborators/{}"): "removing one, by the /teams name",
+    ("GET", "/teams/permissions"): "access lists team admins with every app permission",
 }
 
 

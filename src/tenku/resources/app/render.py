@@ -14,11 +14,15 @@ from tenku.db.models import Account, App, Team
 from tenku.resources.app.schemas import AppOut
 from tenku.resources.common import AccountRef, Ref
 
+# Heroku's address for a team as an app's owner. The CLI tells team apps from personal
+# ones by it: `apps:transfer` sends a team app's transfer to a person to
+# PATCH /teams/apps/{app} only when the owner's email ends so, and `access` hides it.
+TEAM_OWNER_DOMAIN = "herokumanager.com"
+
 
 def team_owner(team: Ref, settings: Settings) -> AccountRef:
-    """Who a team app's `owner` is: the team, under an address no account can have
-    (Heroku shows `<team>@herokumanager.com`)."""
-    return AccountRef.model_construct(email=f"{team.name}@teams.{settings.base_domain}", id=team.id)
+    """Who a team app's `owner` is: the team, as `<team>@herokumanager.com`."""
+    return AccountRef.model_construct(email=f"{team.name}@{TEAM_OWNER_DOMAIN}", id=team.id)
 
 
 async def owners(

@@ -29,23 +29,37 @@ async def create(
 
 
 @router.get("/apps", response_model=list[AppOut], openapi_extra=ranged(service.SORT))
+async def list_apps(request: Request, caller: AppsReader, db: Db, ctx: Context) -> Response:
+    """Every app the caller may see, team apps included (`heroku apps --all`)."""
+    return await paged(
+        request,
+        db,
+        service.visible_apps(caller.account.id),
+        service.SORT,
+        AppOut,
+        lambda apps: render_apps(db, apps, ctx.settings, known=caller.account),
+    )
+
+
 @router.get(
     "/users/{account_email_or_id_or_self}/apps",
     response_model=list[AppOut],
     openapi_extra=ranged(service.SORT),
 )
-async def list_apps(
+async def list_user_apps(
     request: Request,
     caller: AppsReader,
     db: Db,
     ctx: Context,
-    account_email_or_id_or_self: str = "~",
+    account_email_or_id_or_self: str,
 ) -> Response:
+    """Owned and collaborated apps, team apps left out (`heroku apps`), as the reference
+    says."""
     account = await resolve_self(db, caller.account, account_email_or_id_or_self)
     return await paged(
         request,
         db,
-        service.visible_apps(account.id),
+        service.personal_apps(account.id),
         service.SORT,
         AppOut,
         lambda apps: render_apps(db, apps, ctx.settings, known=caller.account),

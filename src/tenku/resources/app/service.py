@@ -6,7 +6,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
-from tenku.db.models import Account, App, Collaborator, Domain
+from tenku.db.models import Account, App, Collaborator, Domain, Team
 from tenku.ids import as_uuid
 from tenku.names import generate_name
 from tenku.resources.app.access import Access, visible_app_ids
@@ -33,6 +33,11 @@ def visible_apps(account_id: uuid.UUID) -> Select[App]:
     return select(App).where(App.id.in_(visible_app_ids(account_id)))
 
 
+def personal_apps(account_id: uuid.UUID) -> Select[App]:
+    """Apps outside any team that the account owns or collaborates on."""
+    return visible_apps(account_id).where(App.organization_id.is_(None))
+
+
 def default_hostname(name: str, settings: Settings) -> str:
     return f"{name}.{settings.base_domain}"
 
@@ -51,8 +56,15 @@ def _stack_name(ident: str | None) -> str:
 
 
 async def create_app(
-    db: AsyncSession, owner: Account, params: AppCreate, settings: Settings
+    db: AsyncSession,
+    creator: Account,
+    params: AppCreate,
+    settings: Settings,
+    team: Team | None = None,
 ) -> App:
+    """A personal app of `creator`'s, or with `team` an app the team holds (no owner and
+    no collaborator row: who may act on it is the caller's business). The initial release
+    is credited to `creator` either way."""
     region = find_region(params.region or DEFAULT_REGION)
     if region is None:
         raise InvalidParams(f"Invalid region provided: {params.region} is not a known region.")
@@ -70,7 +82,8 @@ async def create_app(
             raise InvalidParams("Could not generate a free app name; please choose one.")
     app = App(
         name=name,
-        owner_id=owner.id,
+        owner_id=None if team is not None else creator.id,
+        organization_id=team.id if team is not None else None,
         region=region.name,
         stack=stack,
         build_stack=stack,
@@ -81,9 +94,10 @@ async def create_app(
     )
     db.add(app)
     await db.flush()
-    db.add(Collaborator(app_id=app.id, account_id=owner.id, role="owner", permissions=[]))
+    if team is None:
+        db.add(Collaborator(app_id=app.id, account_id=creator.id, role="owner", permissions=[]))
     db.add(Domain(app_id=app.id, hostname=default_hostname(name, settings), kind="heroku"))
-    await releases.create_release(db, app, owner, "Initial release")
+    await releases.create_release(db, app, creator, "Initial release")
     return app
 
 

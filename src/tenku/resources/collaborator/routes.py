@@ -25,10 +25,10 @@ async def create(
     on: Annotated[OnApp, writing("access:edit")],
     params: CollaboratorCreate = body(CollaboratorCreate),
 ) -> Response:
-    collaborator, user = await service.add_collaborator(
+    collaborator, user, role = await service.add_collaborator(
         on.db, on.app, on.caller.account, params.user
     )
-    return model_response(CollaboratorOut.of(collaborator, user, on.app), status=201)
+    return model_response(CollaboratorOut.of(collaborator, user, on.app, role), status=201)
 
 
 @router.get(
@@ -40,10 +40,10 @@ async def list_collaborators(request: Request, on: ViewApp) -> Response:
     return await paged(
         request,
         on.db,
-        service.collaborators_of(on.app.id),
+        service.collaborators_of(on.app),
         SORT,
         CollaboratorOut,
-        lambda rows: [CollaboratorOut.of(c, a, on.app) for _, c, a in rows],
+        lambda rows: [CollaboratorOut.of(c, a, on.app, r) for _, c, a, r in rows],
     )
 
 
@@ -52,8 +52,10 @@ async def list_collaborators(request: Request, on: ViewApp) -> Response:
     response_model=CollaboratorOut,
 )
 async def info(collaborator_email_or_id: str, on: ViewApp) -> Response:
-    collaborator, user = await service.get_collaborator(on.db, on.app.id, collaborator_email_or_id)
-    return model_response(CollaboratorOut.of(collaborator, user, on.app))
+    collaborator, user, role = await service.get_collaborator(
+        on.db, on.app, collaborator_email_or_id
+    )
+    return model_response(CollaboratorOut.of(collaborator, user, on.app, role))
 
 
 @router.delete(
@@ -61,7 +63,7 @@ async def info(collaborator_email_or_id: str, on: ViewApp) -> Response:
     response_model=CollaboratorOut,
 )
 async def delete(collaborator_email_or_id: str, on: JoinedApp) -> Response:
-    collaborator, user = await service.remove_collaborator(
+    collaborator, user, role = await service.remove_collaborator(
         on.db, on.app, on.caller.account, on.access, collaborator_email_or_id
     )
-    return model_response(CollaboratorOut.of(collaborator, user, on.app))
+    return model_response(CollaboratorOut.of(collaborator, user, on.app, role))
