@@ -54,6 +54,10 @@ RESOURCES = (
     "log_drain",
     "log_session",
     "oauth_authorization",
+    "organization",
+    "organization_addon",
+    "organization_member",
+    "organization_preferences",
     "plan",
     "rate_limit",
     "region",
@@ -64,6 +68,7 @@ RESOURCES = (
     "source",
     "stack",
     "user_preferences",
+    "whitelisted_addon_service",
 )
 
 

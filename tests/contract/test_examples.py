@@ -34,6 +34,14 @@ MODELS = {
     "log-drain": "tenku.resources.log_drain.schemas:LogDrainOut",
     "log-session": "tenku.resources.log_session.schemas:LogSessionOut",
     "oauth-authorization": "tenku.resources.oauth_authorization.schemas:AuthorizationOut",
+    "organization": "tenku.resources.organization.schemas:OrganizationOut",
+    "organization-member": "tenku.resources.organization_member.schemas:OrganizationMemberOut",
+    "organization-preferences": (
+        "tenku.resources.organization_preferences.schemas:OrganizationPreferencesOut"
+    ),
+    "whitelisted-addon-service": (
+        "tenku.resources.whitelisted_addon_service.schemas:WhitelistedAddonServiceOut"
+    ),
     "plan": "tenku.resources.plan.schemas:PlanOut",
     "user-preferences": "tenku.resources.user_preferences.schemas:PreferencesOut",
     "app": "tenku.resources.app.schemas:AppOut",
