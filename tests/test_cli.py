@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenku.cli import main
+from tenku.cli import main, run_db
+from tenku.config import load_settings
+from tenku.db.models import Account, Team, TeamMember
 
 
 @pytest.fixture
@@ -66,6 +70,41 @@ def test_bad_scope_is_refused(data_dir: Path) -> None:
     )
     assert result.exit_code != 0
     assert "unknown scope" in result.output
+
+
+def test_teams_create_makes_an_admin(data_dir: Path) -> None:
+    run(data_dir, "users", "create", "ops@example.com", "--password", "pw")
+    out = run(data_dir, "teams", "create", "acme", "--admin", "Ops@Example.com")
+    team_id, name = out.strip().split("\t")
+    assert name == "acme"
+
+    async def membership(db: AsyncSession) -> list[tuple[str, str, str]]:
+        rows = await db.execute(
+            select(Team.id, Team.name, TeamMember.role, Account.email)
+            .join(TeamMember, TeamMember.team_id == Team.id)
+            .join(Account, Account.id == TeamMember.account_id)
+        )
+        return [(str(r[0]), r[1], f"{r[3]}:{r[2]}") for r in rows]
+
+    rows = run_db(load_settings(data_dir=data_dir), membership)
+    assert rows == [(team_id, "acme", "ops@example.com:admin")]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("acme", "--admin", "nobody@example.com"), "no such user"),
+        (("Acme", "--admin", "ops@example.com"), "Invalid name"),
+        (("apps", "--admin", "ops@example.com"), "reserved"),
+        (("taken", "--admin", "ops@example.com"), "already taken"),
+    ],
+)
+def test_teams_create_refuses_cleanly(data_dir: Path, args: tuple[str, ...], says: str) -> None:
+    run(data_dir, "users", "create", "ops@example.com", "--password", "pw")
+    run(data_dir, "teams", "create", "taken", "--admin", "ops@example.com")
+    result = CliRunner().invoke(main, ["teams", "create", *args, "--data-dir", str(data_dir)])
+    assert result.exit_code != 0
+    assert says in result.output
 
 
 def test_migrate_is_idempotent(data_dir: Path) -> None:

@@ -54,10 +54,15 @@ RESOURCES = (
     "log_drain",
     "log_session",
     "oauth_authorization",
-    # Before any package routing /organizations/{name} or /teams/{name}: the literal
-    # /organizations/apps, /teams/apps and /teams/permissions must match first.
+    # Team paths take their name through the `team` converter, which never matches the
+    # literal words after /organizations/ and /teams/ (apps, permissions, invitations),
+    # so this order does not matter; the team-app packages come first all the same.
     "organization_app",
     "organization_app_collaborator",
+    "organization",
+    "organization_addon",
+    "organization_member",
+    "organization_preferences",
     "plan",
     "rate_limit",
     "region",
@@ -68,6 +73,7 @@ RESOURCES = (
     "source",
     "stack",
     "user_preferences",
+    "whitelisted_addon_service",
 )
 
 

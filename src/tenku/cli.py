@@ -237,6 +237,40 @@ def users_list(data_dir: Path | None) -> None:
 
 
 @main.group()
+def teams() -> None:
+    """Manage teams."""
+
+
+@teams.command("create")
+@click.argument("name")
+@click.option("--admin", "admin_email", required=True, help="Email of the team's first admin.")
+@data_dir_option
+def teams_create(name: str, admin_email: str, data_dir: Path | None) -> None:
+    """Create a team with a first admin; prints its id and name."""
+    from tenku.resources.account.service import find_account
+    from tenku.resources.organization.service import create_team
+    from tenku.web.errors import ApiError
+
+    settings = load_settings(data_dir=data_dir)
+    prepare(settings)
+
+    async def work(db: AsyncSession) -> tuple[str, str] | None:
+        admin = await find_account(db, admin_email)
+        if admin is None:
+            return None
+        team, _ = await create_team(db, name, admin)
+        return str(team.id), team.name
+
+    try:
+        made = run_db(settings, work)
+    except ApiError as err:
+        raise click.ClickException(err.message) from err
+    if made is None:
+        raise click.ClickException(f"no such user: {admin_email}")
+    click.echo("\t".join(made))
+
+
+@main.group()
 def tokens() -> None:
     """Mint, list and revoke API tokens."""
 

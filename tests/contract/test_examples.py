@@ -38,6 +38,14 @@ MODELS = {
     "organization-app-collaborator": (
         "tenku.resources.organization_app_collaborator.schemas:OrganizationAppCollaboratorOut"
     ),
+    "organization": "tenku.resources.organization.schemas:OrganizationOut",
+    "organization-member": "tenku.resources.organization_member.schemas:OrganizationMemberOut",
+    "organization-preferences": (
+        "tenku.resources.organization_preferences.schemas:OrganizationPreferencesOut"
+    ),
+    "whitelisted-addon-service": (
+        "tenku.resources.whitelisted_addon_service.schemas:WhitelistedAddonServiceOut"
+    ),
     "plan": "tenku.resources.plan.schemas:PlanOut",
     "user-preferences": "tenku.resources.user_preferences.schemas:PreferencesOut",
     "app": "tenku.resources.app.schemas:AppOut",

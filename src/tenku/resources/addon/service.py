@@ -32,6 +32,7 @@ from tenku.resources.addon.schemas import AddonCreate
 from tenku.resources.config_var.store import drop_own_vars, own_config
 from tenku.resources.region.catalog import find_region
 from tenku.resources.release import service as releases
+from tenku.resources.whitelisted_addon_service.service import check_allowed
 from tenku.security import new_token, token_digest
 from tenku.web.errors import ConfirmationRequired, Conflict, InvalidParams, ServiceUnavailable
 
@@ -203,6 +204,7 @@ async def begin_create(
     the provider is called only once that has committed."""
     plan = find_plan(catalog, params.plan)
     spec = catalog.services[plan.service]
+    await check_allowed(db, app, spec.slug, user.id)
     await _check_installable(db, spec, app)
     may_share_admin = await _may_share_admin(db, settings, spec)
     names, replaced = await _new_attachment_names(db, spec, app, params)

@@ -40,6 +40,12 @@ def shape(path: str) -> str:
     return _PARAM.sub("{}", path)
 
 
+def plain(path: str) -> str:
+    """A route's path as documents write it, without Starlette's convertors
+    (`/teams/{team_name_or_id:team}` is `/teams/{team_name_or_id}`)."""
+    return _PARAM.sub(r"{\1}", path)
+
+
 @dataclass(frozen=True)
 class Param:
     """A path parameter: which resource's attribute (or identity) it names."""
@@ -192,7 +198,7 @@ def links(routes: Iterable[Any]) -> list[Link]:
                     Link(
                         resource=resource,
                         method=method,
-                        path=route.path,
+                        path=plain(route.path),
                         params=_params(route.path, resource, known),
                         title=title,
                         description=description,
