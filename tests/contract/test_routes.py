@@ -34,6 +34,7 @@ BUILT = [
     "dyno",
     "filter-apps",
     "formation",
+    "invitation",
     "key",
     "log-drain",
     "log-session",
@@ -77,6 +78,13 @@ EXTRA = {
     ("POST", "/{}.git/git-receive-pack"): "git push over smart HTTP (deploys main)",
     ("GET", "/schema"): "the API's JSON hyper-schema, as api.heroku.com serves it",
     ("GET", "/openapi.json"): "the same routes as OpenAPI 3.1, for testing tools",
+    ("GET", "/teams/{}/invitations"): "members and members:remove list pending invitations",
+    ("PUT", "/teams/{}/invitations"): "members:add invites, the team having team-invite-acceptance",
+    ("DELETE", "/teams/{}/invitations/{}"): "members:remove revokes a pending invitation",
+    ("GET", "/teams/invitations/{}"): "the invited person reads a mailed team invitation",
+    ("POST", "/teams/invitations/{}/accept"): "someone with an account joins the team invited to",
+    ("GET", "/teams/{}/features"): "members:add and members check team-invite-acceptance",
+    ("GET", "/teams/{}/features/{}"): "one team feature, as for account and app features",
 }
 
 
