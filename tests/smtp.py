@@ -119,6 +119,8 @@ def smtp_server(
         hostname=server.host,
         port=server.port,
         ssl_context=implicit_tls,
+        # Time to come up on a busy machine (aiosmtpd's default is 5 s).
+        ready_timeout=30.0,
         **options,
     )
     controller.start()
