@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import subprocess
@@ -142,3 +143,54 @@ def test_a_loose_data_dir_is_reported(data_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"warning: {data_dir} is mode 0755" in done.stderr
     assert f"warning: {data_dir / 'tenku.db'} is mode 0644" in done.stderr
+
+
+def mail(data_dir: Path, body: str = "Your invitation token: abc\n") -> str:
+    """A message as the API sends it, into the data directory's outbox; its id."""
+    from tenku.config import load_settings
+    from tenku.mail import Mailer
+
+    mailer = Mailer.of(load_settings(data_dir=data_dir))
+    return asyncio.run(mailer.send("dana@example.com", "You're invited to Tenku", body)).id
+
+
+def test_mail_list_and_show(data_dir: Path) -> None:
+    assert run(data_dir, "mail", "list") == ""
+    first = mail(data_dir, "Hello Dana.\nYour invitation token: abc\n")
+    second = mail(data_dir, "Ünïcode stays readable.\n")
+    rows = [line.split("\t") for line in run(data_dir, "mail", "list").splitlines()]
+    assert [row[0] for row in rows] == [first, second]
+    assert rows[0][2:] == ["dana@example.com", "You're invited to Tenku", "outbox"]
+    assert rows[0][1].endswith("Z")
+    shown = run(data_dir, "mail", "show", first)
+    assert f"Id: {first}\n" in shown
+    assert "To: dana@example.com\n" in shown
+    assert "Subject: You're invited to Tenku\n" in shown
+    assert shown.endswith("\n\nHello Dana.\nYour invitation token: abc\n\n")
+    assert "Ünïcode stays readable." in run(data_dir, "mail", "show", second)
+    stored = (data_dir / "mail" / f"{second}.eml").read_text()
+    assert "Ünïcode stays readable." in stored
+    for bad in ("nope", "../tenku", f"../mail/{first}"):
+        result = CliRunner().invoke(main, ["mail", "show", bad, "--data-dir", str(data_dir)])
+        assert result.exit_code != 0
+        assert "no such message" in result.output
+
+
+def test_mail_resend(data_dir: Path) -> None:
+    from tests.smtp import smtp_server
+
+    message_id = mail(data_dir)
+    args = ["mail", "resend", message_id, "--data-dir", str(data_dir)]
+    unset = CliRunner().invoke(main, args)
+    assert unset.exit_code != 0
+    assert "no SMTP server is configured" in unset.output
+    bad = CliRunner().invoke(main, args, env={"TENKU_SMTP_URL": "http://mail.example.com"})
+    assert bad.exit_code != 0
+    assert "smtp://" in bad.output
+    with smtp_server() as server:
+        sent = CliRunner().invoke(main, args, env={"TENKU_SMTP_URL": server.url()})
+        assert sent.exit_code == 0, sent.output
+        [got] = server.messages()
+    assert got.recipients == ["dana@example.com"]
+    assert "Your invitation token: abc" in got.body
+    assert run(data_dir, "mail", "list").split("\t")[-1] == "sent\n"

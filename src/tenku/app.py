@@ -17,6 +17,7 @@ from tenku.addons.registry import AddonRegistry
 from tenku.addons.settings import AddonSettings
 from tenku.config import Settings
 from tenku.db.engine import Database
+from tenku.mail import Mailer
 from tenku.storage.blobs import DirectoryBlobStore
 from tenku.storage.signing import Signer, load_secret
 from tenku.web.context import AppContext
@@ -50,6 +51,7 @@ RESOURCES = (
     "filter_apps",
     "formation",
     "git",
+    "invitation",
     "key",
     "log_drain",
     "log_session",
@@ -72,6 +74,8 @@ RESOURCES = (
     "sni_endpoint",
     "source",
     "stack",
+    "team_feature",
+    "team_invitation",
     "user_preferences",
     "whitelisted_addon_service",
 )
@@ -123,6 +127,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         signer=Signer(load_secret(settings.data_dir, settings.secret_key)),
         addons=AddonRegistry(AddonSettings.of(settings)),
         tokens=TokenCache(db),
+        mailer=Mailer.of(settings),
     )
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(HTTPException, _http_error)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from tenku.config import Settings, load_settings
 from tenku.db.engine import Database
 from tenku.db.migrate import upgrade
 from tenku.db.models import Account, Authorization
+from tenku.mail import DeliveryError, Mailer
 from tenku.privacy import loose_files, private_dir, private_process
 from tenku.resources.oauth_authorization.schemas import MAX_EXPIRES_IN
 from tenku.tls import tls_files
@@ -111,6 +113,7 @@ def up(
     settings = load_settings(data_dir=data_dir, port=port, host=host, http_port=http_port)
     if settings.http_port is not None and settings.http_port == settings.port:
         raise click.UsageError("--http-port must differ from --port")
+    mailer = mailer_of(settings)
     prepare(settings)
     try:
         ensure_tls(settings)
@@ -129,6 +132,8 @@ def up(
     click.echo(
         f"heroku run attaches on {settings.public_host}:{settings.rendezvous_port} (TLS)", err=True
     )
+    sent = f", sent through {mailer.target}" if mailer.target else ""
+    click.echo(f"Mail goes to {mailer.outbox.directory}{sent} (`tenku mail list`)", err=True)
     click.echo("Point the heroku CLI and git at it with:\n" + client_env(settings) + "\n", err=True)
     check_sandbox(settings)
     # Settings that other Tenku processes (workers, the runtime) read from the environment.
@@ -361,6 +366,58 @@ def tokens_revoke(token_id: str, data_dir: Path | None) -> None:
     if not run_db(settings, work):
         raise click.ClickException(f"no such token: {token_id}")
     click.echo("revoked", err=True)
+
+
+@main.group()
+def mail() -> None:
+    """Read the mail Tenku sent (invitations) and send it again."""
+
+
+def mailer_of(settings: Settings) -> Mailer:
+    try:
+        return Mailer.of(settings)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _mailer(data_dir: Path | None) -> Mailer:
+    return mailer_of(load_settings(data_dir=data_dir))
+
+
+@mail.command("list")
+@data_dir_option
+def mail_list(data_dir: Path | None) -> None:
+    """List the outbox, oldest first: id, date, to, subject, delivery."""
+    for message in _mailer(data_dir).outbox.messages():
+        date = message.date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        click.echo(f"{message.id}\t{date}\t{message.to}\t{message.subject}\t{message.delivery}")
+
+
+@mail.command("show")
+@click.argument("message_id")
+@data_dir_option
+def mail_show(message_id: str, data_dir: Path | None) -> None:
+    """Print one message whole."""
+    message = _mailer(data_dir).outbox.read(message_id)
+    if message is None:
+        raise click.ClickException(f"no such message: {message_id}")
+    click.echo(message.text())
+
+
+@mail.command("resend")
+@click.argument("message_id")
+@data_dir_option
+def mail_resend(message_id: str, data_dir: Path | None) -> None:
+    """Send one message of the outbox again through TENKU_SMTP_URL."""
+    mailer = _mailer(data_dir)
+    message = mailer.outbox.read(message_id)
+    if message is None:
+        raise click.ClickException(f"no such message: {message_id}")
+    try:
+        asyncio.run(mailer.deliver(message))
+    except DeliveryError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"sent to {message.to}", err=True)
 
 
 def run() -> None:

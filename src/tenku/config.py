@@ -151,6 +151,11 @@ class Settings:
     # The add-on admin servers may take connections without a password, and Redis add-ons
     # may share the admin password (no ACLs): safe only where all accounts trust each other.
     addon_unsafe_admin: bool = False
+    # Mail (invitations): always written to `<data_dir>/mail/`, and sent through this SMTP
+    # server when set: `smtp://[user:pass@]host:port`, `smtps://...`, `?starttls=1`.
+    smtp_url: str | None = None
+    # The From address (None: `Tenku <tenku@<base_domain>>`).
+    mail_from: str | None = None
 
     @property
     def source_limits(self) -> tuple[int, int]:
@@ -266,4 +271,6 @@ def load_settings(
         addon_partner_timeout=_env_float("TENKU_ADDON_PARTNER_TIMEOUT", d["addon_partner_timeout"]),
         addon_call_grace=_env_float("TENKU_ADDON_CALL_GRACE", d["addon_call_grace"]),
         addon_unsafe_admin=os.environ.get("TENKU_ADDON_UNSAFE_ADMIN", "") in ("1", "true", "yes"),
+        smtp_url=os.environ.get("TENKU_SMTP_URL") or None,
+        mail_from=os.environ.get("TENKU_MAIL_FROM") or None,
     )

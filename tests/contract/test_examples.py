@@ -30,6 +30,7 @@ MODELS = {
     "domain": "tenku.resources.domain.schemas:DomainOut",
     "dyno": "tenku.resources.dyno.schemas:DynoOut",
     "formation": "tenku.resources.formation.schemas:FormationOut",
+    "invitation": "tenku.resources.invitation.schemas:InvitationOut",
     "key": "tenku.resources.key.schemas:KeyOut",
     "log-drain": "tenku.resources.log_drain.schemas:LogDrainOut",
     "log-session": "tenku.resources.log_session.schemas:LogSessionOut",

@@ -34,6 +34,7 @@ BUILT = [
     "dyno",
     "filter-apps",
     "formation",
+    "invitation",
     "key",
     "log-drain",
     "log-session",
@@ -111,6 +112,13 @@ EXTRA = {
     ("PATCH", "/teams/apps/{}/collaborators/{}"): "access:update sets the permissions",
     ("DELETE", "/teams/apps/{}/collaborators/{}"): "removing one, by the /teams name",
     ("GET", "/teams/permissions"): "access lists team admins with every app permission",
+    ("GET", "/teams/{}/invitations"): "members and members:remove list pending invitations",
+    ("PUT", "/teams/{}/invitations"): "members:add invites, the team having team-invite-acceptance",
+    ("DELETE", "/teams/{}/invitations/{}"): "members:remove revokes a pending invitation",
+    ("GET", "/teams/invitations/{}"): "the invited person reads a mailed team invitation",
+    ("POST", "/teams/invitations/{}/accept"): "someone with an account joins the team invited to",
+    ("GET", "/teams/{}/features"): "members:add and members check team-invite-acceptance",
+    ("GET", "/teams/{}/features/{}"): "one team feature, as for account and app features",
 }
 
 

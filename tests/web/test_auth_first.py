@@ -23,6 +23,9 @@ ANONYMOUS = {
     ("GET", "/streams/logs/{}"): "a log session's logplex_url: the URL is the secret",
     ("GET", "/schema"): "Heroku serves its schema without authentication",
     ("GET", "/openapi.json"): "the same routes, for testing tools",
+    ("GET", "/invitations/{}"): "the mailed invitation token is the credential",
+    ("PATCH", "/invitations/{}"): "the mailed invitation token is the credential",
+    ("GET", "/teams/invitations/{}"): "the mailed invitation token is the credential",
 }
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from tenku.addons.registry import AddonRegistry
 from tenku.config import Settings
 from tenku.db.engine import Database
+from tenku.mail import Mailer
 from tenku.storage.blobs import BlobStore
 from tenku.storage.signing import Signer
 from tenku.web.ratelimit import RateLimiter
@@ -22,3 +23,4 @@ class AppContext:
     signer: Signer
     addons: AddonRegistry
     tokens: TokenCache
+    mailer: Mailer

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenku.db.base import new_id
 from tenku.db.models import Account, App
 from tenku.ids import as_uuid
 from tenku.resources.account.schemas import AccountUpdate
@@ -33,12 +36,19 @@ async def resolve_self(db: AsyncSession, caller: Account, ident: str) -> Account
 
 
 async def create_account(
-    db: AsyncSession, email: str, password: str | None, name: str | None = None
+    db: AsyncSession,
+    email: str,
+    password: str | None,
+    name: str | None = None,
+    *,
+    account_id: uuid.UUID | None = None,
 ) -> Account:
+    """A new account; `account_id` when its id was promised before (an invitation's)."""
     email = normalize_email(email)
     if await find_account(db, email) is not None:
         raise InvalidParams(f"The email {email} is already taken.")
     account = Account(
+        id=account_id or new_id(),
         email=email,
         name=name,
         password_hash=await hash_password_async(password) if password else None,
