@@ -14,12 +14,9 @@ from tenku.db.models import Invitation
 from tenku.resources.invitation import service as invitations
 from tenku.resources.invitation.letters import accept_letter, password_letter, send_after_commit
 from tenku.resources.organization.access import TeamReader, TeamWriter
+from tenku.resources.organization_member.schemas import OrganizationMemberOut
 from tenku.resources.team_invitation import service
-from tenku.resources.team_invitation.schemas import (
-    TeamInvitationCreate,
-    TeamInvitationOut,
-    TeamMemberOut,
-)
+from tenku.resources.team_invitation.schemas import TeamInvitationCreate, TeamInvitationOut
 from tenku.web.deps import AccountWriter, Context, Db, TransactionRoute, body
 from tenku.web.lists import paged, ranged, sorting
 from tenku.web.render import model_response
@@ -96,7 +93,7 @@ async def info(team_invitation_token: str, db: Db) -> Response:
 
 @router.post(
     "/teams/invitations/{team_invitation_token}/accept",
-    response_model=TeamMemberOut,
+    response_model=OrganizationMemberOut,
     summary="Accept",
 )
 async def accept(team_invitation_token: str, caller: AccountWriter, db: Db) -> Response:

@@ -4,7 +4,7 @@ import uuid
 
 from pydantic import EmailStr, Field
 
-from tenku.db.models import Account, Invitation, Team, TeamMember
+from tenku.db.models import Account, Invitation, Team
 from tenku.resources.common import In, Out, Ref
 from tenku.resources.invitation.schemas import Invitee
 from tenku.web.render import Timestamp
@@ -43,34 +43,3 @@ class TeamInvitationCreate(In):
     email: EmailStr
     # admin, member, viewer or collaborator; none: the team's default permission.
     role: str | None = Field(default=None, max_length=32)
-
-
-class MemberUser(Out):
-    email: str
-    id: uuid.UUID
-    name: str | None
-
-
-class TeamMemberOut(Out):
-    """A team membership, as accepting an invitation makes it."""
-
-    created_at: Timestamp
-    email: str
-    federated: bool = False
-    id: uuid.UUID
-    role: str
-    two_factor_authentication: bool
-    updated_at: Timestamp
-    user: MemberUser
-
-    @classmethod
-    def of(cls, member: TeamMember, account: Account) -> TeamMemberOut:
-        return cls(
-            created_at=member.created_at,
-            email=account.email,
-            id=member.id,
-            role=member.role,
-            two_factor_authentication=account.two_factor_authentication,
-            updated_at=member.updated_at,
-            user=MemberUser(email=account.email, id=account.id, name=account.name),
-        )

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenku.db.models import Account, Invitation, Team, TeamMember
 from tenku.resources.account.service import find_account, normalize_email
 from tenku.resources.invitation import service as invitations
-from tenku.resources.team_invitation.schemas import TeamInvitationOut, TeamMemberOut
+from tenku.resources.organization_member.schemas import OrganizationMemberOut
+from tenku.resources.team_invitation.schemas import TeamInvitationOut
 from tenku.web.errors import Forbidden, InvalidParams, NotFound
 
 
@@ -138,7 +139,7 @@ async def by_token(db: AsyncSession, token: str) -> tuple[Invitation, Team]:
     return invitation, team
 
 
-async def accept(db: AsyncSession, caller: Account, token: str) -> TeamMemberOut:
+async def accept(db: AsyncSession, caller: Account, token: str) -> OrganizationMemberOut:
     """The caller joins the team the invitation is for, if it is for them."""
     invitation, team = await by_token(db, token)
     if not invitations.invited(invitation, caller):
@@ -148,4 +149,4 @@ async def accept(db: AsyncSession, caller: Account, token: str) -> TeamMemberOut
         )
     await invitations.claim(db, invitation)
     member = await invitations.join_team(db, invitation, caller)
-    return TeamMemberOut.of(member, caller)
+    return OrganizationMemberOut.of(member, caller)
