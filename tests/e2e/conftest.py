@@ -484,3 +484,14 @@ def heroku_other(
     heroku_bin: Path, server: LiveServer, other: Account, cli_homes: dict[str, Path]
 ) -> Heroku:
     return Heroku(heroku_bin, server, other.key, cli_homes["other"])
+
+
+@pytest.fixture
+def team(api: httpx.Client) -> Iterator[str]:
+    """A team of the owner's, with the other account as a member."""
+    name = unique_app_name("team")
+    assert api.post("/teams", json={"name": name}).status_code == 201
+    r = api.put(f"/teams/{name}/members", json={"email": "other@example.com", "role": "member"})
+    assert r.status_code == 201, r.text
+    yield name
+    api.delete(f"/teams/{name}")

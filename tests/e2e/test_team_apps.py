@@ -1,56 +1,13 @@
-"""Team apps through the real CLI: apps:create --team, apps --team, lock, join, transfer.
-
-Teams and their members are written straight to the server's database: the endpoints
-that manage them are not what these tests are about.
-"""
+"""Team apps through the real CLI: apps:create --team, apps --team, lock, join, transfer."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import httpx
 import pytest
-from sqlalchemy import create_engine, delete, select
-from sqlalchemy.orm import Session
 
-from tenku.db.models import Account as AccountRow
-from tenku.db.models import Team, TeamMember
-from tests.e2e.conftest import Account, Heroku, LiveServer, json_of, unique_app_name
+from tests.e2e.conftest import Account, Heroku, json_of, unique_app_name
 
 pytestmark = pytest.mark.e2e
-
-
-def _database_url(server: LiveServer) -> str:
-    url = server.env.get("TENKU_DATABASE_URL")
-    if url is None:
-        return f"sqlite:///{server.data_dir / 'tenku.db'}"
-    return "postgresql+psycopg://" + url.split("://", 1)[1]
-
-
-@pytest.fixture
-def team(server: LiveServer, owner: Account, other: Account) -> Iterator[str]:
-    """A team with the owner as admin and the other account as member."""
-    name = f"team-{uuid.uuid4().hex[:8]}"
-    engine = create_engine(_database_url(server))
-    try:
-        with Session(engine) as db:
-            team = Team(name=name, member_permissions=["view"])
-            db.add(team)
-            db.flush()
-            for email, role in ((owner.email, "admin"), (other.email, "member")):
-                account_id = db.execute(
-                    select(AccountRow.id).where(AccountRow.email == email)
-                ).scalar_one()
-                db.add(TeamMember(team_id=team.id, account_id=account_id, role=role))
-            db.commit()
-            team_id = team.id
-        yield name
-        with Session(engine) as db:
-            db.execute(delete(TeamMember).where(TeamMember.team_id == team_id))
-            db.commit()
-    finally:
-        engine.dispose()
 
 
 def _team_app(api: httpx.Client, team: str) -> str:

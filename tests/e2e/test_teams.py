@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import Heroku, json_of, unique_app_name
+from tests.e2e.conftest import Heroku, json_of
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def team(api: httpx.Client) -> Iterator[str]:
-    """A team of the owner's, with the other account as a member."""
-    name = unique_app_name("team")
-    assert api.post("/teams", json={"name": name}).status_code == 201
-    r = api.put(f"/teams/{name}/members", json={"email": "other@example.com", "role": "member"})
-    assert r.status_code == 201, r.text
-    yield name
-    api.delete(f"/teams/{name}")
 
 
 def test_teams_lists_the_callers_teams_and_roles(

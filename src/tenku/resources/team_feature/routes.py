@@ -1,5 +1,6 @@
-"""Features of a team. The heroku CLI's `members:add` invites people (rather than adding
-them at once) when the team has `team-invite-acceptance`, which every Tenku team has.
+"""Features of a team, which every Tenku team has: the heroku CLI's `members:add` invites
+people (rather than adding them at once) when the team has `team-invite-acceptance`, and
+its `access:add` sends `--permissions` only when the team has `org-access-controls`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from tenku.web.render import model_response
 router = APIRouter(route_class=TransactionRoute)
 
 TEAM_FEATURES = [
+    feature(
+        "team-feature",
+        "org-access-controls",
+        description="Each collaborator on a team app holds the app permissions given to them",
+        display_name="App permissions",
+        doc_url="https://devcenter.heroku.com/articles/app-permissions",
+        enabled=True,
+        state="general",
+    ),
     feature(
         "team-feature",
         "team-invite-acceptance",
