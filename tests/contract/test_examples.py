@@ -34,6 +34,8 @@ MODELS = {
     "log-drain": "tenku.resources.log_drain.schemas:LogDrainOut",
     "log-session": "tenku.resources.log_session.schemas:LogSessionOut",
     "oauth-authorization": "tenku.resources.oauth_authorization.schemas:AuthorizationOut",
+    "oauth-client": "tenku.resources.oauth_client.schemas:OAuthClientOut",
+    "oauth-token": "tenku.resources.oauth_token.schemas:OAuthTokenOut",
     "plan": "tenku.resources.plan.schemas:PlanOut",
     "user-preferences": "tenku.resources.user_preferences.schemas:PreferencesOut",
     "app": "tenku.resources.app.schemas:AppOut",

@@ -21,6 +21,9 @@ ANONYMOUS = {
     ("GET", "/buildpacks/{}/readme"): "the buildpack registry is public",
     ("GET", "/streams/builds/{}/{}"): "a build's output_stream_url: the URL is the secret",
     ("GET", "/streams/logs/{}"): "a log session's logplex_url: the URL is the secret",
+    ("GET", "/oauth/authorize"): "the approval page: the user logs in on it",
+    ("POST", "/oauth/authorize"): "the approval page's form carries the user's email and password",
+    ("POST", "/oauth/tokens"): "the OAuth client authenticates with the secret in the body",
     ("GET", "/schema"): "Heroku serves its schema without authentication",
     ("GET", "/openapi.json"): "the same routes, for testing tools",
 }
