@@ -16,6 +16,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from tenku.resources.oauth_grant.service import PageError
 from tenku.storage.signing import Signer
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -60,36 +61,24 @@ def _headers(form_target: str | None) -> dict[str, str]:
     }
 
 
-def render(
-    request: Request,
-    signer: Signer | None,
-    status: int,
-    *,
-    error: str | None = None,
-    **context: Any,
-) -> Response:
-    """The page: the form when `context` names a client (with a fresh CSRF token and its
-    cookie), else the error alone."""
-    client = context.get("client")
-    fields: dict[str, Any] = {"client": client, "error": error, "style": Markup(_STYLE)}
-    nonce = None
-    if client is not None and signer is not None:
-        nonce, token = csrf_token(signer, request)
-        fields.update(context, csrf_token=token)
-        fields.setdefault("email", "")
-    html = _env.get_template("authorize.html").render(**fields)
-    target = context.get("redirect_origin") if client is not None else None
-    response = HTMLResponse(html, status, headers=_headers(target))
-    if nonce is not None:
-        response.set_cookie(
-            COOKIE,
-            nonce,
-            max_age=CSRF_TTL,
-            path="/oauth/authorize",
-            secure=request.url.scheme == "https",
-            httponly=True,
-            samesite="strict",
-        )
+def render(request: Request, signer: Signer, status: int, **context: Any) -> Response:
+    """The page with its form, for `context` (the client, its scopes, the request's
+    fields, an error), with a fresh CSRF token and its cookie."""
+    nonce, token = csrf_token(signer, request)
+    fields: dict[str, Any] = {"error": None, "email": "", **context}
+    html = _env.get_template("authorize.html").render(
+        style=Markup(_STYLE), csrf_token=token, **fields
+    )
+    response = HTMLResponse(html, status, headers=_headers(context["redirect_origin"]))
+    response.set_cookie(
+        COOKIE,
+        nonce,
+        max_age=CSRF_TTL,
+        path="/oauth/authorize",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
     return response
 
 
@@ -98,14 +87,9 @@ def redirect(url: str) -> Response:
     return RedirectResponse(url, 303, headers={"Cache-Control": "no-store"})
 
 
-def render_error(exc: Exception) -> Response:
-    """A request refused on the page itself."""
-    status = getattr(exc, "status", 400)
-    return render_plain(status, str(getattr(exc, "message", exc)))
-
-
-def render_plain(status: int, message: str) -> Response:
+def render_error(exc: PageError) -> Response:
+    """A request refused on the page itself: the reason, and no form."""
     html = _env.get_template("authorize.html").render(
-        client=None, error=message, style=Markup(_STYLE)
+        client=None, error=exc.message, style=Markup(_STYLE)
     )
-    return HTMLResponse(html, status, headers=_headers(None))
+    return HTMLResponse(html, exc.status, headers=_headers(None))
