@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
+from tenku.app import create_app
+from tenku.config import Settings
+from tenku.db.engine import Database
 from tenku.db.models import Authorization
 from tests.conftest import ApiClient, User
 from tests.resources.oauth_token.flow import (
@@ -472,3 +477,26 @@ async def test_unknown_grants_are_401(api: ApiClient, bob: User) -> None:
     # A direct authorization's refresh token is no client's.
     r = await bob.post("/oauth/authorizations", json={})
     assert r.json()["refresh_token"] is None
+
+
+async def test_password_guessing_on_the_page_is_rate_limited(
+    api: ApiClient, database: Database, settings: Settings, alice: User, bob: User
+) -> None:
+    client = await make_client(bob)
+    small = dataclasses.replace(settings, rate_limit_per_hour=2)
+    app = create_app(small, database)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5000") as http:
+        guesser = ApiClient(http, database)
+        statuses = []
+        for _ in range(3):
+            page = await open_page(guesser, client["id"])
+            statuses.append((await decide(guesser, page, password="guess")).status_code)
+        assert statuses == [401, 401, 429]
+        assert "Too many attempts" in (await decide(guesser, page, password="guess")).text
+        # Guesses spend the address's budget; a right password spends the account's, as
+        # password logins on the API do, so guessing locks nobody out.
+        r = await decide(guesser, await open_page(guesser, client["id"]))
+        assert r.status_code == 303
+    await app.state.ctx.ratelimiter.close()
+    assert len(await client_authorizations(api, alice)) == 1
