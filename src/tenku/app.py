@@ -56,6 +56,9 @@ RESOURCES = (
     "log_drain",
     "log_session",
     "oauth_authorization",
+    "oauth_client",
+    "oauth_grant",
+    "oauth_token",
     # Team paths take their name through the `team` converter, which never matches the
     # literal words after /organizations/ and /teams/ (apps, permissions, invitations),
     # so this order does not matter; the team-app packages come first all the same.

@@ -338,9 +338,9 @@ def tokens_list(email: str, data_dir: Path | None) -> None:
         return list(rows.scalars())
 
     for auth in run_db(settings, work):
-        click.echo(
-            f"{auth.id}\t{','.join(auth.scope)}\t{auth.access_token_hint}\t{auth.description}"
-        )
+        # An OAuth client's authorization has no access token until its code is exchanged.
+        hint = auth.access_token_hint or "-"
+        click.echo(f"{auth.id}\t{','.join(auth.scope)}\t{hint}\t{auth.description}")
 
 
 @tokens.command("revoke")

@@ -11,6 +11,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "tku_"
+# Other secrets say what they are, so that a leaked one is recognised (and never tried as
+# a token): OAuth client secrets and authorization codes. Every prefix has four characters.
+CLIENT_SECRET_PREFIX = "tkc_"
+GRANT_CODE_PREFIX = "tkg_"
 # Checked against when an email is unknown, so both paths cost the same.
 DUMMY_HASH = _hasher.hash("tenku-no-such-account")
 REDACTION = "*" * 10
@@ -29,12 +33,13 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+def new_token(prefix: str = TOKEN_PREFIX) -> str:
+    return prefix + secrets.token_urlsafe(32)
 
 
 def token_digest(token: str) -> str:
-    # Tokens carry 256 bits of entropy, so a fast digest is enough to store them.
+    # Tokens (and client secrets, codes) carry 256 bits of entropy, so a fast digest is
+    # enough to store them: nobody can search that space, whatever the hash costs.
     return hashlib.sha256(token.encode()).hexdigest()
 
 

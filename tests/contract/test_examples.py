@@ -35,6 +35,8 @@ MODELS = {
     "log-drain": "tenku.resources.log_drain.schemas:LogDrainOut",
     "log-session": "tenku.resources.log_session.schemas:LogSessionOut",
     "oauth-authorization": "tenku.resources.oauth_authorization.schemas:AuthorizationOut",
+    "oauth-client": "tenku.resources.oauth_client.schemas:OAuthClientOut",
+    "oauth-token": "tenku.resources.oauth_token.schemas:OAuthTokenOut",
     "organization-app": "tenku.resources.organization_app.schemas:OrganizationAppOut",
     "organization-app-collaborator": (
         "tenku.resources.organization_app_collaborator.schemas:OrganizationAppCollaboratorOut"

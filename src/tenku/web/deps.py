@@ -265,6 +265,18 @@ async def _by_password(request: Request, email: str, password: str) -> Principal
     return None
 
 
+async def password_login(request: Request, email: str, password: str) -> Principal | None:
+    """An email and password typed into a page (the OAuth approval page), checked by the
+    same `_by_password` as the API's password logins, and spending the budget as they do:
+    a failed attempt the client address's, a good one the account's."""
+    principal = await _by_password(request, email, password)
+    subject = f"account:{principal.account.id}" if principal else f"ip:{_client(request)}"
+    allowed, _ = await app_context(request).ratelimiter.consume(subject)
+    if not allowed:
+        raise RateLimited()
+    return principal
+
+
 async def authenticate(
     request: Request, db: AsyncSession, password_login: bool = False, count: bool = True
 ) -> Principal:

@@ -52,9 +52,10 @@ def unversioned(path: str) -> bool:
     )
 
 
-# Add-on partners exchange grants here as they would at Heroku's identity host.
-# Testing tools read the OpenAPI document without Heroku's Accept header.
-UNVERSIONED_PATHS = frozenset({"/oauth/token", "/openapi.json"})
+# Add-on partners exchange grants here as they would at Heroku's identity host; browsers
+# open the OAuth approval page; testing tools read the OpenAPI document. None of them
+# sends Heroku's Accept header.
+UNVERSIONED_PATHS = frozenset({"/oauth/token", "/oauth/authorize", "/openapi.json"})
 UNVERSIONED_PREFIXES: tuple[str, ...] = ("/blobs/", "/streams/", "/healthz")
 
 

@@ -402,3 +402,75 @@ async def test_unauthenticated_is_401(api: ApiClient) -> None:
     assert r.status_code == 401
     r = await api.request("POST", "/oauth/authorizations", json=CLI_LOGIN)
     assert r.status_code == 401
+
+
+async def test_create_for_a_client(api: ApiClient, alice: User, bob: User) -> None:
+    from tests.resources.oauth_token.flow import make_client, refresh
+
+    client = await make_client(bob, name="Bob's RP")
+    auth = await mint(alice, client=client["id"], scope=["read"])
+    assert auth["client"] == {
+        "id": client["id"],
+        "name": "Bob's RP",
+        "redirect_uri": client["redirect_uri"],
+    }
+    assert auth["description"] == "Bob's RP"
+    assert auth["scope"] == ["read"]
+    assert 28700 <= auth["access_token"]["expires_in"] <= 28800
+    assert REDACTION not in auth["refresh_token"]["token"]
+    assert (await as_user(alice, auth["access_token"]["token"]).get("/apps")).status_code == 200
+    shown = (await alice.get(f"/oauth/authorizations/{auth['id']}")).json()
+    assert shown["client"] == auth["client"]
+    assert REDACTION in shown["refresh_token"]["token"]
+    listed = {a["id"]: a for a in (await alice.get("/oauth/authorizations")).json()}
+    assert listed[auth["id"]]["client"]["name"] == "Bob's RP"
+    # The client renews it with its secret.
+    r = await refresh(api, client["secret"], auth["refresh_token"]["token"])
+    assert r.status_code == 201
+    assert r.json()["authorization"] == {"id": auth["id"]}
+
+
+async def test_update_gives_an_authorization_to_a_client(
+    api: ApiClient, alice: User, bob: User
+) -> None:
+    from tests.resources.oauth_token.flow import make_client
+
+    client = await make_client(bob)
+    auth = await mint(alice, description="for the RP")
+    path = f"/oauth/authorizations/{auth['id']}"
+    wrong = {"client": {"id": client["id"], "secret": "tkc_wrong"}}
+    r = await alice.patch(path, json=wrong)
+    assert r.status_code == 422
+    assert r.json()["message"] == (
+        "Invalid client provided: no OAuth client has that id and secret."
+    )
+    right = {"client": {"id": client["id"], "secret": client["secret"]}}
+    r = await alice.patch(path, json=right)
+    assert r.status_code == 200
+    assert r.json()["client"]["id"] == client["id"]
+    assert r.json()["description"] == "for the RP"
+    assert (await as_user(alice, auth["access_token"]["token"]).get("/account")).status_code == 200
+    other = await make_client(bob, name="other")
+    r = await alice.patch(path, json={"client": {"id": other["id"], "secret": other["secret"]}})
+    assert r.status_code == 403
+    r = await alice.patch("/oauth/authorizations/~", json=right)
+    assert r.status_code == 403
+
+
+async def test_regenerate_a_clients_authorization(api: ApiClient, alice: User, bob: User) -> None:
+    from tests.resources.oauth_token.flow import make_client, refresh
+
+    client = await make_client(bob)
+    auth = await mint(alice, client=client["id"])
+    r = await alice.post(f"/oauth/authorizations/{auth['id']}/actions/regenerate-tokens")
+    assert r.status_code == 200
+    fresh = r.json()
+    assert fresh["client"]["id"] == client["id"]
+    assert fresh["access_token"]["token"] != auth["access_token"]["token"]
+    assert fresh["refresh_token"]["token"] != auth["refresh_token"]["token"]
+    assert REDACTION not in fresh["refresh_token"]["token"]
+    assert (await as_user(alice, auth["access_token"]["token"]).get("/account")).status_code == 401
+    assert (await refresh(api, client["secret"], auth["refresh_token"]["token"])).status_code == 401
+    assert (
+        await refresh(api, client["secret"], fresh["refresh_token"]["token"])
+    ).status_code == 201

@@ -6,6 +6,7 @@ from tenku.db.models.account import (
     AuthGeneration,
     Authorization,
     Key,
+    OAuthClient,
     RateLimitBucket,
 )
 from tenku.db.models.addon import Addon, AddonAttachment, AddonToken, ReleaseAddonVars
@@ -51,6 +52,7 @@ __all__ = [
     "LogDrain",
     "LogLine",
     "LogStream",
+    "OAuthClient",
     "RateLimitBucket",
     "Release",
     "ReleaseAddonVars",

@@ -30,6 +30,24 @@ class Account(Timestamps, Base):
     preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class OAuthClient(Timestamps, Base):
+    """An application users may authorize through the code flow (`/oauth/authorize`)."""
+
+    __tablename__ = "oauth_clients"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # Who registered it (and alone may change it); any user may authorize it.
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    # The secret is kept as a SHA-256 digest (it is 256 random bits) plus a redacted hint:
+    # the token exchange finds the client by it, and only create and rotate show it.
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hint: Mapped[str] = mapped_column(String(32))
+
+
 class Authorization(Timestamps, Base):
     """An OAuth authorization; the operator-minted API key is one of these too."""
 
@@ -42,15 +60,28 @@ class Authorization(Timestamps, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     scope: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_api_key: Mapped[bool] = mapped_column(Boolean, default=False)
-    client_id: Mapped[uuid.UUID | None]
-    # Tokens are kept only as SHA-256 digests plus a short hint for display.
+    # Set for authorizations an OAuth client obtained; removing the client revokes them.
+    client_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("oauth_clients.id", ondelete="CASCADE"), index=True
+    )
+    # Tokens are kept only as SHA-256 digests plus a short hint for display. An access
+    # token is absent (NULL) while a client has not yet exchanged its grant, and after a
+    # client revoked it (DELETE /oauth/tokens/{id}).
     access_token_id: Mapped[uuid.UUID] = mapped_column(default=new_id)
-    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    access_token_hint: Mapped[str] = mapped_column(String(32))
+    access_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    access_token_hint: Mapped[str | None] = mapped_column(String(32))
     access_token_expires_at: Mapped[datetime | None]
     refresh_token_id: Mapped[uuid.UUID | None]
     refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     refresh_token_hint: Mapped[str | None] = mapped_column(String(32))
+    # The authorization code the approval page issued: a digest, the redirect URI it was
+    # issued for, a short life, and when it was used (it is single-use; kept after use so
+    # that a second use is recognised and revokes what the first one obtained).
+    grant_id: Mapped[uuid.UUID | None]
+    grant_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    grant_redirect_uri: Mapped[str | None] = mapped_column(Text)
+    grant_expires_at: Mapped[datetime | None]
+    grant_used_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
 
 

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.db.models import Authorization
+from tenku.db.models import Authorization, OAuthClient
 from tenku.resources.oauth_authorization import service
 from tenku.resources.oauth_authorization.schemas import (
     AuthorizationCreate,
     AuthorizationOut,
     AuthorizationUpdate,
 )
+from tenku.resources.oauth_client import service as clients
 from tenku.web.deps import AnyCaller, Db, GlobalCaller, Principal, TransactionRoute, body, scoped
 from tenku.web.errors import NotFound
 from tenku.web.lists import paged, ranged, sorting
@@ -22,19 +24,24 @@ SORT = sorting(Authorization.id)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def shown_token(caller: Principal, auth: Authorization) -> str:
-    """The redacted hint, except for the token this very request presented.
+def shown_token(caller: Principal, auth: Authorization) -> str | None:
+    """The token this very request presented, or None for the redacted hint.
 
     Echoing the caller's own token back is no disclosure, and `heroku auth:token`
     finds its authorization (to warn about expiry) only by exact match.
     """
     if caller.authorization is not None and caller.authorization.id == auth.id and caller.token:
         return caller.token
-    return auth.access_token_hint
+    return None
 
 
-def out(caller: Principal, auth: Authorization) -> AuthorizationOut:
-    return AuthorizationOut.of(auth, caller.account, shown_token(caller, auth))
+def out(caller: Principal, auth: Authorization, client: OAuthClient | None) -> AuthorizationOut:
+    return AuthorizationOut.of(auth, caller.account, shown_token(caller, auth), client=client)
+
+
+async def _one(db: AsyncSession, caller: Principal, auth: Authorization) -> Response:
+    client = await service.client_of(db, auth)
+    return model_response(out(caller, auth, client), headers=NO_STORE)
 
 
 @router.post("/oauth/authorizations", response_model=AuthorizationOut, status_code=201)
@@ -43,9 +50,8 @@ async def create(
     caller: Principal = scoped("global", password_login=True),
     params: AuthorizationCreate = body(AuthorizationCreate),
 ) -> Response:
-    by_password = caller.authorization is None
-    auth, token, refresh = await service.create(db, caller.account, params, by_password)
-    result = AuthorizationOut.of(auth, caller.account, token, refresh)
+    auth, token, refresh, client = await service.create(db, caller, params)
+    result = AuthorizationOut.of(auth, caller.account, token, refresh, client)
     return model_response(result, status=201, headers=NO_STORE)
 
 
@@ -57,13 +63,17 @@ async def list_authorizations(
     caller: GlobalCaller,
     db: Db,
 ) -> Response:
+    async def render(auths: list[Authorization]) -> list[AuthorizationOut]:
+        found = await clients.by_ids(db, (a.client_id for a in auths))
+        return [out(caller, a, found.get(a.client_id) if a.client_id else None) for a in auths]
+
     return await paged(
         request,
         db,
         service.owned_by(caller.account),
         SORT,
         AuthorizationOut,
-        lambda auths: [out(caller, auth) for auth in auths],
+        render,
         headers=NO_STORE,
     )
 
@@ -75,7 +85,7 @@ async def info(
     db: Db,
 ) -> Response:
     auth = await service.get_own(db, caller.account, oauth_authorization_id)
-    return model_response(out(caller, auth), headers=NO_STORE)
+    return await _one(db, caller, auth)
 
 
 @router.patch("/oauth/authorizations/{oauth_authorization_id}", response_model=AuthorizationOut)
@@ -85,10 +95,11 @@ async def update(
     db: Db,
     changes: AuthorizationUpdate = body(AuthorizationUpdate),
 ) -> Response:
-    """Change an authorization's description (`authorizations:update`)."""
+    """Change an authorization's description, or give it to an OAuth client
+    (`authorizations:update`)."""
     auth = await service.get_own(db, caller.account, oauth_authorization_id)
     await service.update(db, auth, changes)
-    return model_response(out(caller, auth), headers=NO_STORE)
+    return await _one(db, caller, auth)
 
 
 @router.delete("/oauth/authorizations/{oauth_authorization_id}", response_model=AuthorizationOut)
@@ -98,7 +109,7 @@ async def delete(
     db: Db,
 ) -> Response:
     auth = await service.get_own(db, caller.account, oauth_authorization_id)
-    result = out(caller, auth)
+    result = out(caller, auth, await service.client_of(db, auth))
     await service.delete(db, auth)
     return model_response(result, headers=NO_STORE)
 
@@ -113,8 +124,9 @@ async def regenerate(
     db: Db,
 ) -> Response:
     auth = await service.get_own(db, caller.account, oauth_authorization_id)
-    token, refresh = await service.regenerate(db, auth)
-    result = AuthorizationOut.of(auth, caller.account, token, refresh)
+    token, refresh = await service.regenerate(db, caller, auth)
+    client = await service.client_of(db, auth)
+    result = AuthorizationOut.of(auth, caller.account, token, refresh, client)
     return model_response(result, headers=NO_STORE)
 
 

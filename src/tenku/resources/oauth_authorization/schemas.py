@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import field_validator
 
-from tenku.db.models import Account, Authorization
+from tenku.db.models import Account, Authorization, OAuthClient
 from tenku.resources.common import In, Out
 from tenku.resources.oauth_authorization.tokens import VALID_SCOPES
 from tenku.web.render import Timestamp
@@ -67,22 +67,35 @@ class AuthorizationOut(Out):
 
     @classmethod
     def of(
-        cls, auth: Authorization, account: Account, token: str, refresh: str | None = None
+        cls,
+        auth: Authorization,
+        account: Account,
+        token: str | None,
+        refresh: str | None = None,
+        client: OAuthClient | None = None,
     ) -> AuthorizationOut:
-        """`token`/`refresh` are what to show: the secret itself, or its redacted hint."""
+        """`token`/`refresh` are what to show: the secret itself, or None for its redacted
+        hint. `client` is the OAuth client the authorization belongs to, if any."""
+        access_out = None
+        if auth.access_token_hash is not None:
+            access_out = TokenOut(
+                expires_in=seconds_left(auth.access_token_expires_at),
+                id=auth.access_token_id,
+                token=token if token is not None else auth.access_token_hint or "",
+            )
         refresh_out = None
-        if auth.refresh_token_id is not None:
+        if auth.refresh_token_id is not None and auth.refresh_token_hash is not None:
             refresh_out = TokenOut(
                 expires_in=None,
                 id=auth.refresh_token_id,
                 token=refresh if refresh is not None else auth.refresh_token_hint or "",
             )
+        client_out = None
+        if client is not None:
+            client_out = ClientOut(id=client.id, name=client.name, redirect_uri=client.redirect_uri)
         return cls(
-            access_token=TokenOut(
-                expires_in=seconds_left(auth.access_token_expires_at),
-                id=auth.access_token_id,
-                token=token,
-            ),
+            access_token=access_out,
+            client=client_out,
             created_at=auth.created_at,
             description=auth.description or "",
             id=auth.id,
@@ -128,7 +141,8 @@ def _scope(value: list[str] | None) -> list[str] | None:
 
 
 class AuthorizationCreate(In):
-    # A seam for OAuth clients, which this server does not have yet.
+    # The id of an OAuth client to authorize directly: the answer carries the access and
+    # refresh tokens to give it (a refresh needs the client's secret).
     client: str | None = None
     description: str | None = None
     expires_in: int | None = None
@@ -138,7 +152,13 @@ class AuthorizationCreate(In):
     _scopes = field_validator("scope")(_scope)
 
 
+class ClientCredentials(In):
+    id: str
+    secret: str
+
+
 class AuthorizationUpdate(In):
-    # The CLI's `authorizations:update` sends `{"id", "secret"}` here; see `client` above.
-    client: dict[str, Any] | None = None
+    # `authorizations:update --client-id --client-secret`: the client the authorization is
+    # to belong to, proven by its secret.
+    client: ClientCredentials | None = None
     description: str | None = None

@@ -14,7 +14,7 @@ from tenku.web.lists import RANGES
 VERSION = "3.1.0"
 DESCRIPTION = (
     "Tenku speaks the Heroku Platform API v3. Every call outside `/blobs/`, `/streams/`, "
-    "the git URLs, `/oauth/token` and this document must send "
+    "the git URLs, `/oauth/token`, the `/oauth/authorize` page and this document must send "
     "`Accept: application/vnd.heroku+json; version=3` (a 400 `missing_version` otherwise). "
     'Errors answer with `{"id", "message"}`. Lists page with the `Range` header and '
     "answer 206 with `Next-Range` while more remain."
