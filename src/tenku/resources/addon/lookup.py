@@ -1,8 +1,9 @@
 """Finding add-ons and attachments by the many names clients use, within what a caller may see.
 
 A caller sees an add-on through its billing app or any app it is attached to,
-and acts on it (destroy, plan change, attach elsewhere, config) only with rights
-on the billing app.
+and acts on it (destroy, plan change, attach elsewhere, config) only with the
+rights the action takes (permissions.py) on the billing app; its configuration
+is also readable with `addons:config` on an app it is attached to.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import Addon, AddonAttachment, App
 from tenku.ids import as_uuid
-from tenku.resources.app.access import access_to, visible_app_ids
+from tenku.resources.app.access import access_to, denied, permitted, visible_app_ids
 from tenku.resources.app.service import find_app
 from tenku.web.errors import ApiError, Forbidden, NotFound
 
@@ -94,7 +95,7 @@ async def match_global(
     app_part, rest = _split(ident)
     if app_part is not None:
         app = await find_app(db, app_part)
-        if app is None or await access_to(db, app.id, account_id) is None:
+        if app is None or not await permitted(db, app.id, account_id, "addons:view"):
             return []
         return await match_in_app(db, app, rest, service)
     base = visible_addons(account_id).where(Addon.state != "deprovisioned")
@@ -132,13 +133,56 @@ async def visible_addon(db: AsyncSession, account_id: uuid.UUID, ident: str) -> 
     return one(list((await db.execute(stmt)).scalars()))
 
 
-async def require_billing_access(db: AsyncSession, account_id: uuid.UUID, addon: Addon) -> App:
-    """The billing app, if the caller has rights on it (needed to change the add-on)."""
+async def require_billing_access(
+    db: AsyncSession, account_id: uuid.UUID, addon: Addon, action: str
+) -> App:
+    """The billing app, if the caller may do `action` (an add-on action) on it."""
     app = await db.get(App, addon.app_id)
     assert app is not None
-    if await access_to(db, app.id, account_id) is None:
+    access = await access_to(db, app.id, account_id)
+    if access is None:
         raise Forbidden(f"You do not have access to the app {app.name}, which owns {addon.name}.")
+    access.require(app, action)
     return app
+
+
+async def require_config_access(db: AsyncSession, account_id: uuid.UUID, addon: Addon) -> None:
+    """Reading an add-on's configuration takes `addons:config` on its billing app or on an
+    app it is attached to (whose config vars hold it anyway)."""
+    app_ids = [addon.app_id] + [
+        app_id
+        for app_id in (
+            await db.execute(
+                select(AddonAttachment.app_id).where(AddonAttachment.addon_id == addon.id)
+            )
+        ).scalars()
+        if app_id != addon.app_id
+    ]
+    for app_id in app_ids:
+        if await permitted(db, app_id, account_id, "addons:config"):
+            return
+    billing = await db.get(App, addon.app_id)
+    assert billing is not None
+    raise denied(billing, "addons:config")
+
+
+async def require_detach_access(
+    db: AsyncSession, account_id: uuid.UUID, att: AddonAttachment
+) -> None:
+    """Detaching takes `addons:edit` on the app the attachment is on, or on the add-on's
+    billing app (which may take its add-on back from the apps it shared it with)."""
+    addon = await db.get(Addon, att.addon_id)
+    for app_id in (att.app_id, addon.app_id if addon is not None else None):
+        if app_id is not None and await permitted(db, app_id, account_id, "addons:edit"):
+            return
+    app = await db.get(App, att.app_id)
+    assert app is not None
+    raise denied(app, "addons:edit")
+
+
+def is_paid(addon: Addon) -> bool:
+    """Whether the add-on's plan costs anything (Heroku's "paid add-on")."""
+    return addon.billed_cents > 0 or addon.billed_contract
 
 
 async def attachment_in_app(db: AsyncSession, app: App, ident: str) -> AddonAttachment:

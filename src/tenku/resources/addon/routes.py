@@ -25,23 +25,27 @@ from tenku.resources.addon.schemas import (
     AddonUpdate,
     PartnerTokenOut,
 )
-from tenku.resources.app.access import OnApp, get_app, reading, writing
+from tenku.resources.app.access import OnApp, get_app, reading, require, writing
 from tenku.web.deps import AppsReader, Db, ReadDb, TransactionRoute, body
 from tenku.web.lists import paged, ranged, sorting
 from tenku.web.render import list_response, model_response
 
 router = APIRouter(route_class=TransactionRoute)
 SORT = sorting(Addon.id, Addon.name, default="name")
+# Free plans take `addons:edit`; a paid one `addons:paid` as well.
+EDIT = writing("addons:edit", then=("addons:paid",))
 
 
 @router.post("/apps/{app_id_or_name}/addons", response_model=AddonOut, status_code=201)
 async def create(
     request: Request,
-    on: Annotated[OnApp, writing("addons:edit")],
+    on: Annotated[OnApp, EDIT],
     addons: Registry,
     cat: AddonCatalog,
     params: AddonCreate = body(AddonCreate),
 ) -> Response:
+    if service.is_paid_plan(service.find_plan(cat, params.plan)):
+        require(on, "addons:paid")
     pending = await service.begin_create(
         on.db, cat, on.app, on.caller.account, params, addons.settings
     )
@@ -76,14 +80,18 @@ async def info_by_app(
 async def update(
     request: Request,
     addon_id_or_name: str,
-    on: Annotated[OnApp, writing("addons:edit")],
+    on: Annotated[OnApp, EDIT],
     addons: Registry,
     cat: AddonCatalog,
     params: AddonUpdate = body(AddonUpdate),
 ) -> Response:
     addon = await lookup.addon_in_app(on.db, on.app, addon_id_or_name)
-    await lookup.require_billing_access(on.db, on.caller.account.id, addon)
+    account_id = on.caller.account.id
+    await lookup.require_billing_access(on.db, account_id, addon, "addons:edit")
     plan = service.check_plan_change(cat, addon, params.plan) if params.plan else None
+    if plan is not None and (lookup.is_paid(addon) or service.is_paid_plan(plan)):
+        # Changing a paid add-on's tier, or to a paid one.
+        await lookup.require_billing_access(on.db, account_id, addon, "addons:paid")
     if params.name is not None:
         await service.rename(on.db, addon, params.name)
     expand = Expand.of(request)
@@ -96,13 +104,15 @@ async def update(
 async def delete(
     request: Request,
     addon_id_or_name: str,
-    on: Annotated[OnApp, writing("addons:edit")],
+    on: Annotated[OnApp, EDIT],
     addons: Registry,
     cat: AddonCatalog,
     params: AddonDelete = body(AddonDelete),
 ) -> Response:
     addon = await lookup.addon_in_app(on.db, on.app, addon_id_or_name)
     await service.check_destroy(on.db, on.app, addon, params.force)
+    if lookup.is_paid(addon):
+        require(on, "addons:paid")
     spec = cat.services.get(addon.service)
     if spec is None and addon.state != "deprovisioned":
         raise service.gone_from_catalog(addon)
@@ -152,7 +162,7 @@ async def resolve(
     """The CLI's way to turn any add-on identifier into add-ons (not in the reference)."""
     service_filter = params.addon_service or None
     if params.app:
-        app = await get_app(db, caller, params.app)
+        app = await get_app(db, caller, params.app, "addons:view")
         found = await lookup.match_in_app(db, app, params.addon, service_filter)
     else:
         found = await lookup.match_global(db, caller.account.id, params.addon, service_filter)

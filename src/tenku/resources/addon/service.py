@@ -49,6 +49,10 @@ def unknown_plan(ident: str) -> InvalidParams:
     )
 
 
+def is_paid_plan(plan: PlanSpec) -> bool:
+    return plan.price_cents > 0 or plan.contract
+
+
 def find_plan(catalog: Catalog, ident: str) -> PlanSpec:
     plan = catalog.find_plan(ident)
     if plan is None:

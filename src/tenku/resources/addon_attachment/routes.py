@@ -18,7 +18,7 @@ from tenku.resources.addon_attachment.schemas import (
     AttachmentOut,
     AttachmentResolve,
 )
-from tenku.resources.app.access import OnApp, access_to, get_app, reading, visible_app_ids
+from tenku.resources.app.access import OnApp, get_app, permitted, reading, visible_app_ids
 from tenku.web.deps import AppsReader, AppsWriter, Db, ReadDb, TransactionRoute, body
 from tenku.web.errors import InvalidParams
 from tenku.web.lists import paged, ranged, sorting
@@ -50,7 +50,8 @@ async def create(
     if params.namespace:
         raise InvalidParams("Credential namespaces are not supported by this platform.")
     addon = await lookup.visible_addon(db, caller.account.id, params.addon)
-    await lookup.require_billing_access(db, caller.account.id, addon)
+    # Sharing an add-on is an add-on change on both apps.
+    await lookup.require_billing_access(db, caller.account.id, addon, "addons:edit")
     app = await get_app(db, caller, params.app, "addons:edit")
     att = await service.attach(
         db, cat, addon, app, caller.account, params.name, params.confirm, params.force
@@ -61,6 +62,7 @@ async def create(
 @router.delete("/addon-attachments/{addon_attachment_id}", response_model=AttachmentOut)
 async def delete(addon_attachment_id: str, caller: AppsWriter, db: Db) -> Response:
     att = await lookup.visible_attachment(db, caller.account.id, addon_attachment_id)
+    await lookup.require_detach_access(db, caller.account.id, att)
     [out] = await render_attachments(db, [att])
     await service.detach(db, att, caller.account)
     return model_response(out)
@@ -88,7 +90,7 @@ async def list_by_addon(
 ) -> Response:
     addon = await lookup.visible_addon(db, caller.account.id, addon_id_or_name)
     stmt = select(AddonAttachment).where(AddonAttachment.addon_id == addon.id)
-    if await access_to(db, addon.app_id, caller.account.id) is None:
+    if not await permitted(db, addon.app_id, caller.account.id, "addons:view"):
         # Without rights on the billing app, only the caller's own apps' attachments show.
         stmt = stmt.where(AddonAttachment.app_id.in_(visible_app_ids(caller.account.id)))
     return await _page(db, request, stmt)
@@ -124,11 +126,11 @@ async def resolve(
     app_part, sep, rest = ident.partition("::")
     found: list[AddonAttachment] = []
     if params.app or sep:
-        app = await get_app(db, caller, app_part if sep else str(params.app))
+        app = await get_app(db, caller, app_part if sep else str(params.app), "addons:view")
         found = await lookup.match_attachments(db, app, rest if sep else ident, service_filter)
     elif as_uuid(ident) is not None:
         att = await db.get(AddonAttachment, as_uuid(ident))
-        if att is not None and await access_to(db, att.app_id, caller.account.id) is not None:
+        if att is not None and await permitted(db, att.app_id, caller.account.id, "addons:view"):
             found = [att]
     if not found:
         raise lookup.attachment_not_found()

@@ -27,7 +27,9 @@ async def _addon(caller: AddonCaller, ident: str, write: bool) -> Addon:
         account_id = caller.principal.account.id
         addon = await lookup.visible_addon(caller.db, account_id, ident)
         if write:
-            await lookup.require_billing_access(caller.db, account_id, addon)
+            await lookup.require_billing_access(caller.db, account_id, addon, "addons:edit")
+        else:
+            await lookup.require_config_access(caller.db, account_id, addon)
     if write:
         found = await service.locked(caller.db, addon.id)
         if found is None:

@@ -1,22 +1,25 @@
 """Who may do what to an app: the one place where roles become privileges.
 
 Every app-scoped route names the action it performs with `allowed(scope, action)` (or
-one of the aliases at the bottom) and never looks at roles itself; which privilege an
-action needs is the matrix in permissions.py.
+one of the aliases at the bottom; `deciding` for a route whose body says which action it
+takes) and never looks at roles itself; which privilege an action needs is the matrix in
+permissions.py. Code outside a route's dependency that finds an app some other way (a
+stream's token, an add-on's billing app) asks `permitted`, or `access_to(...).require`,
+with an action.
 
 A personal app's rights come from its collaborator rows: the owner (everything) and
 collaborators (all but `own`). A team app's come from the caller's team role and the
-app's collaborator rows: admins may do everything; members and viewers hold the team's
-member permissions (`view` unless changed) on every unlocked app; collaborators, and
-anyone on a locked app, hold only what their own collaborator row grants. On a team app
-`manage` carries `own`.
+app's collaborator rows: admins may do everything; members hold the team's member
+permissions (`view` unless changed) and viewers `view` on every unlocked app;
+collaborators, and anyone on a locked app, hold only what their own collaborator row
+grants. On a team app `manage` carries `own`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -25,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import App, Collaborator, Team, TeamMember
 from tenku.ids import as_uuid
-from tenku.resources.app.permissions import EVERYTHING, Privilege, needs
+from tenku.resources.app.permissions import EVERYTHING, Privilege, doing, needs
 from tenku.web.deps import Db, Principal, scoped
 from tenku.web.errors import Forbidden, NotFound
 
@@ -35,8 +38,10 @@ ROLE_PRIVILEGES: dict[str, frozenset[Privilege]] = {
     "owner": EVERYTHING,
     "collaborator": frozenset({"view", "deploy", "operate", "manage"}),
 }
-# Team roles that see every unlocked team app without being added to it.
+# Team roles that see every unlocked team app without being added to it: members with the
+# team's member permissions, viewers only to view.
 MEMBER_ROLES = frozenset({"member", "viewer"})
+VIEWER_ROLES = frozenset({"viewer"})
 ADMIN_ROLES = frozenset({"admin", "owner"})
 
 
@@ -44,6 +49,9 @@ ADMIN_ROLES = frozenset({"admin", "owner"})
 class Access:
     role: str
     privileges: frozenset[Privilege]
+    # For the access a route's dependency resolved: the actions the route declared, the
+    # only ones its body may `require` (None: any, for code that resolved the app itself).
+    declared: frozenset[str] | None = None
 
     def can(self, need: Privilege) -> bool:
         return need in self.privileges
@@ -52,8 +60,10 @@ class Access:
         return any(p in self.privileges for p in needs(action))
 
     def require(self, app: App, action: str) -> None:
+        if self.declared is not None and action not in self.declared:
+            raise AssertionError(f"{action} is not among the actions its route declares")
         if not self.allows(action):
-            raise _denied(app, action)
+            raise denied(app, action)
 
 
 def granted(permissions: Sequence[str]) -> frozenset[Privilege]:
@@ -89,7 +99,8 @@ def team_access(
     if collaborator_permissions is not None:
         privileges = granted(collaborator_permissions)
     if team_role in MEMBER_ROLES and not locked:
-        privileges |= granted(member_permissions or ("view",))
+        seeing = ("view",) if team_role in VIEWER_ROLES else (member_permissions or ("view",))
+        privileges |= granted(seeing)
     if not privileges:
         return None
     return Access(team_role or "collaborator", privileges)
@@ -109,14 +120,23 @@ def _access(
     )
 
 
-def _denied(app: App, action: str) -> Forbidden:
+def denied(app: App, action: str) -> Forbidden:
+    """Heroku's 403 for a caller who may see the app but not do this to it."""
+    what = doing(action, app.name)
     privileges = needs(action)
     if privileges == ("own",):
         if app.organization_id is None:
-            return Forbidden(f"Only the owner of {app.name} can do that.")
+            return Forbidden(f"You do not have permission to {what}. Only its owner can do that.")
         privileges = ("manage",)
     wanted = " or ".join(privileges)
-    return Forbidden(f"You need the {wanted} permission on {app.name} to do that.")
+    return Forbidden(
+        f"You do not have permission to {what}. "
+        f"You need to have the {wanted} permission on this app."
+    )
+
+
+def no_access(app: App) -> Forbidden:
+    return Forbidden(f"You do not have access to the app {app.name}.")
 
 
 # Built once: on every app-scoped request, building the statement cost more than running it.
@@ -156,6 +176,14 @@ async def access_to(db: AsyncSession, app_id: uuid.UUID, account_id: uuid.UUID) 
     return None if found is None else found[1]
 
 
+async def permitted(
+    db: AsyncSession, app_id: uuid.UUID, account_id: uuid.UUID, action: str
+) -> bool:
+    """Whether the account may do `action` to the app (False for an app that is gone)."""
+    access = await access_to(db, app_id, account_id)
+    return access is not None and access.allows(action)
+
+
 def visible_app_ids(account_id: uuid.UUID) -> Select[uuid.UUID]:
     """Ids of the apps the account holds any privilege on (the same rules as `access_to`)."""
     member_of = select(TeamMember.team_id).where(TeamMember.account_id == account_id)
@@ -185,7 +213,7 @@ async def resolve_app(
         raise NotFound("app")
     app, access = found
     if access is None:
-        raise Forbidden(f"You do not have access to the app {app.name}.")
+        raise no_access(app)
     access.require(app, action)
     return app, access
 
@@ -204,18 +232,47 @@ class OnApp:
 
 
 def require(on: OnApp, action: str) -> None:
-    """For routes whose action depends on the body (a rollback or a deploy, a rename)."""
+    """For routes whose action depends on the body (a rollback or a deploy, a rename): one
+    of the actions the route declared with `deciding` (or `allowed(..., then=...)`)."""
     on.access.require(on.app, action)
 
 
-def allowed(scope: str, action: str) -> Any:
-    """Authenticate with `scope`, then resolve `{app_id_or_name}` for `action`."""
-    needs(action)
+@dataclass(frozen=True)
+class Declared:
+    """What an app-scoped route's access dependency checks: the token's scope, the action
+    it requires before the route runs, and those the route may require once it has read
+    its body."""
+
+    scope: str
+    action: str
+    then: tuple[str, ...] = ()
+
+
+_DECLARED: dict[Callable[..., Any], Declared] = {}
+
+
+def declare(call: Callable[..., Any], scope: str, action: str, then: Sequence[str] = ()) -> None:
+    """Record that the dependency `call` resolves an app for `action` (tests read this:
+    every app-scoped route must have such a dependency)."""
+    for name in (action, *then):
+        needs(name)
+    _DECLARED[call] = Declared(scope, action, tuple(then))
+
+
+def declared(call: Any) -> Declared | None:
+    return _DECLARED.get(call)
+
+
+def allowed(scope: str, action: str, then: Sequence[str] = ()) -> Any:
+    """Authenticate with `scope`, then resolve `{app_id_or_name}` for `action`; the route
+    may then `require` any of `then`."""
+    may = frozenset((action, *then))
 
     async def resolve(app_id_or_name: str, db: Db, caller: Principal = scoped(scope)) -> OnApp:
         app, access = await resolve_app(db, caller, app_id_or_name, action)
-        return OnApp(app, caller, db, access)
+        return OnApp(app, caller, db, replace(access, declared=may))
 
+    declare(resolve, scope, action, then)
     return Depends(resolve)
 
 
@@ -223,11 +280,14 @@ def reading(action: str) -> Any:
     return allowed("app:read", action)
 
 
-def writing(action: str) -> Any:
-    return allowed("app:write", action)
+def writing(action: str, then: Sequence[str] = ()) -> Any:
+    return allowed("app:write", action, then)
+
+
+def deciding(*actions: str) -> Any:
+    """A write whose body says which of `actions` it is: anyone who may see the app gets
+    past the dependency, and the route (or its service) `require`s the one it takes."""
+    return allowed("app:write", "app:view", actions)
 
 
 ViewApp = Annotated[OnApp, reading("app:view")]
-# Writes whose action depends on the body, checked with `require` (or by the service:
-# a collaborator may leave an app they cannot edit the access of).
-JoinedApp = Annotated[OnApp, writing("app:view")]

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from tenku.resources.account.service import resolve_self
 from tenku.resources.addon.flows import before_app_delete
 from tenku.resources.app import service
-from tenku.resources.app.access import JoinedApp, OnApp, ViewApp, writing
+from tenku.resources.app.access import OnApp, ViewApp, deciding, writing
 from tenku.resources.app.render import render_app, render_apps
 from tenku.resources.app.schemas import AppCreate, AppOut, AppUpdate
 from tenku.web.deps import AppsReader, AppsWriter, Context, Db, TransactionRoute, body
@@ -72,7 +72,11 @@ async def info(on: ViewApp, ctx: Context) -> Response:
 
 
 @router.patch("/apps/{app_id_or_name}", response_model=AppOut)
-async def update(on: JoinedApp, ctx: Context, changes: AppUpdate = body(AppUpdate)) -> Response:
+async def update(
+    on: Annotated[OnApp, deciding("app:rename", "maintenance:edit", "stack:migrate")],
+    ctx: Context,
+    changes: AppUpdate = body(AppUpdate),
+) -> Response:
     app = await service.update_app(on.db, on.access, on.app, changes, ctx.settings)
     return model_response(await render_app(on.db, app, ctx.settings, on.caller.account))
 

@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from tenku.db.engine import Database
 from tenku.db.models import Build, BuildOutput
 from tenku.ids import as_uuid
-from tenku.resources.app.access import access_to
+from tenku.resources.app.access import permitted
 from tenku.resources.build import output
 from tenku.resources.build.service import stream_reader
 from tenku.web.deps import app_context
@@ -141,7 +141,7 @@ async def build_output(request: Request, build_id: str, token: str) -> Response:
     async with ctx.db.session(write=False) as s:
         row = (await s.execute(select(Build.app_id, Build.status).where(Build.id == uid))).first()
         # Whoever the URL was given to must still have access to the app.
-        if row is None or await access_to(s, row[0], reader) is None:
+        if row is None or not await permitted(s, row[0], reader, "app:view"):
             raise _not_found()
         status = row[1]
     headers = dict(STREAM_HEADERS)

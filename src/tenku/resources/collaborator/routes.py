@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Account, Collaborator
-from tenku.resources.app.access import JoinedApp, OnApp, ViewApp, writing
+from tenku.resources.app.access import OnApp, ViewApp, deciding, writing
 from tenku.resources.collaborator import service
 from tenku.resources.collaborator.schemas import CollaboratorCreate, CollaboratorOut
 from tenku.web.deps import TransactionRoute, body
@@ -62,7 +62,9 @@ async def info(collaborator_email_or_id: str, on: ViewApp) -> Response:
     "/apps/{app_id_or_name}/collaborators/{collaborator_email_or_id}",
     response_model=CollaboratorOut,
 )
-async def delete(collaborator_email_or_id: str, on: JoinedApp) -> Response:
+async def delete(
+    collaborator_email_or_id: str, on: Annotated[OnApp, deciding("access:edit")]
+) -> Response:
     collaborator, user, role = await service.remove_collaborator(
         on.db, on.app, on.caller.account, on.access, collaborator_email_or_id
     )

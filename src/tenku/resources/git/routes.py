@@ -17,15 +17,17 @@ import shlex
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from tenku.config import Settings
-from tenku.resources.app.access import get_app
+from tenku.resources.app.access import declare, get_app
 from tenku.web.deps import app_context, authenticate
 from tenku.web.docs import BASIC_CREDENTIALS, answers, merged
 from tenku.web.errors import Unauthorized
@@ -122,9 +124,16 @@ def _hook_env(settings: Settings, app_id: uuid.UUID, user_id: uuid.UUID) -> dict
     return env
 
 
-async def _authorize(
-    request: Request, app_name: str, write: bool
-) -> tuple[uuid.UUID, str, uuid.UUID]:
+@dataclass(frozen=True)
+class Gitter:
+    """Who may fetch from (or push to) the app's repository."""
+
+    app_id: uuid.UUID
+    email: str
+    account_id: uuid.UUID
+
+
+async def _authorize(request: Request, app_name: str, write: bool) -> Gitter:
     ctx = app_context(request)
     async with ctx.db.session(write=False) as db:
         try:
@@ -135,7 +144,26 @@ async def _authorize(
             raise
         principal.require("app:write" if write else "app:read")
         app = await get_app(db, principal, app_name, "code:push" if write else "code:fetch")
-        return app.id, principal.account.email, principal.account.id
+        return Gitter(app.id, principal.account.email, principal.account.id)
+
+
+async def _fetching(request: Request, app_name: str) -> Gitter:
+    return await _authorize(request, app_name, write=False)
+
+
+async def _pushing(request: Request, app_name: str) -> Gitter:
+    return await _authorize(request, app_name, write=True)
+
+
+async def _advertising(request: Request, app_name: str) -> Gitter:
+    """`info/refs` comes first for both: `?service=git-receive-pack` is a push."""
+    write = request.query_params.get("service") == "git-receive-pack"
+    return await _authorize(request, app_name, write)
+
+
+declare(_fetching, "app:read", "code:fetch")
+declare(_pushing, "app:write", "code:push")
+declare(_advertising, "app:read", "code:fetch", then=("code:push",))
 
 
 def _parse_cgi_headers(head: bytes) -> tuple[int, dict[str, str]]:
@@ -197,9 +225,9 @@ class PipeResponse(StreamingResponse):
                 await close()
 
 
-async def _serve(request: Request, app_name: str, rest: str, write: bool) -> Response:
+async def _serve(request: Request, who: Gitter, rest: str) -> Response:
     settings = app_context(request).settings
-    app_id, email, user_id = await _authorize(request, app_name, write)
+    app_id, email, user_id = who.app_id, who.email, who.account_id
     await ensure_repo(settings, app_id)
     env = {
         **_git_env(settings),
@@ -282,11 +310,12 @@ async def _serve(request: Request, app_name: str, rest: str, write: bool) -> Res
         ),
     ),
 )
-async def info_refs(request: Request, app_name: str) -> Response:
+async def info_refs(
+    request: Request, app_name: str, who: Annotated[Gitter, Depends(_advertising)]
+) -> Response:
     """Git smart HTTP: the refs of an app's repository (`?service=git-upload-pack` or
     `git-receive-pack`)."""
-    write = request.query_params.get("service") == "git-receive-pack"
-    return await _serve(request, app_name, "info/refs", write)
+    return await _serve(request, who, "info/refs")
 
 
 @router.post(
@@ -296,9 +325,11 @@ async def info_refs(request: Request, app_name: str) -> Response:
         answers("A pack, for git fetch and clone.", "application/x-git-upload-pack-result"),
     ),
 )
-async def upload_pack(request: Request, app_name: str) -> Response:
+async def upload_pack(
+    request: Request, app_name: str, who: Annotated[Gitter, Depends(_fetching)]
+) -> Response:
     """Git smart HTTP: fetch and clone an app's repository."""
-    return await _serve(request, app_name, "git-upload-pack", write=False)
+    return await _serve(request, who, "git-upload-pack")
 
 
 @router.post(
@@ -311,6 +342,8 @@ async def upload_pack(request: Request, app_name: str) -> Response:
         ),
     ),
 )
-async def receive_pack(request: Request, app_name: str) -> Response:
+async def receive_pack(
+    request: Request, app_name: str, who: Annotated[Gitter, Depends(_pushing)]
+) -> Response:
     """Git smart HTTP: push to an app's repository; a push to main builds and releases it."""
-    return await _serve(request, app_name, "git-receive-pack", write=True)
+    return await _serve(request, who, "git-receive-pack")

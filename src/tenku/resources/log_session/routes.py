@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from tenku.logs import stream
 from tenku.logs.store import Filters
-from tenku.resources.app.access import OnApp, access_to, reading
+from tenku.resources.app.access import OnApp, permitted, reading
 from tenku.resources.log_session.schemas import LogSessionCreate, LogSessionOut
 from tenku.web.deps import Context, TransactionRoute, body
 from tenku.web.docs import answers, header, merged
@@ -62,7 +62,7 @@ async def log_stream(request: Request, token: str, ctx: Context) -> Response:
     if session is not None:
         async with ctx.db.session(write=False) as db:
             # Also gone when the app is: access needs the app.
-            if await access_to(db, session.app_id, session.reader) is None:
+            if not await permitted(db, session.app_id, session.reader, "logs:view"):
                 session = None
     if session is None:
         raise NotFound("log_session", "Couldn't find that log session.")

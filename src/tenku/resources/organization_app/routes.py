@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.resources.app.access import JoinedApp, ViewApp
+from tenku.resources.app.access import OnApp, ViewApp, deciding
 from tenku.resources.app.service import SORT
 from tenku.resources.organization_app import service
 from tenku.resources.organization_app.schemas import (
@@ -76,7 +78,9 @@ async def info(on: ViewApp, ctx: Context) -> Response:
 @router.patch("/organizations/apps/{app_id_or_name}", response_model=OrganizationAppOut)
 @router.patch("/teams/apps/{app_id_or_name}", response_model=OrganizationAppOut)
 async def update(
-    on: JoinedApp, ctx: Context, changes: OrganizationAppUpdate = body(OrganizationAppUpdate)
+    on: Annotated[OnApp, deciding("app:lock", "app:transfer")],
+    ctx: Context,
+    changes: OrganizationAppUpdate = body(OrganizationAppUpdate),
 ) -> Response:
     """Lock or unlock a team app, or transfer it to a person or a team
     (`heroku apps:lock`, `apps:unlock`, `apps:transfer`)."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.resources.app.access import JoinedApp, OnApp, ViewApp, writing
+from tenku.resources.app.access import OnApp, ViewApp, deciding, writing
 from tenku.resources.collaborator import service
 from tenku.resources.collaborator.routes import SORT
 from tenku.resources.organization_app_collaborator.schemas import (
@@ -32,7 +32,7 @@ Out = OrganizationAppCollaboratorOut
 )
 @router.post("/teams/apps/{app_id_or_name}/collaborators", response_model=Out, status_code=201)
 async def create(
-    on: JoinedApp,
+    on: Annotated[OnApp, deciding("access:edit")],
     params: OrganizationAppCollaboratorCreate = body(OrganizationAppCollaboratorCreate),
 ) -> Response:
     """Add a collaborator to a team app, or join it (`heroku access:add`, `apps:join`)."""
@@ -108,7 +108,9 @@ async def update(
     "/teams/apps/{app_id_or_name}/collaborators/{collaborator_email_or_id}",
     response_model=Out,
 )
-async def delete(collaborator_email_or_id: str, on: JoinedApp) -> Response:
+async def delete(
+    collaborator_email_or_id: str, on: Annotated[OnApp, deciding("access:edit")]
+) -> Response:
     """Remove a collaborator from a team app; anyone may remove themselves."""
     collaborator, user, role = await service.remove_collaborator(
         on.db, on.app, on.caller.account, on.access, collaborator_email_or_id

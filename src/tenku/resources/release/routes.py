@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.models import Release
-from tenku.resources.app.access import JoinedApp, OnApp, allowed, reading, require
+from tenku.resources.app.access import OnApp, allowed, deciding, reading, require
 from tenku.resources.release import service
 from tenku.resources.release.schemas import ReleaseCreate, ReleaseOut
 from tenku.web.deps import TransactionRoute, body
@@ -58,7 +58,10 @@ async def config_vars(
 
 
 @router.post("/apps/{app_id_or_name}/releases", response_model=ReleaseOut, status_code=201)
-async def create(on: JoinedApp, params: ReleaseCreate = body(ReleaseCreate)) -> Response:
+async def create(
+    on: Annotated[OnApp, deciding("releases:rollback", "code:push")],
+    params: ReleaseCreate = body(ReleaseCreate),
+) -> Response:
     account = on.caller.account
     if params.release is not None:
         require(on, "releases:rollback")

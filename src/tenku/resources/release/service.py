@@ -11,13 +11,13 @@ from tenku.db.models import (
     Addon,
     AddonAttachment,
     App,
-    Collaborator,
     Release,
     ReleaseAddonVars,
     Slug,
 )
 from tenku.ids import as_uuid
 from tenku.logs import store as logs
+from tenku.resources.app.access import access_to
 from tenku.resources.config_var.store import attachment_config, current_config, replace_config
 from tenku.resources.formation.service import sync_formation
 from tenku.web.errors import Forbidden, InvalidParams, NotFound
@@ -200,15 +200,12 @@ async def deploy_slug(
     if slug is None:
         raise NotFound("slug")
     if slug.app_id != app.id:
-        # Releasing another app's slug (copying slugs) needs access to that app too.
+        # Releasing another app's slug (copying slugs) reads that app's code.
         source = await db.get(App, slug.app_id)
-        access = await db.execute(
-            select(Collaborator.role).where(
-                Collaborator.app_id == slug.app_id, Collaborator.account_id == user.id
-            )
-        )
-        if source is None or access.first() is None:
+        access = await access_to(db, slug.app_id, user.id) if source is not None else None
+        if source is None or access is None:
             raise Forbidden("You do not have access to the app this slug belongs to.")
+        access.require(source, "code:fetch")
     if slug.blob_key is None:
         raise InvalidParams(
             f"Slug {slug.id} has no tarball yet: PUT it to the slug's blob URL "

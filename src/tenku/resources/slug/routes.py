@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.resources.app.access import OnApp, ViewApp, writing
+from tenku.resources.app.access import OnApp, reading, writing
 from tenku.resources.slug import service
 from tenku.resources.slug.schemas import SlugCreate, SlugOut
 from tenku.storage.urls import blob_url, slug_subject
@@ -29,7 +29,13 @@ async def create(
 
 
 @router.get("/apps/{app_id_or_name}/slugs/{slug_id}", response_model=SlugOut)
-async def info(request: Request, slug_id: str, on: ViewApp, ctx: Context) -> Response:
+async def info(
+    request: Request,
+    slug_id: str,
+    on: Annotated[OnApp, reading("code:fetch")],
+    ctx: Context,
+) -> Response:
+    # The slug's URL downloads the app's code.
     slug = await service.get_slug(on.db, on.app, slug_id)
     url = blob_url(ctx.settings, ctx.signer, slug_subject(slug.id), "GET", request=request)
     return model_response(SlugOut.of(slug, "get", url))
