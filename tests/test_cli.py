@@ -103,3 +103,41 @@ def test_a_loose_data_dir_is_reported(data_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"warning: {data_dir} is mode 0755" in done.stderr
     assert f"warning: {data_dir / 'tenku.db'} is mode 0644" in done.stderr
+
+
+def test_users_two_factor_off(data_dir: Path) -> None:
+    import asyncio
+
+    from tenku.config import load_settings
+    from tenku.db.engine import Database
+    from tenku.db.models import Account, OtpSecret
+    from tenku.resources.account.service import find_account
+
+    run(data_dir, "users", "create", "f@example.com", "--password", "pw")
+    url = load_settings(data_dir=data_dir).database_url
+
+    async def change(on: bool) -> bool:
+        db = Database(url)
+        try:
+            async with db.session(write=True) as s:
+                account = await find_account(s, "f@example.com")
+                assert isinstance(account, Account)
+                if on:
+                    account.two_factor_authentication = True
+                    s.add(OtpSecret(account_id=account.id, seed="v1.sealed"))
+                    await s.commit()
+                return account.two_factor_authentication
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(change(on=True))
+    result = CliRunner().invoke(
+        main, ["users", "two-factor-off", "F@example.com", "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert not asyncio.run(change(on=False))
+    result = CliRunner().invoke(
+        main, ["users", "two-factor-off", "nobody@example.com", "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code != 0
+    assert "no such user" in result.output

@@ -17,12 +17,16 @@ from tenku.addons.registry import AddonRegistry
 from tenku.addons.settings import AddonSettings
 from tenku.config import Settings
 from tenku.db.engine import Database
+from tenku.mail import outbox
+from tenku.sms import sender
 from tenku.storage.blobs import DirectoryBlobStore
+from tenku.storage.sealing import Sealer
 from tenku.storage.signing import Signer, load_secret
 from tenku.web.context import AppContext
 from tenku.web.errors import ApiError, BadRequest, InvalidParams, MethodNotAllowed, NotFound
 from tenku.web.middleware import ConventionsMiddleware
 from tenku.web.ratelimit import RateLimiter
+from tenku.web.throttle import Clock, Throttle
 from tenku.web.tokens import TokenCache
 
 log = logging.getLogger("tenku.api")
@@ -54,12 +58,16 @@ RESOURCES = (
     "log_drain",
     "log_session",
     "oauth_authorization",
+    "otp_secret",
+    "password_reset",
     "plan",
     "rate_limit",
+    "recovery_code",
     "region",
     "release",
     "schema",
     "slug",
+    "sms_number",
     "sni_endpoint",
     "source",
     "stack",
@@ -105,14 +113,21 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
             await db.dispose()
 
     api = FastAPI(title="Tenku", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    secret = load_secret(settings.data_dir, settings.secret_key)
+    clock = Clock()
     api.state.ctx = AppContext(
         settings=settings,
         db=db,
         ratelimiter=RateLimiter(db, settings.rate_limit_per_hour, settings.api_workers),
         blobs=DirectoryBlobStore(settings.data_dir / "blobs"),
-        signer=Signer(load_secret(settings.data_dir, settings.secret_key)),
+        signer=Signer(secret),
         addons=AddonRegistry(AddonSettings.of(settings)),
         tokens=TokenCache(db),
+        clock=clock,
+        throttle=Throttle(db, clock),
+        sealer=Sealer(secret),
+        mail=outbox(settings.data_dir / "mail", f"Tenku <noreply@{settings.base_domain}>"),
+        sms=sender(settings),
     )
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(HTTPException, _http_error)

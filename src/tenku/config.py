@@ -151,6 +151,9 @@ class Settings:
     # The add-on admin servers may take connections without a password, and Redis add-ons
     # may share the admin password (no ACLs): safe only where all accounts trust each other.
     addon_unsafe_admin: bool = False
+    # Where SMS messages (number confirmations, recovery codes) are POSTed as
+    # `{"to", "body"}`; None keeps them in `<data_dir>/sms/` (see tenku/sms.py).
+    sms_webhook_url: str | None = None
 
     @property
     def source_limits(self) -> tuple[int, int]:
@@ -266,4 +269,5 @@ def load_settings(
         addon_partner_timeout=_env_float("TENKU_ADDON_PARTNER_TIMEOUT", d["addon_partner_timeout"]),
         addon_call_grace=_env_float("TENKU_ADDON_CALL_GRACE", d["addon_call_grace"]),
         addon_unsafe_admin=os.environ.get("TENKU_ADDON_UNSAFE_ADMIN", "") in ("1", "true", "yes"),
+        sms_webhook_url=os.environ.get("TENKU_SMS_WEBHOOK_URL") or None,
     )

@@ -21,6 +21,8 @@ ANONYMOUS = {
     ("GET", "/buildpacks/{}/readme"): "the buildpack registry is public",
     ("GET", "/streams/builds/{}/{}"): "a build's output_stream_url: the URL is the secret",
     ("GET", "/streams/logs/{}"): "a log session's logplex_url: the URL is the secret",
+    ("POST", "/password-resets"): "asking for a reset mail: whoever has forgotten the password",
+    ("POST", "/password-resets/{}/actions/finalize"): "the mailed token is the credential",
     ("GET", "/schema"): "Heroku serves its schema without authentication",
     ("GET", "/openapi.json"): "the same routes, for testing tools",
 }

@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from tenku.addons.registry import AddonRegistry
 from tenku.config import Settings
 from tenku.db.engine import Database
+from tenku.mail import Send
+from tenku.sms import SmsSender
 from tenku.storage.blobs import BlobStore
+from tenku.storage.sealing import Sealer
 from tenku.storage.signing import Signer
 from tenku.web.ratelimit import RateLimiter
+from tenku.web.throttle import Clock, Throttle
 from tenku.web.tokens import TokenCache
 
 
@@ -22,3 +26,9 @@ class AppContext:
     signer: Signer
     addons: AddonRegistry
     tokens: TokenCache
+    clock: Clock
+    throttle: Throttle
+    sealer: Sealer
+    # Mail to users (password resets): `await mail(to, subject, body)`.
+    mail: Send
+    sms: SmsSender

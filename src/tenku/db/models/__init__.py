@@ -25,6 +25,13 @@ from tenku.db.models.dyno import Dyno
 from tenku.db.models.log import LogLine, LogStream
 from tenku.db.models.release import Release, Slug
 from tenku.db.models.runtime import RuntimeBeat
+from tenku.db.models.second_factor import (
+    AuthThrottle,
+    OtpSecret,
+    PasswordReset,
+    RecoveryCode,
+    SmsCode,
+)
 from tenku.db.models.team import Invitation, Team, TeamAddonService, TeamMember
 
 __all__ = [
@@ -36,6 +43,7 @@ __all__ = [
     "App",
     "AppFeatureState",
     "AuthGeneration",
+    "AuthThrottle",
     "Authorization",
     "Build",
     "BuildOutput",
@@ -51,11 +59,15 @@ __all__ = [
     "LogDrain",
     "LogLine",
     "LogStream",
+    "OtpSecret",
+    "PasswordReset",
     "RateLimitBucket",
+    "RecoveryCode",
     "Release",
     "ReleaseAddonVars",
     "RuntimeBeat",
     "Slug",
+    "SmsCode",
     "Team",
     "TeamAddonService",
     "TeamMember",
