@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import subprocess
@@ -12,6 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from tenku.cli import main
+from tenku.config import load_settings
+from tenku.db.engine import Database
+from tenku.db.models import Account, OtpSecret
+from tenku.resources.account.service import find_account
 
 
 @pytest.fixture
@@ -106,13 +111,6 @@ def test_a_loose_data_dir_is_reported(data_dir: Path) -> None:
 
 
 def test_users_two_factor_off(data_dir: Path) -> None:
-    import asyncio
-
-    from tenku.config import load_settings
-    from tenku.db.engine import Database
-    from tenku.db.models import Account, OtpSecret
-    from tenku.resources.account.service import find_account
-
     run(data_dir, "users", "create", "f@example.com", "--password", "pw")
     url = load_settings(data_dir=data_dir).database_url
 

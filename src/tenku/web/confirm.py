@@ -1,9 +1,10 @@
 """Asking again inside a request: the current password, the second factor.
 
-Changes that would let a stolen token take the account over (turning two-factor off,
-new recovery codes, a new OTP secret or SMS number) ask for the password, and for the
-second factor when two-factor is on. Wrong answers count towards the same lock-outs as
-logins (tenku/web/throttle.py), written after the request's transaction is rolled back.
+Changes that would let a stolen token take the account over ask for the password
+(turning two-factor on or off, new recovery codes, a new SMS number) and, while two-factor
+is on, for the second factor (those, and a new OTP secret). Wrong answers count towards the
+same lock-outs as logins (tenku/web/throttle.py), written after the request's transaction
+is rolled back.
 """
 
 from __future__ import annotations
