@@ -184,9 +184,11 @@ class User:
 class ApiClient:
     """An in-process HTTP client that checks every JSON body against the reference."""
 
-    def __init__(self, http: httpx.AsyncClient, database: Database) -> None:
+    def __init__(self, http: httpx.AsyncClient, database: Database, app: Any = None) -> None:
         self.http = http
         self.database = database
+        # The application served (its `state.ctx`: the clock tests set, the throttle...).
+        self.app = app
         self.checked = 0
 
     async def request(
@@ -244,7 +246,7 @@ async def api(database: Database, settings: Settings) -> AsyncIterator[ApiClient
     app = create_app(settings, database)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5000") as http:
-        yield ApiClient(http, database)
+        yield ApiClient(http, database, app)
     # What the app's lifespan would do on shutdown: write the budget it spent.
     await app.state.ctx.ratelimiter.close()
 

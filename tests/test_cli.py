@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.cli import main, run_db
 from tenku.config import load_settings
-from tenku.db.models import Account, Team, TeamMember
+from tenku.db.engine import Database
+from tenku.db.models import Account, OtpSecret, Team, TeamMember
+from tenku.resources.account.service import find_account
 
 
 @pytest.fixture
@@ -194,3 +196,34 @@ def test_mail_resend(data_dir: Path) -> None:
     assert got.recipients == ["dana@example.com"]
     assert "Your invitation token: abc" in got.body
     assert run(data_dir, "mail", "list").split("\t")[-1] == "sent\n"
+
+
+def test_users_two_factor_off(data_dir: Path) -> None:
+    run(data_dir, "users", "create", "f@example.com", "--password", "pw")
+    url = load_settings(data_dir=data_dir).database_url
+
+    async def change(on: bool) -> bool:
+        db = Database(url)
+        try:
+            async with db.session(write=True) as s:
+                account = await find_account(s, "f@example.com")
+                assert isinstance(account, Account)
+                if on:
+                    account.two_factor_authentication = True
+                    s.add(OtpSecret(account_id=account.id, seed="v1.sealed"))
+                    await s.commit()
+                return account.two_factor_authentication
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(change(on=True))
+    result = CliRunner().invoke(
+        main, ["users", "two-factor-off", "F@example.com", "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert not asyncio.run(change(on=False))
+    result = CliRunner().invoke(
+        main, ["users", "two-factor-off", "nobody@example.com", "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code != 0
+    assert "no such user" in result.output

@@ -23,7 +23,16 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
     ("web conventions", frozenset({"tenku.web"})),
     (
         "providers",
-        frozenset({"tenku.addons", "tenku.storage", "tenku.mail", "tenku.tls", "tenku.buildpacks"}),
+        frozenset(
+            {
+                "tenku.addons",
+                "tenku.storage",
+                "tenku.tls",
+                "tenku.buildpacks",
+                "tenku.mail",
+                "tenku.sms",
+            }
+        ),
     ),
     ("data", frozenset({"tenku.db", "tenku.security"})),
     (

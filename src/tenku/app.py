@@ -18,12 +18,15 @@ from tenku.addons.settings import AddonSettings
 from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.mail import Mailer
+from tenku.sms import sender
 from tenku.storage.blobs import DirectoryBlobStore
+from tenku.storage.sealing import Sealer
 from tenku.storage.signing import Signer, load_secret
 from tenku.web.context import AppContext
 from tenku.web.errors import ApiError, BadRequest, InvalidParams, MethodNotAllowed, NotFound
 from tenku.web.middleware import ConventionsMiddleware
 from tenku.web.ratelimit import RateLimiter
+from tenku.web.throttle import Clock, Throttle
 from tenku.web.tokens import TokenCache
 
 log = logging.getLogger("tenku.api")
@@ -68,12 +71,16 @@ RESOURCES = (
     "organization_addon",
     "organization_member",
     "organization_preferences",
+    "otp_secret",
+    "password_reset",
     "plan",
     "rate_limit",
+    "recovery_code",
     "region",
     "release",
     "schema",
     "slug",
+    "sms_number",
     "sni_endpoint",
     "source",
     "stack",
@@ -122,15 +129,21 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
             await db.dispose()
 
     api = FastAPI(title="Tenku", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    secret = load_secret(settings.data_dir, settings.secret_key)
+    clock = Clock()
     api.state.ctx = AppContext(
         settings=settings,
         db=db,
         ratelimiter=RateLimiter(db, settings.rate_limit_per_hour, settings.api_workers),
         blobs=DirectoryBlobStore(settings.data_dir / "blobs"),
-        signer=Signer(load_secret(settings.data_dir, settings.secret_key)),
+        signer=Signer(secret),
         addons=AddonRegistry(AddonSettings.of(settings)),
         tokens=TokenCache(db),
         mailer=Mailer.of(settings),
+        clock=clock,
+        throttle=Throttle(db, clock),
+        sealer=Sealer(secret),
+        sms=sender(settings),
     )
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(HTTPException, _http_error)

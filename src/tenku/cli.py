@@ -241,6 +241,29 @@ def users_list(data_dir: Path | None) -> None:
         click.echo(f"{account.id}\t{account.email}\t{account.name or ''}")
 
 
+@users.command("two-factor-off")
+@click.argument("email")
+@data_dir_option
+def users_two_factor_off(email: str, data_dir: Path | None) -> None:
+    """Turn a user's two-factor authentication off (a lost device and no recovery code)."""
+    from tenku.resources.account.service import find_account
+    from tenku.resources.otp_secret.service import turn_off
+
+    settings = load_settings(data_dir=data_dir)
+    prepare(settings)
+
+    async def work(db: AsyncSession) -> bool:
+        account = await find_account(db, email)
+        if account is None:
+            return False
+        await turn_off(db, account)
+        return True
+
+    if not run_db(settings, work):
+        raise click.ClickException(f"no such user: {email}")
+    click.echo("two-factor authentication is off", err=True)
+
+
 @main.group()
 def teams() -> None:
     """Manage teams."""
@@ -418,6 +441,23 @@ def mail_resend(message_id: str, data_dir: Path | None) -> None:
     except DeliveryError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"sent to {message.to}", err=True)
+
+
+@main.group()
+def sms() -> None:
+    """Text messages Tenku sent (kept in the data directory unless TENKU_SMS_WEBHOOK_URL)."""
+
+
+@sms.command("list")
+@data_dir_option
+def sms_list(data_dir: Path | None) -> None:
+    """List the messages in the outbox, oldest first: time, number, text."""
+    from tenku.sms import outbox
+
+    settings = load_settings(data_dir=data_dir)
+    for message in outbox(settings).messages():
+        text = " ".join(str(message.get("body", "")).split())
+        click.echo(f"{message.get('created_at', '')}\t{message.get('to', '')}\t{text}")
 
 
 def run() -> None:

@@ -156,6 +156,9 @@ class Settings:
     smtp_url: str | None = None
     # The From address (None: `Tenku <tenku@<base_domain>>`).
     mail_from: str | None = None
+    # Where SMS messages (number confirmations, recovery codes) are POSTed as
+    # `{"to", "body"}`; None keeps them in `<data_dir>/sms/` (see tenku/sms.py).
+    sms_webhook_url: str | None = None
 
     @property
     def source_limits(self) -> tuple[int, int]:
@@ -273,4 +276,5 @@ def load_settings(
         addon_unsafe_admin=os.environ.get("TENKU_ADDON_UNSAFE_ADMIN", "") in ("1", "true", "yes"),
         smtp_url=os.environ.get("TENKU_SMTP_URL") or None,
         mail_from=os.environ.get("TENKU_MAIL_FROM") or None,
+        sms_webhook_url=os.environ.get("TENKU_SMS_WEBHOOK_URL") or None,
     )

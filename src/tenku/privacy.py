@@ -38,3 +38,13 @@ def loose_files(data_dir: Path) -> list[str]:
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             found.append(f"{path} is mode {stat.S_IMODE(mode):04o}")
     return found
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a whole file readable by Tenku alone, in its private directory; readers never
+    see it half-written."""
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+        file.write(data)
+    tmp.rename(path)

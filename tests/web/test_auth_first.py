@@ -24,6 +24,8 @@ ANONYMOUS = {
     ("GET", "/oauth/authorize"): "the approval page: the user logs in on it",
     ("POST", "/oauth/authorize"): "the approval page's form carries the user's email and password",
     ("POST", "/oauth/tokens"): "the OAuth client authenticates with the secret in the body",
+    ("POST", "/password-resets"): "asking for a reset mail: whoever has forgotten the password",
+    ("POST", "/password-resets/{}/actions/finalize"): "the mailed token is the credential",
     ("GET", "/schema"): "Heroku serves its schema without authentication",
     ("GET", "/openapi.json"): "the same routes, for testing tools",
     ("GET", "/invitations/{}"): "the mailed invitation token is the credential",

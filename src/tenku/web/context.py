@@ -8,9 +8,12 @@ from tenku.addons.registry import AddonRegistry
 from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.mail import Mailer
+from tenku.sms import SmsSender
 from tenku.storage.blobs import BlobStore
+from tenku.storage.sealing import Sealer
 from tenku.storage.signing import Signer
 from tenku.web.ratelimit import RateLimiter
+from tenku.web.throttle import Clock, Throttle
 from tenku.web.tokens import TokenCache
 
 
@@ -24,3 +27,7 @@ class AppContext:
     addons: AddonRegistry
     tokens: TokenCache
     mailer: Mailer
+    clock: Clock
+    throttle: Throttle
+    sealer: Sealer
+    sms: SmsSender

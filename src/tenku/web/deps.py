@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -12,7 +13,6 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -20,9 +20,9 @@ from starlette.responses import Response
 
 from tenku.db.models import Account, Authorization
 from tenku.nudge import nudge
-from tenku.security import DUMMY_HASH, verify_password_async
 from tenku.web.context import AppContext
 from tenku.web.errors import (
+    ApiError,
     BadRequest,
     Conflict,
     Forbidden,
@@ -30,8 +30,10 @@ from tenku.web.errors import (
     RateLimited,
     Unauthorized,
 )
+from tenku.web.login import CODE_HEADER, password_login
 from tenku.web.middleware import SLASH
 
+log = logging.getLogger("tenku.api")
 M = TypeVar("M", bound=BaseModel)
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -69,11 +71,17 @@ def after_commit(request: Request, hook: AfterCommit) -> None:
     _hooks(request).append(hook)
 
 
-def _hooks(request: Request) -> list[AfterCommit]:
-    hooks: list[AfterCommit] | None = getattr(request.state, "after_commit", None)
+def after_rollback(request: Request, hook: AfterCommit) -> None:
+    """Run `hook` once the request has failed and its transaction is rolled back and
+    closed: what must be written although the request is not (a failed attempt)."""
+    _hooks(request, "after_rollback").append(hook)
+
+
+def _hooks(request: Request, kind: str = "after_commit") -> list[AfterCommit]:
+    hooks: list[AfterCommit] | None = getattr(request.state, kind, None)
     if hooks is None:
         hooks = []
-        request.state.after_commit = hooks
+        setattr(request.state, kind, hooks)
     return hooks
 
 
@@ -112,6 +120,15 @@ class TransactionRoute(APIRoute):
                 db = getattr(request.state, "db", None)
                 if db is not None:
                     await db.rollback()
+                    # The writer (SQLite's only one) is free for the hooks' own sessions.
+                    await db.close()
+                    request.state.db = None
+                for hook in getattr(request.state, "after_rollback", []):
+                    try:
+                        await hook()
+                    except Exception:
+                        # The request's own error is the answer; this one is only logged.
+                        log.exception("after-rollback hook failed")
                 raise
             finally:
                 db = getattr(request.state, "db", None)
@@ -248,29 +265,44 @@ def _credentials(request: Request) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _client(request: Request) -> str:
+def client_address(request: Request) -> str:
+    """Who is calling: the peer's address. uvicorn puts the client a trusted proxy names in
+    X-Forwarded-For there (TENKU_TRUSTED_PROXIES); from anyone else the header is ignored."""
     return request.client.host if request.client else "unknown"
 
 
-async def _by_password(request: Request, email: str, password: str) -> Principal | None:
-    async with app_context(request).db.session(write=False) as db, db.begin():
-        account = (
-            await db.execute(select(Account).where(Account.email == email.strip().lower()))
-        ).scalar_one_or_none()
-    # Unknown emails cost a hash check too, so timing does not reveal accounts; and the
-    # slow check runs outside any transaction.
-    stored = account.password_hash if account is not None else DUMMY_HASH
-    if await verify_password_async(stored, password) and account is not None:
-        return Principal(account, None, frozenset({"global"}))
-    return None
+async def _by_password(
+    request: Request,
+    email: str,
+    password: str,
+    second_factor: bool = True,
+    code: str | None = None,
+) -> Principal:
+    """`code`: the second factor, when it comes other than in `Heroku-Two-Factor-Code`."""
+    account = await password_login(
+        app_context(request),
+        client_address(request),
+        email,
+        password,
+        code if code is not None else request.headers.get(CODE_HEADER),
+        second_factor=second_factor,
+    )
+    return Principal(account, None, frozenset({"global"}))
 
 
-async def password_login(request: Request, email: str, password: str) -> Principal | None:
-    """An email and password typed into a page (the OAuth approval page), checked by the
-    same `_by_password` as the API's password logins, and spending the budget as they do:
-    a failed attempt the client address's, a good one the account's."""
-    principal = await _by_password(request, email, password)
-    subject = f"account:{principal.account.id}" if principal else f"ip:{_client(request)}"
+async def page_login(
+    request: Request, email: str, password: str, code: str | None
+) -> Principal | None:
+    """An email, password and (for accounts with two-factor on) code typed into a page (the
+    OAuth approval page): the one check every password login makes (`login.password_login`,
+    whose second-factor and lock-out errors pass through), spending the rate-limit budget
+    as API password logins do: a failed attempt the client address's, a good one the
+    account's. None for a wrong email or password."""
+    try:
+        principal: Principal | None = await _by_password(request, email, password, code=code)
+    except Unauthorized:
+        principal = None
+    subject = f"account:{principal.account.id}" if principal else f"ip:{client_address(request)}"
     allowed, _ = await app_context(request).ratelimiter.consume(subject)
     if not allowed:
         raise RateLimited()
@@ -278,7 +310,11 @@ async def password_login(request: Request, email: str, password: str) -> Princip
 
 
 async def authenticate(
-    request: Request, db: AsyncSession, password_login: bool = False, count: bool = True
+    request: Request,
+    db: AsyncSession,
+    password_login: bool = False,
+    count: bool = True,
+    second_factor: bool = True,
 ) -> Principal:
     token, user = _credentials(request)
     ctx = app_context(request)
@@ -298,12 +334,17 @@ async def authenticate(
     if principal is not None and count:
         allowed, remaining = await ctx.ratelimiter.consume(f"account:{principal.account.id}")
     elif principal is None and count and not (password_login and user and token):
-        allowed, remaining = await ctx.ratelimiter.consume(f"ip:{_client(request)}")
+        allowed, remaining = await ctx.ratelimiter.consume(f"ip:{client_address(request)}")
     if principal is None and password_login and user and token:
-        principal = await _by_password(request, user, token)
-        # Failed password attempts spend the client's budget, which slows guessing.
-        subject = f"account:{principal.account.id}" if principal else f"ip:{_client(request)}"
-        allowed, remaining = await ctx.ratelimiter.consume(subject)
+        try:
+            principal = await _by_password(request, user, token, second_factor)
+        except ApiError:
+            # Failed password attempts spend the client's budget, which slows guessing.
+            allowed, _ = await ctx.ratelimiter.consume(f"ip:{client_address(request)}")
+            if not allowed:
+                raise RateLimited() from None
+            raise
+        allowed, remaining = await ctx.ratelimiter.consume(f"account:{principal.account.id}")
     if principal is not None and not count:
         remaining = await ctx.ratelimiter.remaining(f"account:{principal.account.id}")
     if remaining is not None:
@@ -339,22 +380,36 @@ class Credentials:
 class Scoped(Credentials):
     """Dependency: the authenticated caller, whose token must grant `need`."""
 
-    def __init__(self, need: str, password_login: bool = False, count: bool = True) -> None:
+    def __init__(
+        self,
+        need: str,
+        password_login: bool = False,
+        count: bool = True,
+        second_factor: bool = True,
+    ) -> None:
         self.need = need
         self.password_login = password_login
         self.count = count
+        # Whether a password login needs the second factor too (two-factor accounts).
+        self.second_factor = second_factor
 
     async def __call__(self, request: Request, db: AsyncSession = Depends(get_db)) -> Principal:
         principal = await authenticate(
-            request, db, password_login=self.password_login, count=self.count
+            request,
+            db,
+            password_login=self.password_login,
+            count=self.count,
+            second_factor=self.second_factor,
         )
         principal.require(self.need)
         return principal
 
 
-def scoped(need: str, password_login: bool = False, count: bool = True) -> Any:
+def scoped(
+    need: str, password_login: bool = False, count: bool = True, second_factor: bool = True
+) -> Any:
     """Dependency: the authenticated caller, whose token must grant `need`."""
-    return Depends(Scoped(need, password_login, count))
+    return Depends(Scoped(need, password_login, count, second_factor))
 
 
 # The parameters routes declare, each an `Annotated` alias so a route's signature says

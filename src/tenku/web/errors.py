@@ -45,10 +45,28 @@ class Unauthorized(ApiError):
     default_message = "Invalid credentials provided."
 
 
+class InvalidTwoFactorCode(ApiError):
+    status = 401
+    id = "invalid_two_factor_code"
+    default_message = "Invalid two-factor code."
+
+
 class Forbidden(ApiError):
     status = 403
     id = "forbidden"
     default_message = "You do not have access to this resource."
+
+
+class TwoFactorRequired(ApiError):
+    """Send the request again with `Heroku-Two-Factor-Code` (the CLI prompts for one)."""
+
+    status = 403
+    id = "two_factor"
+    default_message = "A second factor is required."
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.headers["Heroku-Two-Factor-Required"] = "true"
 
 
 class NotFound(ApiError):
@@ -121,6 +139,17 @@ class RateLimited(ApiError):
         "Your account reached the API rate limit\n"
         "Please wait a few minutes before making new requests"
     )
+
+
+class TooManyAttempts(RateLimited):
+    """Locked out after failed attempts (passwords, second factors, reset tokens)."""
+
+    def __init__(self, seconds: int, what: str = "failed attempts") -> None:
+        minutes = max(1, -(-seconds // 60))
+        super().__init__(
+            f"Too many {what}. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        )
+        self.headers["Retry-After"] = str(max(1, seconds))
 
 
 class ServiceUnavailable(ApiError):

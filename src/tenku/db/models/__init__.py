@@ -26,6 +26,13 @@ from tenku.db.models.dyno import Dyno
 from tenku.db.models.log import LogLine, LogStream
 from tenku.db.models.release import Release, Slug
 from tenku.db.models.runtime import RuntimeBeat
+from tenku.db.models.second_factor import (
+    AuthThrottle,
+    OtpSecret,
+    PasswordReset,
+    RecoveryCode,
+    SmsCode,
+)
 from tenku.db.models.team import Invitation, Team, TeamAddonService, TeamMember
 
 __all__ = [
@@ -37,6 +44,7 @@ __all__ = [
     "App",
     "AppFeatureState",
     "AuthGeneration",
+    "AuthThrottle",
     "Authorization",
     "Build",
     "BuildOutput",
@@ -53,11 +61,15 @@ __all__ = [
     "LogLine",
     "LogStream",
     "OAuthClient",
+    "OtpSecret",
+    "PasswordReset",
     "RateLimitBucket",
+    "RecoveryCode",
     "Release",
     "ReleaseAddonVars",
     "RuntimeBeat",
     "Slug",
+    "SmsCode",
     "Team",
     "TeamAddonService",
     "TeamMember",

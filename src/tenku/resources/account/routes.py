@@ -23,13 +23,14 @@ async def info(caller: AccountReader, db: Db, account_email_or_id_or_self: str =
 @router.patch("/account", response_model=AccountOut)
 @router.patch("/users/{account_email_or_id_or_self}", response_model=AccountOut)
 async def update(
+    request: Request,
     caller: AccountWriter,
     db: Db,
     account_email_or_id_or_self: str = "~",
     changes: AccountUpdate = body(AccountUpdate),
 ) -> Response:
     account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)
-    account = await service.update_account(db, account, changes)
+    account = await service.update_account(request, db, account, changes)
     return model_response(AccountOut.of(account))
 
 

@@ -6,6 +6,7 @@ from pydantic import EmailStr, Field
 
 from tenku.db.models import Account
 from tenku.resources.common import In, Out, Ref
+from tenku.resources.sms_number.service import mask
 from tenku.web.render import Timestamp
 
 
@@ -37,7 +38,7 @@ class AccountOut(Out):
             id=a.id,
             last_login=a.last_login,
             name=a.name,
-            sms_number=a.sms_number,
+            sms_number=mask(a.sms_number),
             suspended_at=a.suspended_at,
             delinquent_at=a.delinquent_at,
             two_factor_authentication=a.two_factor_authentication,
@@ -53,3 +54,9 @@ class AccountUpdate(In):
     email: EmailStr | None = None
     new_password: str | None = Field(default=None, min_length=1, max_length=1024)
     password: str | None = None
+    # Turning two-factor on takes a code from the new OTP secret, turning it off the
+    # second factor, both in `Heroku-Two-Factor-Code` (see resources/otp_secret).
+    two_factor_authentication: bool | None = None
+    # A new number gets a code to confirm it (`.../sms-number/actions/confirm`); null
+    # removes it.
+    sms_number: str | None = Field(default=None, max_length=64)

@@ -4,13 +4,17 @@ import uuid
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 
 from tenku.db.base import new_id
 from tenku.db.models import Account, App
 from tenku.ids import as_uuid
 from tenku.resources.account.schemas import AccountUpdate
-from tenku.security import hash_password_async, verify_password_async
-from tenku.web.errors import Forbidden, InvalidParams, NotFound
+from tenku.resources.otp_secret import service as otp_secret
+from tenku.resources.sms_number import service as sms_number
+from tenku.security import hash_password_async
+from tenku.web.confirm import confirm_password, confirm_second_factor
+from tenku.web.errors import InvalidParams, NotFound
 
 
 def normalize_email(email: str) -> str:
@@ -59,13 +63,31 @@ async def create_account(
     return account
 
 
-async def update_account(db: AsyncSession, account: Account, changes: AccountUpdate) -> Account:
-    sensitive = changes.email is not None or changes.new_password is not None
+async def update_account(
+    request: Request, db: AsyncSession, account: Account, changes: AccountUpdate
+) -> Account:
+    new_number = "sms_number" in changes.model_fields_set
+    turning = changes.two_factor_authentication
+    sensitive = (
+        changes.email is not None
+        or changes.new_password is not None
+        or turning is not None
+        or new_number
+    )
     if sensitive or changes.password is not None:
-        if changes.password is None:
-            raise InvalidParams("Invalid password provided: the current password is required.")
-        if not await verify_password_async(account.password_hash, changes.password):
-            raise Forbidden("Current password is incorrect.")
+        await confirm_password(request, account, changes.password)
+    # Turning two-factor off, or a new SMS number, would let a stolen token and password
+    # get past the second factor: they take it too. A code from a new OTP secret that
+    # turns two-factor on is as good (the secret itself took the second factor).
+    needs_factor = turning is False or new_number
+    if turning is True and await otp_secret.turn_on(request, db, account):
+        needs_factor = False
+    if needs_factor:
+        await confirm_second_factor(request, db, account)
+    if turning is False:
+        await otp_secret.turn_off(db, account)
+    if new_number:
+        await sms_number.change(request, db, account, changes.sms_number)
     if changes.email is not None:
         email = normalize_email(str(changes.email))
         other = await find_account(db, email)

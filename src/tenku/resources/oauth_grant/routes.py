@@ -25,9 +25,9 @@ from tenku.resources.oauth_grant.service import (
     single_values,
 )
 from tenku.storage.signing import Signer
-from tenku.web.deps import Context, Db, TransactionRoute, password_login
+from tenku.web.deps import Context, Db, TransactionRoute, page_login
 from tenku.web.docs import answers, merged
-from tenku.web.errors import RateLimited
+from tenku.web.errors import InvalidTwoFactorCode, RateLimited, TwoFactorRequired
 
 router = APIRouter(route_class=TransactionRoute)
 # Enough for the form's fields many times over.
@@ -61,7 +61,14 @@ FORM = {
                     "type": "object",
                     "properties": {
                         name: {"type": "string"}
-                        for name in (*FIELDS, "csrf_token", "decision", "email", "password")
+                        for name in (
+                            *FIELDS,
+                            "csrf_token",
+                            "decision",
+                            "email",
+                            "password",
+                            "code",
+                        )
                     },
                 }
             }
@@ -164,12 +171,18 @@ async def authorize_decision(request: Request, db: Db, ctx: Context) -> Response
         return page.render_error(PageError("Choose Allow or Deny."))
     principal = None
     limited = False
+    second_factor: str | None = None
     if decision == "approve" and email and password:
         # Checked before the request's transaction starts: the slow hash holds no lock.
         try:
-            principal = await password_login(request, email, password)
+            code = values.get("code", "").strip() or None
+            principal = await page_login(request, email, password, code)
         except RateLimited:
             limited = True
+        except TwoFactorRequired:
+            second_factor = "Enter the code from your authenticator app, or a recovery code."
+        except InvalidTwoFactorCode:
+            second_factor = "Invalid two-factor code."
     asked = await _asked(db, values)
     if isinstance(asked, Response):
         return asked
@@ -181,6 +194,8 @@ async def authorize_decision(request: Request, db: Db, ctx: Context) -> Response
         return _form(
             request, ctx.signer, asked, 429, error="Too many attempts; wait a while.", email=email
         )
+    if second_factor is not None:
+        return _form(request, ctx.signer, asked, 401, error=second_factor, email=email)
     if principal is None:
         message = (
             "Invalid email or password."
