@@ -17,6 +17,7 @@ from tenku.db.models.app import (
     Domain,
     Formation,
     LogDrain,
+    SniEndpoint,
 )
 from tenku.db.models.build import Build, BuildOutput
 from tenku.db.models.buildpack import BuildpackInstallation
@@ -56,6 +57,7 @@ __all__ = [
     "ReleaseAddonVars",
     "RuntimeBeat",
     "Slug",
+    "SniEndpoint",
     "Team",
     "TeamAddonService",
     "TeamMember",
