@@ -332,3 +332,35 @@ def test_printed_environment_names_the_ca_for_the_cli_and_git(tmp_path: Path) ->
     assert f"export NODE_EXTRA_CA_CERTS={ca}" in lines
     assert f"git config --global http.https://127.0.0.1:5000/.sslCAInfo {ca}" in lines
     assert "export HEROKU_BUILDPACK_REGISTRY_URL=https://127.0.0.1:5000" in lines
+
+
+@pytest.mark.parametrize("memfd", [True, False], ids=["memory-file", "private-directory"])
+def test_pem_contexts_serve_a_chain_and_key_given_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memfd: bool
+) -> None:
+    files = ensure_tls(make_settings(tmp_path))
+    if not memfd:
+        monkeypatch.delattr(tenku.tls.os, "memfd_create", raising=False)
+        (tmp_path / "tmp").mkdir()
+        monkeypatch.setattr(tenku.tls.tempfile, "tempdir", str(tmp_path / "tmp"))
+    chain, key = files.cert.read_bytes(), files.key.read_bytes()
+    server = tenku.tls.pem_ssl_context(chain, key)
+    client = ssl.create_default_context(cafile=str(files.ca_cert))
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        served = server.wrap_socket(ours, server_side=True, do_handshake_on_connect=False)
+        asking = client.wrap_socket(
+            theirs, server_hostname="localhost", do_handshake_on_connect=False
+        )
+        with served, asking:
+            done = threading.Thread(target=served.do_handshake)
+            done.start()
+            asking.do_handshake()
+            done.join()
+            der = asking.getpeercert(binary_form=True)
+        assert der == ssl.PEM_cert_to_DER_cert(chain.decode())
+    with pytest.raises(ssl.SSLError):
+        tenku.tls.pem_ssl_context(files.ca_cert.read_bytes(), key)
+    if not memfd:
+        # Nothing of the key is left behind.
+        assert list((tmp_path / "tmp").iterdir()) == []

@@ -8,7 +8,8 @@ when it was made (the base domain and its subdomains, loopback, the listener's h
 not impersonate any other site to the machines that trust it. The
 server certificate is re-issued from it whenever the names it must cover change or it
 nears expiry. Every TLS listener (API, git, blob URLs, and later others) loads its
-context from `server_ssl_context`.
+context from `server_ssl_context`; the router switches to one from `pem_ssl_context` for
+a custom domain with a certificate of its app's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import ipaddress
 import os
 import secrets
 import ssl
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -357,13 +359,64 @@ def ensure_tls(settings: Settings) -> TlsFiles:
     return files
 
 
+def _server_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
 def server_ssl_context(settings: Settings) -> ssl.SSLContext:
     """The context every Tenku TLS listener serves with."""
     files = ensure_tls(settings)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx = _server_context()
     ctx.load_cert_chain(files.cert, files.key)
-    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+@contextlib.contextmanager
+def _unnamed_file(data: bytes) -> Iterator[str]:
+    """A path OpenSSL can read `data` from, which no other process can open.
+
+    `ssl` loads certificates and keys only from paths. On Linux the data lives in an
+    anonymous memory file, so a private key never touches a disk; elsewhere it is a file
+    in a directory only this user can enter, removed as soon as it has been read.
+    """
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None:
+        fd = memfd_create("tenku-pem", os.MFD_CLOEXEC)
+        try:
+            _write_all(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix="tenku-pem-") as directory:
+        path = Path(directory) / "pem"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        yield str(path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def pem_ssl_context(chain: bytes, key: bytes) -> ssl.SSLContext:
+    """A server context like Tenku's own, serving a certificate chain and key given as PEM.
+
+    Raises ssl.SSLError when OpenSSL will not serve them (a key that does not match, one
+    too weak for its security level).
+    """
+    ctx = _server_context()
+    with _unnamed_file(chain.rstrip() + b"\n" + key.rstrip() + b"\n") as path:
+        # The certificates, then the key, from one file.
+        ctx.load_cert_chain(path)
     return ctx
 
 

@@ -58,6 +58,7 @@ MODELS = {
     "release": "tenku.resources.release.schemas:ReleaseOut",
     "slug": "tenku.resources.slug.schemas:SlugOut",
     "source": "tenku.resources.source.schemas:SourceOut",
+    "ssl-endpoint": "tenku.resources.sni_endpoint.schemas:EndpointOut",
     "stack": "tenku.resources.stack.schemas:StackOut",
 }
 

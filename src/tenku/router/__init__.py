@@ -1,6 +1,6 @@
 """The HTTP router: requests for app host names, proxied to the apps' web dynos."""
 
 from tenku.router.proxy import Router
-from tenku.router.routes import Backend, RouterLog, RouteTable, Target
+from tenku.router.routes import Backend, CertificateTable, RouterLog, RouteTable, Target
 
-__all__ = ["Backend", "RouteTable", "Router", "RouterLog", "Target"]
+__all__ = ["Backend", "CertificateTable", "RouteTable", "Router", "RouterLog", "Target"]

@@ -4,7 +4,8 @@ It behaves like Heroku's 2016 router (vegur) as far as apps and their users can 
 a fresh connection to a random `up` web dyno per request, retries on refused or
 timed-out connections, the same request headers, timeouts, H error codes, log lines
 and error pages. Bodies stream both ways; nothing is buffered whole, so uploads,
-long polling, server-sent events and WebSockets work.
+long polling, server-sent events and WebSockets work. On HTTPS, a custom domain gets its
+app's own certificate, picked by SNI from a `CertificateTable`.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from tenku.router.headers import (
     values,
 )
 from tenku.router.logline import RequestRecord
-from tenku.router.routes import Backend, RouterLog, RouteTable, Target
+from tenku.router.routes import Backend, CertificateTable, RouterLog, RouteTable, Target
 from tenku.router.streams import HttpStream, PeerGone, splice
 
 logger = logging.getLogger("tenku.router")
@@ -140,9 +141,12 @@ class Router:
         idle_timeout: float = 55.0,
         boot_wait: float = 75.0,
         affinity_key: bytes | None = None,
+        certificates: CertificateTable | None = None,
     ) -> None:
         self.routes = routes
         self.log = log
+        # Apps' own certificates for their custom domains, picked by SNI on HTTPS.
+        self.certificates = certificates
         self.connect_timeout = connect_timeout
         self.first_byte_timeout = first_byte_timeout
         self.idle_timeout = idle_timeout
@@ -161,9 +165,15 @@ class Router:
         https_port: int | None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        """Listen for plain HTTP and/or HTTPS; a port of None leaves that listener off."""
+        """Listen for plain HTTP and/or HTTPS; a port of None leaves that listener off.
+
+        `ssl_context` serves Tenku's own certificate; with a certificate table, the router
+        sets its `sni_callback`, so the context must be the router's alone.
+        """
         if https_port is not None and ssl_context is None:
             raise ValueError("an HTTPS listener needs an ssl_context")
+        if ssl_context is not None and self.certificates is not None:
+            ssl_context.sni_callback = self._select_certificate
         self._stopping = False
         try:
             if http_port is not None:
@@ -177,6 +187,23 @@ class Router:
         except BaseException:
             await self.stop()
             raise
+
+    def _select_certificate(
+        self, conn: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext
+    ) -> None:
+        """During a handshake: switch to the app's certificate for the name the client
+        asked for. No name, an app's default host or a name without one of its own: the
+        listener's context (Tenku's certificate) stays."""
+        if server_name is None or self.certificates is None:
+            return
+        try:
+            chosen = self.certificates.certificate(route_key(server_name))
+        except Exception:
+            # Failing here would abort the handshake; Tenku's certificate is the answer.
+            logger.exception("certificate lookup for %r failed", server_name)
+            return
+        if chosen is not None:
+            conn.context = chosen
 
     @property
     def http_port(self) -> int | None:

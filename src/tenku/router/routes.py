@@ -7,6 +7,7 @@ without the platform having to push anything into the router.
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,14 @@ class Target:
 class RouteTable(Protocol):
     async def lookup(self, host: str) -> Target | None:
         """The app serving `host` (lowercased, port stripped); None for an unknown host."""
+        ...
+
+
+class CertificateTable(Protocol):
+    def certificate(self, host: str) -> ssl.SSLContext | None:
+        """The TLS context that serves `host` (lowercased) with its app's own certificate;
+        None for Tenku's. Called during TLS handshakes, on the event loop: it must answer
+        from memory."""
         ...
 
 

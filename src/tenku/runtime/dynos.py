@@ -42,6 +42,7 @@ from tenku.logs import store
 from tenku.loops import Passes
 from tenku.resources.dyno.service import attach_digest
 from tenku.router import Target
+from tenku.runtime.certificates import CertificateRows, Certificates, DomainRow
 from tenku.runtime.rendezvous import Attachment
 from tenku.runtime.sandbox import Sandbox
 from tenku.runtime.scheduler import (
@@ -216,8 +217,9 @@ class _Snapshot:
     )
     features: dict[uuid.UUID, set[str]] = field(default_factory=lambda: defaultdict(set))
     dynos: dict[uuid.UUID, list[_DynoRow]] = field(default_factory=lambda: defaultdict(list))
-    domains: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+    domains: list[DomainRow] = field(default_factory=list)
     specs: dict[uuid.UUID, ReleaseSpec] = field(default_factory=dict)
+    certificates: CertificateRows = field(default_factory=CertificateRows)
 
 
 @dataclass
@@ -277,6 +279,8 @@ class DynoManager:
         )
         self._flusher_task: asyncio.Task[None] | None = None
         self._routes: dict[str, _Route] = {}
+        # The router's certificate table (apps' own certificates by host name).
+        self.certificates = Certificates(settings)
         self._slug_cache = settings.data_dir / "slug-cache"
         # Release specs by release id (immutable once read), and each app's state as of
         # the last pass that applied it.
@@ -485,6 +489,7 @@ class DynoManager:
         for app_id, name, maintenance in snap.apps:
             self._plan_app(plan, snap, app_id, name, maintenance, full)
         self._routes = self._route_table(plan.routes, snap.domains)
+        await self.certificates.apply(snap.certificates, snap.domains, self._app_of)
         if plan.writes or plan.deletes or plan.cleared:
             await self._write_rows(plan.writes, plan.deletes, plan.cleared, plan.current)
         if plan.states and self.sandbox is not None and self.sandbox.refuses_shared_use:
@@ -592,16 +597,20 @@ class DynoManager:
         return ids
 
     def _route_table(
-        self, app_routes: dict[uuid.UUID, _Route], domains: list[tuple[str, uuid.UUID]]
+        self, app_routes: dict[uuid.UUID, _Route], domains: list[DomainRow]
     ) -> dict[str, _Route]:
         """Host name to app: every app's default host, then custom domains not shadowing one."""
         base = self.settings.base_domain
         routes = {f"{r.app_name}.{base}": r for r in app_routes.values()}
-        for hostname, app_id in domains:
+        for hostname, app_id, _ in domains:
             owned = app_routes.get(app_id)
             if owned is not None and hostname.lower() not in routes:
                 routes[hostname.lower()] = owned
         return routes
+
+    def _app_of(self, host: str) -> uuid.UUID | None:
+        route = self._routes.get(host)
+        return route.app_id if route is not None else None
 
     async def _snapshot(self) -> _Snapshot:
         snap = _Snapshot()
@@ -651,10 +660,11 @@ class DynoManager:
             for row in (await conn.execute(select(*_DynoRow.COLUMNS))).all():
                 dyno = _DynoRow.of(row)
                 snap.dynos[dyno.app_id].append(dyno)
-            for hostname, app_id in (
-                await conn.execute(select(Domain.hostname, Domain.app_id))
+            for hostname, app_id, endpoint_id in (
+                await conn.execute(select(Domain.hostname, Domain.app_id, Domain.sni_endpoint_id))
             ).all():
-                snap.domains.append((hostname, app_id))
+                snap.domains.append((hostname, app_id, endpoint_id))
+            snap.certificates = await self.certificates.read(conn)
             missing = set(snap.current.values()) - set(self._specs)
             releases: list[Release] = []
             slugs: dict[uuid.UUID, Slug] = {}

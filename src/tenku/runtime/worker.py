@@ -219,13 +219,20 @@ class Runtime:
         await self.dynos.start()
         settings = self.settings
         ssl_context = await asyncio.to_thread(server_ssl_context, settings)
+        # The router's own: it picks apps' certificates by SNI on it.
+        router_context = await asyncio.to_thread(server_ssl_context, settings)
         secret = self.build_settings.signer.secret
         affinity_key = hmac.new(secret, b"session-affinity", hashlib.sha256).digest()
-        self.router = Router(self.dynos, self.dynos.router_log, affinity_key=affinity_key)
+        self.router = Router(
+            self.dynos,
+            self.dynos.router_log,
+            affinity_key=affinity_key,
+            certificates=self.dynos.certificates,
+        )
         self.rendezvous = RendezvousServer(ssl_context, self.dynos.claim)
         try:
             await self.router.start(
-                settings.host, settings.router_port, settings.router_https_port, ssl_context
+                settings.host, settings.router_port, settings.router_https_port, router_context
             )
             await self.rendezvous.start(settings.host, settings.rendezvous_port)
         except OSError as exc:

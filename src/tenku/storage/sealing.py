@@ -1,13 +1,17 @@
 """Secrets at rest, under keys derived from the installation's secret (`load_secret`).
 
-`seal`/`unseal` encrypt what must be read back (OTP seeds) with AES-256-GCM, bound to
-the row they belong to; `digest` keys the digests of short codes (recovery and SMS codes),
-which a plain hash would not protect: a database copied without the key reveals neither.
+`seal`/`open` encrypt what must be read back (OTP seeds, TLS private keys) with
+AES-256-GCM, each value bound to a context (the row it belongs to): a value copied into
+another row does not open there. `digest` keys the digests of short codes (recovery and
+SMS codes), which a plain hash would not protect. A copy of the database alone reveals
+none of them; every host of one installation (sharing TENKU_SECRET_KEY) opens what
+another sealed.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -18,9 +22,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 VERSION = "v1"
+NONCE_BYTES = 12
+
+
+class SealError(ValueError):
+    """A sealed value that does not open: altered, from another row, or another key."""
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
+    # Keys of their own, so sealing never shares a key with signing blob URLs.
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
 
 
@@ -29,22 +39,26 @@ class Sealer:
         self._aead = AESGCM(_derive(secret, b"tenku/seal/v1"))
         self._mac_key = _derive(secret, b"tenku/digest/v1")
 
-    def seal(self, plaintext: str, bound_to: bytes) -> str:
-        """`plaintext` encrypted; `bound_to` (a row's id) must be given again to open it."""
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, plaintext.encode(), bound_to)
+    def seal(self, plaintext: bytes | str, context: bytes) -> str:
+        """`plaintext` encrypted; `context` (a row's id) must be given again to open it."""
+        data = plaintext.encode() if isinstance(plaintext, str) else plaintext
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, data, context)
         return f"{VERSION}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
-    def unseal(self, sealed: str, bound_to: bytes) -> str:
-        """The plaintext; ValueError when it was sealed under another key or for another row."""
-        version, _, data = sealed.partition(".")
+    def open(self, value: str, context: bytes) -> bytes:
+        version, _, encoded = value.partition(".")
         if version != VERSION:
-            raise ValueError("unknown sealing version")
+            raise SealError("not a sealed value")
         try:
-            raw = base64.urlsafe_b64decode(data)
-            return self._aead.decrypt(raw[:12], raw[12:], bound_to).decode()
-        except (InvalidTag, ValueError) as exc:
-            raise ValueError("sealed value does not open with this installation's key") from exc
+            raw = base64.urlsafe_b64decode(encoded.encode())
+            return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context)
+        except (binascii.Error, ValueError, InvalidTag) as exc:
+            raise SealError("the value does not open with this installation's key") from exc
+
+    def unseal(self, value: str, context: bytes) -> str:
+        """What `seal` was given as text."""
+        return self.open(value, context).decode()
 
     def digest(self, purpose: str, value: str) -> str:
         """HMAC-SHA256 (hex) of `value`, one key per installation, one domain per purpose."""

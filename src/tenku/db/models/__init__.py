@@ -18,6 +18,7 @@ from tenku.db.models.app import (
     Domain,
     Formation,
     LogDrain,
+    SniEndpoint,
 )
 from tenku.db.models.build import Build, BuildOutput
 from tenku.db.models.buildpack import BuildpackInstallation
@@ -70,6 +71,7 @@ __all__ = [
     "RuntimeBeat",
     "Slug",
     "SmsCode",
+    "SniEndpoint",
     "Team",
     "TeamAddonService",
     "TeamMember",

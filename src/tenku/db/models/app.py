@@ -75,7 +75,40 @@ class Domain(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(32), default="none")
     acm_status: Mapped[str | None] = mapped_column(String(32))
     acm_status_reason: Mapped[str | None] = mapped_column(Text)
-    sni_endpoint_id: Mapped[uuid.UUID | None]
+    # The certificate the router serves this host with; None: any of the app's that
+    # covers the name.
+    sni_endpoint_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sni_endpoints.id", ondelete="SET NULL"), index=True
+    )
+
+
+class SniEndpoint(Timestamps, Base):
+    """A certificate chain and key an app serves its custom domains with, picked by SNI.
+
+    The reference's SSL endpoints and the CLI's SNI endpoints are both these rows. The key
+    is sealed with the installation's key (`storage/sealing.py`, bound to the row's id).
+    The other columns are what the chain says, read once when it is uploaded. The
+    previous chain and key are kept for `rollback`.
+    """
+
+    __tablename__ = "sni_endpoints"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    certificate_chain: Mapped[str] = mapped_column(Text)
+    private_key: Mapped[str] = mapped_column(Text)
+    # A new id with every certificate: the router's cache of TLS contexts is keyed by it.
+    ssl_cert_id: Mapped[uuid.UUID] = mapped_column(default=new_id)
+    cert_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    starts_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    issuer: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    ca_signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    self_signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    previous_chain: Mapped[str | None] = mapped_column(Text)
+    previous_key: Mapped[str | None] = mapped_column(Text)
 
 
 class AppFeatureState(Base):

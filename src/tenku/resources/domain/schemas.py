@@ -6,7 +6,7 @@ import uuid
 from pydantic import Field, field_validator
 
 from tenku.config import Settings
-from tenku.db.models import App, Domain
+from tenku.db.models import App, Domain, SniEndpoint
 from tenku.resources.app.service import default_hostname
 from tenku.resources.common import In, Out, Ref
 from tenku.web.render import Timestamp
@@ -45,7 +45,10 @@ class DomainOut(Out):
     updated_at: Timestamp
 
     @classmethod
-    def of(cls, domain: Domain, app: App, settings: Settings) -> DomainOut:
+    def of(
+        cls, domain: Domain, app: App, settings: Settings, endpoint: SniEndpoint | None = None
+    ) -> DomainOut:
+        """`endpoint`: the SNI endpoint `domain.sni_endpoint_id` names, if any."""
         # Custom domains point at the app's own default host, which Tenku's
         # router answers for; derived from the current name so renames follow.
         cname = default_hostname(app.name, settings) if domain.kind == "custom" else None
@@ -58,7 +61,7 @@ class DomainOut(Out):
             hostname=domain.hostname,
             id=domain.id,
             kind=domain.kind,
-            sni_endpoint=None,
+            sni_endpoint=Ref.of(endpoint) if endpoint is not None else None,
             status=domain.status,
             updated_at=domain.updated_at,
         )
@@ -66,6 +69,12 @@ class DomainOut(Out):
 
 class DomainCreate(In):
     hostname: str = Field(max_length=1024)
-    sni_endpoint: str | None = None
+    # The id or name of one of the app's SNI endpoints to serve the domain with.
+    sni_endpoint: str | None = Field(default=None, max_length=255)
 
     _hostname = field_validator("hostname")(check_hostname)
+
+
+class DomainUpdate(In):
+    # The id or name of one of the app's SNI endpoints; null for none.
+    sni_endpoint: str | None = Field(max_length=255)

@@ -7,9 +7,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
-from tenku.db.models import App, Domain
+from tenku.db.models import App, Domain, SniEndpoint
 from tenku.resources.app.service import default_hostname
 from tenku.resources.domain.schemas import DomainCreate
+from tenku.resources.sni_endpoint import service as sni
+from tenku.resources.sni_endpoint.certs import covers
 from tenku.web.errors import InvalidParams, NotFound
 from tenku.web.lookup import get_one
 
@@ -49,8 +51,7 @@ async def add_domain(
     # Default hosts of apps (even ones not created yet) must stay claimable.
     if hostname == base or hostname.endswith(f".{base}"):
         raise InvalidParams(f"{hostname} is reserved: hostnames under {base} belong to apps.")
-    if params.sni_endpoint is not None:
-        raise NotFound("sni_endpoint")
+    endpoint = await _endpoint_for(db, app, hostname, params.sni_endpoint)
     holder = (
         await db.execute(select(Domain.app_id).where(Domain.hostname == hostname))
     ).scalar_one_or_none()
@@ -62,6 +63,7 @@ async def add_domain(
         kind="custom",
         cname=default_hostname(app.name, settings),
         status=READY,
+        sni_endpoint_id=endpoint.id if endpoint is not None else None,
     )
     db.add(domain)
     try:
@@ -69,6 +71,47 @@ async def add_domain(
     except IntegrityError as exc:
         raise InvalidParams(f"{hostname} is currently in use by another app.") from exc
     return domain
+
+
+async def _endpoint_for(
+    db: AsyncSession, app: App, hostname: str, ident: str | None
+) -> SniEndpoint | None:
+    """The app's SNI endpoint `ident` names, if its certificate covers `hostname`."""
+    if ident is None:
+        return None
+    endpoint = await sni.get_endpoint(db, app.id, ident)
+    if not covers(endpoint.cert_domains, hostname):
+        names = ", ".join(endpoint.cert_domains) or "no domain name"
+        raise InvalidParams(
+            f"{endpoint.name}'s certificate does not cover {hostname}: it is for {names}."
+        )
+    return endpoint
+
+
+async def endpoint_of(db: AsyncSession, domain: Domain) -> SniEndpoint | None:
+    if domain.sni_endpoint_id is None:
+        return None
+    return await db.get(SniEndpoint, domain.sni_endpoint_id)
+
+
+async def endpoints_by_id(db: AsyncSession, app_id: uuid.UUID) -> dict[uuid.UUID, SniEndpoint]:
+    rows = await db.execute(sni.endpoints_of(app_id))
+    return {e.id: e for e in rows.scalars()}
+
+
+async def associate(
+    db: AsyncSession, app: App, ident: str, endpoint_ident: str | None
+) -> tuple[Domain, SniEndpoint | None]:
+    """Serve a domain with one of the app's SNI endpoints, or (None) with any that fits."""
+    domain = await get_domain(db, app.id, ident)
+    if domain.kind == "heroku" and endpoint_ident is not None:
+        raise InvalidParams(
+            f"{domain.hostname} is the app's default domain: Tenku's own certificate serves it."
+        )
+    endpoint = await _endpoint_for(db, app, domain.hostname, endpoint_ident)
+    domain.sni_endpoint_id = endpoint.id if endpoint is not None else None
+    await db.flush()
+    return domain, endpoint
 
 
 async def remove_domain(db: AsyncSession, app: App, ident: str) -> Domain:
