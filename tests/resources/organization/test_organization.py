@@ -104,6 +104,9 @@ async def test_one_default_team_per_account(alice: User, bob: User) -> None:
     r = await alice.patch("/organizations/globex", json={"default": True})
     assert r.json()["default"] is True
     assert await defaults(alice) == ["globex"]
+    account = (await alice.get("/account")).json()
+    globex = {"id": account["default_team"]["id"], "name": "globex"}
+    assert account["default_team"] == account["default_organization"] == globex
     # Each member's own choice: bob's default is his alone.
     assert (await bob.patch("/teams/acme", json={"default": True})).status_code == 200
     assert await defaults(bob) == ["acme"]
@@ -111,6 +114,9 @@ async def test_one_default_team_per_account(alice: User, bob: User) -> None:
     r = await alice.patch("/teams/globex", json={"default": False})
     assert r.json()["default"] is False
     assert await defaults(alice) == []
+    account = (await alice.get("/account")).json()
+    assert account["default_team"] is None
+    assert account["default_organization"] is None
     assert (await alice.patch("/teams/acme", json={"default": "yes"})).status_code == 422
 
 

@@ -29,8 +29,10 @@ class AccountOut(Out):
     default_team: Ref | None = None
 
     @classmethod
-    def of(cls, a: Account) -> AccountOut:
+    def of(cls, a: Account, default_team: Ref | None = None) -> AccountOut:
         return cls(
+            default_organization=default_team,
+            default_team=default_team,
             allow_tracking=a.allow_tracking,
             beta=a.beta,
             created_at=a.created_at,
