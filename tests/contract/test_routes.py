@@ -25,6 +25,7 @@ BUILT = [
     "addon-service",
     "app",
     "app-feature",
+    "app-transfer",
     "build",
     "build-result",
     "buildpack-installation",

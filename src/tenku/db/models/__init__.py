@@ -13,6 +13,7 @@ from tenku.db.models.addon import Addon, AddonAttachment, AddonToken, ReleaseAdd
 from tenku.db.models.app import (
     App,
     AppFeatureState,
+    AppTransfer,
     Collaborator,
     ConfigVar,
     Domain,
@@ -44,6 +45,7 @@ __all__ = [
     "AddonToken",
     "App",
     "AppFeatureState",
+    "AppTransfer",
     "AuthGeneration",
     "AuthThrottle",
     "Authorization",

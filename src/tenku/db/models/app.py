@@ -3,7 +3,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenku.db.base import Base, Timestamps, new_id
@@ -52,6 +62,35 @@ class Collaborator(Timestamps, Base):
     )
     role: Mapped[str] = mapped_column(String(32), default="collaborator")
     permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class AppTransfer(Timestamps, Base):
+    """An offer of a personal app from its owner to another account, which accepts or
+    declines it. Decided offers stay as they ended (`accepted`, `declined`); a cancelled
+    one is gone. An app has at most one pending offer at a time."""
+
+    __tablename__ = "app_transfers"
+    __table_args__ = (
+        Index(
+            "ix_app_transfers_pending_app_id",
+            "app_id",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    # Who offered the app (its owner then) and to whom.
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    recipient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    # pending, accepted or declined.
+    state: Mapped[str] = mapped_column(String(16), default="pending")
 
 
 class ConfigVar(Base):
