@@ -1,6 +1,6 @@
 """App transfers: offers of personal apps to other accounts
 
-Revision ID: 0016
+Revision ID: 0015
 Revises: 0014
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import tenku.db.base
 
-revision: str = "0016"
+revision: str = "0015"
 down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
