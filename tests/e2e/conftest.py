@@ -487,11 +487,11 @@ def heroku_other(
 
 
 @pytest.fixture
-def team(api: httpx.Client) -> Iterator[str]:
+def team(api: httpx.Client, other: Account) -> Iterator[str]:
     """A team of the owner's, with the other account as a member."""
     name = unique_app_name("team")
     assert api.post("/teams", json={"name": name}).status_code == 201
-    r = api.put(f"/teams/{name}/members", json={"email": "other@example.com", "role": "member"})
+    r = api.put(f"/teams/{name}/members", json={"email": other.email, "role": "member"})
     assert r.status_code == 201, r.text
     yield name
     api.delete(f"/teams/{name}")

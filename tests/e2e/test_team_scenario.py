@@ -112,13 +112,17 @@ def test_a_team_through_the_cli(
     assert code != 0
     assert "Error ID: forbidden" in err
 
-    # access:update replaces the permissions: with operate only, config is out of reach.
-    heroku("access:update", third.email, "-a", app, "--permissions", "operate")
-    assert _permissions(api, app, third.email) == ["operate", "view"]
+    # access:update replaces the permissions: with manage alone, config vars are out of
+    # reach (they take deploy or operate) and custom domains within it.
+    heroku("access:update", third.email, "-a", app, "--permissions", "manage")
+    assert _permissions(api, app, third.email) == ["manage", "view"]
     code, _, err = heroku_third("config:set", "GREETING=again", "-a", app, check=False)
     assert code != 0
     assert "Error ID: forbidden" in err
     assert json_of(api.get(f"/apps/{app}/config-vars"))["GREETING"] == "hello"
+    heroku_third("domains:add", f"www.{app}.example.com", "-a", app)
+    hostnames = {d["hostname"] for d in json_of(api.get(f"/apps/{app}/domains"))}
+    assert f"www.{app}.example.com" in hostnames
 
     # access:remove ends the third person's access.
     heroku("access:remove", third.email, "-a", app)
