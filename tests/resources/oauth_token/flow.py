@@ -39,6 +39,7 @@ async def decide(
     decision: str = "approve",
     email: str = "alice@example.com",
     password: str = PASSWORD,
+    code: str | None = None,
 ) -> httpx.Response:
     """Submits the approval page's form (a page answered with 200, or its HTML)."""
     if isinstance(page, httpx.Response):
@@ -46,6 +47,8 @@ async def decide(
         page = page.text
     form = {**hidden_fields(page), "decision": decision, "email": email}
     form["password"] = password
+    if code is not None:
+        form["code"] = code
     return await api.request("POST", "/oauth/authorize", data=form)
 
 
