@@ -50,6 +50,12 @@ MODELS = {
     "whitelisted-addon-service": (
         "tenku.resources.whitelisted_addon_service.schemas:WhitelistedAddonServiceOut"
     ),
+    "pipeline": "tenku.resources.pipeline.schemas:PipelineOut",
+    "pipeline-coupling": "tenku.resources.pipeline_coupling.schemas:CouplingOut",
+    "pipeline-promotion": "tenku.resources.pipeline_promotion.schemas:PromotionOut",
+    "pipeline-promotion-target": (
+        "tenku.resources.pipeline_promotion_target.schemas:PromotionTargetOut"
+    ),
     "plan": "tenku.resources.plan.schemas:PlanOut",
     "user-preferences": "tenku.resources.user_preferences.schemas:PreferencesOut",
     "app": "tenku.resources.app.schemas:AppOut",

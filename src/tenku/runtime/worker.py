@@ -51,6 +51,7 @@ from tenku.runtime.janitor import Janitor
 from tenku.runtime.local import LocalOptions, LocalScheduler
 from tenku.runtime.output import STDERR, OutputWriter
 from tenku.runtime.procs import kill_leftovers
+from tenku.runtime.promotions import Promoter
 from tenku.runtime.rendezvous import RendezvousServer
 from tenku.runtime.sandbox import Sandbox
 from tenku.storage.blobs import BlobStore, DirectoryBlobStore
@@ -109,6 +110,8 @@ class Runtime:
         self._drains: DrainForwarder | None = None
         self._janitor: Janitor | None = None
         self._addons: AddonSweeper | None = None
+        self.promoter: Promoter | None = None
+        self._poll_interval = poll_interval
         self.run_dynos = run_dynos
         self.dynos: DynoManager | None = None
         self.router: Router | None = None
@@ -132,6 +135,8 @@ class Runtime:
             if sandbox is not None:
                 await asyncio.to_thread(sandbox.start)
             await self.recover()
+            self.promoter = Promoter(self.db, self.id, self._poll_interval, self._released)
+            await self.promoter.recover()
             # Only the runtime that owns the data directory delivers, so no line goes twice.
             self._drains = DrainForwarder(self.settings, self.db)
             self._drains.start()
@@ -146,6 +151,8 @@ class Runtime:
                 self._janitor.start()
             if self.run_dynos:
                 await self._start_dynos()
+            # After the dynos: a promoted release restarts them.
+            self.promoter.start()
         elif exclusive:
             await self._beats.stop()
             await self._forget()
@@ -163,6 +170,10 @@ class Runtime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.promoter is not None:
+            # A promotion it was carrying out stays claimed: the next runtime resumes it.
+            await self.promoter.stop()
+            self.promoter = None
         await self._stop_dynos()
         if self._drains is not None:
             await self._drains.stop()
@@ -192,9 +203,18 @@ class Runtime:
         self._claims.wake()
         if self._addons is not None:
             self._addons.wake()
+        if self.promoter is not None:
+            self.promoter.wake()
         if self.dynos is not None:
             self.dynos.wake()
         # A request may have logged a platform line.
+        if self._drains is not None:
+            self._drains.wake()
+
+    def _released(self) -> None:
+        """A promotion released a slug: the app's dynos restart, its log lines go out."""
+        if self.dynos is not None:
+            self.dynos.wake()
         if self._drains is not None:
             self._drains.wake()
 

@@ -26,6 +26,12 @@ from tenku.db.models.buildpack import BuildpackInstallation
 from tenku.db.models.drain import DrainCursor
 from tenku.db.models.dyno import Dyno
 from tenku.db.models.log import LogLine, LogStream
+from tenku.db.models.pipeline import (
+    Pipeline,
+    PipelineCoupling,
+    PipelinePromotion,
+    PipelinePromotionTarget,
+)
 from tenku.db.models.release import Release, Slug
 from tenku.db.models.runtime import RuntimeBeat
 from tenku.db.models.second_factor import (
@@ -66,6 +72,10 @@ __all__ = [
     "OAuthClient",
     "OtpSecret",
     "PasswordReset",
+    "Pipeline",
+    "PipelineCoupling",
+    "PipelinePromotion",
+    "PipelinePromotionTarget",
     "RateLimitBucket",
     "RecoveryCode",
     "Release",
