@@ -77,3 +77,19 @@ class Passes:
                 await asyncio.sleep(self.gap)
             await wait_event(self._wake, self.interval)
             self._wake.clear()
+
+
+class Periodic:
+    """A component whose work is one `Passes` loop, kept in `self._passes`: it starts,
+    stops and wakes with it."""
+
+    _passes: Passes
+
+    def start(self) -> None:
+        self._passes.start()
+
+    async def stop(self) -> None:
+        await self._passes.stop()
+
+    def wake(self) -> None:
+        self._passes.wake()

@@ -45,7 +45,7 @@ from tenku.db.models import DrainCursor, LogDrain, LogLine
 from tenku.egress import REFUSED, EgressPolicy, EgressRefused
 from tenku.logs import store
 from tenku.logs.store import Entry, LogSink
-from tenku.loops import Passes
+from tenku.loops import Passes, Periodic
 
 log = logging.getLogger("tenku.drains")
 
@@ -278,7 +278,7 @@ def _delivered(url: str) -> bool:
     return urlsplit(url).scheme in ("http", "https", *SYSLOG_PORTS)
 
 
-class DrainForwarder:
+class DrainForwarder(Periodic):
     """Delivers every app's new log lines to its drains, each drain at its own pace."""
 
     def __init__(
@@ -314,11 +314,8 @@ class DrainForwarder:
 
     # --- lifecycle ----------------------------------------------------------------
 
-    def start(self) -> None:
-        self._passes.start()
-
     async def stop(self) -> None:
-        await self._passes.stop()
+        await super().stop()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -327,9 +324,6 @@ class DrainForwarder:
             self._close_sink(drain_id)
         await asyncio.gather(*self._closing, return_exceptions=True)
         await self._client.aclose()
-
-    def wake(self) -> None:
-        self._passes.wake()
 
     # --- passes -------------------------------------------------------------------
 

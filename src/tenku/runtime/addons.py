@@ -21,7 +21,7 @@ from tenku.addons.settings import AddonSettings
 from tenku.config import Settings
 from tenku.db.base import utcnow
 from tenku.db.engine import Database
-from tenku.loops import Passes
+from tenku.loops import Passes, Periodic
 from tenku.resources.addon import service
 
 log = logging.getLogger("tenku.runtime.addons")
@@ -43,7 +43,7 @@ class Swept:
     failed: int = 0
 
 
-class AddonSweeper:
+class AddonSweeper(Periodic):
     def __init__(self, settings: Settings, db: Database, addons: AddonRegistry | None = None):
         self.settings = settings
         self.db = db
@@ -57,15 +57,6 @@ class AddonSweeper:
             logger=log,
             failure="could not sweep add-on provider calls",
         )
-
-    def start(self) -> None:
-        self._passes.start()
-
-    async def stop(self) -> None:
-        await self._passes.stop()
-
-    def wake(self) -> None:
-        self._passes.wake()
 
     async def sweep(self) -> Swept:
         swept = Swept()

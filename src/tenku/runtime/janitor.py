@@ -35,7 +35,7 @@ from sqlalchemy import select
 from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.db.models import App, Build, Slug
-from tenku.loops import Passes
+from tenku.loops import Passes, Periodic
 from tenku.resources.git.routes import repos_root
 from tenku.runtime.builder import GIT_KEY_PREFIX
 from tenku.storage.blobs import BlobStore
@@ -100,7 +100,7 @@ def _id_of(name: str, suffix: str = "") -> uuid.UUID | None:
         return None
 
 
-class Janitor:
+class Janitor(Periodic):
     def __init__(
         self,
         settings: Settings,
@@ -126,12 +126,6 @@ class Janitor:
         )
 
     # --- running every interval -----------------------------------------------------
-
-    def start(self) -> None:
-        self._passes.start()
-
-    async def stop(self) -> None:
-        await self._passes.stop()
 
     async def _sweep(self) -> None:
         swept = await self.sweep()

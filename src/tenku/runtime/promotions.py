@@ -20,7 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tenku.db.engine import Database
 from tenku.db.models import PipelinePromotion
-from tenku.loops import Passes
+from tenku.loops import Passes, Periodic
 from tenku.resources.pipeline_promotion import service
 from tenku.web.errors import ApiError
 
@@ -31,7 +31,7 @@ BATCH = 20
 INTERNAL = "Promotion failed: an internal error (the platform's log says more)."
 
 
-class Promoter:
+class Promoter(Periodic):
     def __init__(
         self,
         db: Database,
@@ -50,15 +50,6 @@ class Promoter:
             logger=log,
             failure="could not carry out pipeline promotions",
         )
-
-    def start(self) -> None:
-        self._passes.start()
-
-    async def stop(self) -> None:
-        await self._passes.stop()
-
-    def wake(self) -> None:
-        self._passes.wake()
 
     async def recover(self) -> int:
         """Take over the promotions an earlier runtime claimed and never finished (this
