@@ -42,6 +42,7 @@ RESOURCES = (
     "addon_service",
     "app",
     "app_feature",
+    "app_setup",
     "blob",
     "build",
     "build_result",

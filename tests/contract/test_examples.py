@@ -21,6 +21,7 @@ MODELS = {
     ),
     "addon-service": "tenku.resources.addon_service.schemas:AddonServiceOut",
     "app-feature": "tenku.resources.app_feature.schemas:FeatureOut",
+    "app-setup": "tenku.resources.app_setup.schemas:AppSetupOut",
     "build": "tenku.resources.build.schemas:BuildOut",
     "build-result": "tenku.resources.build_result.schemas:BuildResultOut",
     "buildpack-installation": (

@@ -25,6 +25,7 @@ BUILT = [
     "addon-service",
     "app",
     "app-feature",
+    "app-setup",
     "build",
     "build-result",
     "buildpack-installation",

@@ -20,8 +20,9 @@ from tenku.resources.app.access import Declared, ViewApp, declared
 from tenku.resources.app.permissions import ACTIONS
 from tenku.resources.schema.links import api_routes
 
-# A path parameter that names an app: `{app_id_or_name}`, git's `{app_name}`.
-APP_PARAM = re.compile(r"\{app(_[a-z_]+)?\}")
+# A path parameter that names an app: `{app_id_or_name}`, git's `{app_name}` (not one that
+# names something of apps': `{app_setup_id}`).
+APP_PARAM = re.compile(r"\{app(_id_or_name|_id|_name)?\}")
 
 
 def _routes() -> list[APIRoute]:
