@@ -92,6 +92,8 @@ CLEANUP_RETRY = timedelta(seconds=60)
 EXIT_LINE_GRACE = 10.0
 # What the setup keeps of a postdeploy script's output: its last characters.
 MAX_OUTPUT = 256 * 1024
+# Setups performed at once (each fetches a tarball of up to 1 GB, then mostly waits).
+MAX_ACTIVE = 16
 # How long a postdeploy script may run (Heroku's limit for the script is an hour).
 POSTDEPLOY_TTL = 3600
 POSTDEPLOY_TYPE = "postdeploy"
@@ -791,20 +793,27 @@ class SetupRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        async with self.db.session(write=True) as db:
-            running = select(Build.id).where(
-                Build.status == PENDING, Build.runner == self.runner_id
-            )
-            await self._rebuild(db, running)
-            await db.execute(
-                update(AppSetup)
-                .where(AppSetup.runner == self.runner_id)
-                .values(runner=None, updated_at=AppSetup.updated_at)
-                .execution_options(synchronize_session=False)
-            )
-            await db.commit()
+        try:
+            async with self.db.session(write=True) as db:
+                running = select(Build.id).where(
+                    Build.status == PENDING, Build.runner == self.runner_id
+                )
+                await self._rebuild(db, running)
+                await db.execute(
+                    update(AppSetup)
+                    .where(AppSetup.runner == self.runner_id)
+                    .values(runner=None, updated_at=AppSetup.updated_at)
+                    .execution_options(synchronize_session=False)
+                )
+                await db.commit()
+        except Exception:
+            # The next runtime's recovery does the same.
+            log.exception("could not hand back the app setups being performed")
 
     async def _claim(self) -> None:
+        free = MAX_ACTIVE - len(self._tasks)
+        if free <= 0:
+            return
         retry = utcnow() - CLEANUP_RETRY
         async with self.db.session(write=False) as db:
             waiting = list(
@@ -823,9 +832,11 @@ class SetupRunner:
             )
         if not waiting:
             return
-        claimed = []
+        claimed: list[uuid.UUID] = []
         async with self.db.session(write=True) as db:
             for setup_id in waiting:
+                if len(claimed) >= free:
+                    break
                 if setup_id in self._tasks:
                     continue
                 result = await db.execute(
