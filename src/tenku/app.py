@@ -43,6 +43,7 @@ RESOURCES = (
     "app",
     "app_feature",
     "app_transfer",
+    "app_setup",
     "blob",
     "build",
     "build_result",

@@ -22,6 +22,7 @@ MODELS = {
     "addon-service": "tenku.resources.addon_service.schemas:AddonServiceOut",
     "app-feature": "tenku.resources.app_feature.schemas:FeatureOut",
     "app-transfer": "tenku.resources.app_transfer.schemas:AppTransferOut",
+    "app-setup": "tenku.resources.app_setup.schemas:AppSetupOut",
     "build": "tenku.resources.build.schemas:BuildOut",
     "build-result": "tenku.resources.build_result.schemas:BuildResultOut",
     "buildpack-installation": (

@@ -26,6 +26,7 @@ BUILT = [
     "app",
     "app-feature",
     "app-transfer",
+    "app-setup",
     "build",
     "build-result",
     "buildpack-installation",

@@ -9,11 +9,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tenku.config import Settings
 from tenku.db.engine import Database
-from tenku.db.models import Slug
+from tenku.db.models import AppSetup, Slug
 from tenku.runtime.janitor import GRACE, PARTIAL_KEEP, SOURCE_KEEP, Janitor
 from tenku.storage.blobs import DirectoryBlobStore
 from tenku.storage.signing import Signer, load_secret
@@ -119,6 +119,34 @@ async def test_sources_stay_while_usable_or_awaited(
 
     assert await twice(janitor, PARTIAL_KEEP + 60) == 1
     assert not partial.exists()
+
+
+async def test_sources_stay_while_an_app_setup_needs_them(
+    alice: User, api: ApiClient, settings: Settings, database: Database, janitor: Janitor
+) -> None:
+    await alice.create_app("jan-setup")
+    put_url, named_url = await source(alice, "jan-setup")
+    assert (await put(api, put_url, b"named by the setup")).status_code == 200
+    put_url, _ = await source(alice, "jan-setup")
+    assert (await put(api, put_url, b"kept by the setup")).status_code == 200
+    # No runtime runs here, so the setup stays pending at its first step.
+    r = await alice.post("/app-setups", json={"source_blob": {"url": named_url}})
+    assert r.status_code == 201, r.text
+    folder = settings.data_dir / "blobs" / "sources"
+    kept = next(p for p in folder.iterdir() if p.read_bytes() == b"kept by the setup")
+    async with database.session(write=True) as db:
+        await db.execute(update(AppSetup).values(source_blob_key=f"sources/{kept.name}"))
+        await db.commit()
+
+    later = time.time() + SOURCE_KEEP + 60
+    assert (await janitor.sweep(later)).total == 0
+    assert (await janitor.sweep(later)).total == 0
+    async with database.session(write=True) as db:
+        await db.execute(update(AppSetup).values(status="succeeded"))
+        await db.commit()
+    assert (await janitor.sweep(later)).total == 0
+    assert (await janitor.sweep(later)).sources == 2
+    assert list(folder.iterdir()) == []
 
 
 async def test_repositories_and_caches_of_deleted_apps(

@@ -8,7 +8,7 @@ janitor runs in the one runtime of an installation and removes:
 - slug tarballs that no slug row names any more (a copied slug shares its tarball, so a
   tarball stays while any app still has a slug on it);
 - source tarballs (`sources/`, and `git/` for pushes) once their signed URLs have long
-  expired, unless a build still waiting to run needs one;
+  expired, unless a build still waiting to run, or an app setup still under way, needs one;
 - git repositories and build caches of apps that no longer exist, and cached slugs
   whose slug row is gone;
 - half-written uploads that a crash left behind.
@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from tenku.config import Settings
 from tenku.db.engine import Database
-from tenku.db.models import App, Build, Slug
+from tenku.db.models import App, AppSetup, Build, Slug
 from tenku.loops import Passes, Periodic
 from tenku.resources.git.routes import repos_root
 from tenku.runtime.builder import GIT_KEY_PREFIX
@@ -183,6 +183,15 @@ class Janitor(Periodic):
                     await db.execute(
                         select(Build.source_blob_key, Build.source_url).where(
                             Build.status == "pending"
+                        )
+                    )
+                ).all()
+            )
+            waiting += list(
+                (
+                    await db.execute(
+                        select(AppSetup.source_blob_key, AppSetup.source_url).where(
+                            AppSetup.status == "pending"
                         )
                     )
                 ).all()

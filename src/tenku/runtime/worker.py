@@ -35,6 +35,8 @@ from collections.abc import Callable
 
 from sqlalchemy import select, update
 
+from tenku.addons.registry import AddonRegistry
+from tenku.addons.settings import AddonSettings
 from tenku.config import Settings
 from tenku.db import liveness
 from tenku.db.base import utcnow
@@ -54,6 +56,7 @@ from tenku.runtime.procs import kill_leftovers
 from tenku.runtime.promotions import Promoter
 from tenku.runtime.rendezvous import RendezvousServer
 from tenku.runtime.sandbox import Sandbox
+from tenku.runtime.setups import SetupPerformer, SetupRunner
 from tenku.storage.blobs import BlobStore, DirectoryBlobStore
 from tenku.storage.signing import Signer, load_secret
 from tenku.tls import server_ssl_context
@@ -111,6 +114,7 @@ class Runtime:
         self._janitor: Janitor | None = None
         self._addons: AddonSweeper | None = None
         self.promoter: Promoter | None = None
+        self._setups: SetupRunner | None = None
         self._poll_interval = poll_interval
         self.run_dynos = run_dynos
         self.dynos: DynoManager | None = None
@@ -134,13 +138,15 @@ class Runtime:
         if self._listen():
             if sandbox is not None:
                 await asyncio.to_thread(sandbox.start)
+            registry = AddonRegistry(AddonSettings.of(self.settings))
+            self._setups = self._setup_runner(registry)
             await self.recover()
             self.promoter = Promoter(self.db, self.id, self._poll_interval, self._released)
             await self.promoter.recover()
             # Only the runtime that owns the data directory delivers, so no line goes twice.
             self._drains = DrainForwarder(self.settings, self.db)
             self._drains.start()
-            self._addons = AddonSweeper(self.settings, self.db)
+            self._addons = AddonSweeper(self.settings, self.db, registry)
             self._addons.start()
             interval = self.settings.janitor_interval
             if interval > 0:
@@ -153,6 +159,7 @@ class Runtime:
                 await self._start_dynos()
             # After the dynos: a promoted release restarts them.
             self.promoter.start()
+            self._setups.start()
         elif exclusive:
             await self._beats.stop()
             await self._forget()
@@ -166,6 +173,10 @@ class Runtime:
         """Stop claiming, stop running builds (their processes killed, builds failed)."""
         unregister(self)
         await self._claims.stop()
+        if self._setups is not None:
+            # Before the builds stop: setups waiting on one build again next time.
+            await self._setups.stop()
+            self._setups = None
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -205,6 +216,8 @@ class Runtime:
             self._addons.wake()
         if self.promoter is not None:
             self.promoter.wake()
+        if self._setups is not None:
+            self._setups.wake()
         if self.dynos is not None:
             self.dynos.wake()
         # A request may have logged a platform line.
@@ -217,6 +230,26 @@ class Runtime:
             self.dynos.wake()
         if self._drains is not None:
             self._drains.wake()
+
+    # --- app setups ---------------------------------------------------------------------
+
+    def _setup_runner(self, registry: AddonRegistry) -> SetupRunner:
+        env = self.build_settings
+
+        def wake_dynos() -> None:
+            if self.dynos is not None:
+                self.dynos.wake()
+
+        performer = SetupPerformer(
+            self.settings,
+            self.db,
+            env.blobs,
+            env.signer,
+            registry,
+            wake_builds=self._claims.wake,
+            wake_dynos=wake_dynos,
+        )
+        return SetupRunner(performer, self.id, poll_interval=self._poll_interval)
 
     # --- dynos, the router and rendezvous -----------------------------------------------
 
@@ -314,9 +347,12 @@ class Runtime:
     # --- recovery -------------------------------------------------------------------
 
     async def recover(self) -> None:
-        """Fail the builds an earlier runtime claimed and never finished. The runtime that
+        """Fail the builds an earlier runtime claimed and never finished, and take over
+        its app setups (those waiting on such a build build again). The runtime that
         holds the data directory is its only one, so every other runner is gone: its
         heartbeat row goes too."""
+        if self._setups is not None:
+            await self._setups.recover()
         async with self.db.session(write=True) as db:
             await liveness.forget_all_but(db, {self.id})
             stale = list(

@@ -21,7 +21,7 @@ from tenku.resources.app.permissions import ACTIONS
 from tenku.resources.schema.links import api_routes
 
 # A path parameter that names an app: `{app_id_or_name}`, git's `{app_name}` (not one
-# that names a resource of its own, such as `{app_transfer_id_or_name}`).
+# that names a resource of its own, such as `{app_transfer_id_or_name}` or `{app_setup_id}`).
 APP_PARAM = re.compile(r"\{app(_id_or_name|_id|_name)?\}")
 
 

@@ -21,6 +21,7 @@ from tenku.db.models.app import (
     LogDrain,
     SniEndpoint,
 )
+from tenku.db.models.app_setup import AppSetup
 from tenku.db.models.build import Build, BuildOutput
 from tenku.db.models.buildpack import BuildpackInstallation
 from tenku.db.models.drain import DrainCursor
@@ -51,6 +52,7 @@ __all__ = [
     "AddonToken",
     "App",
     "AppFeatureState",
+    "AppSetup",
     "AppTransfer",
     "AuthGeneration",
     "AuthThrottle",
