@@ -207,3 +207,17 @@ async def test_team_routes_leave_other_resources_words_alone() -> None:
         assert (await client.get("/teams/permissions")).text == "other"
         assert (await client.get("/teams/apps/members")).status_code == 404
         assert (await client.get("/teams/apps/x/members")).text == "other"
+
+
+async def test_a_teams_only_admin_cannot_delete_their_account(alice: User, bob: User) -> None:
+    await make_team(alice, "acme")
+    await add_member(alice, "acme", bob)
+    r = await alice.delete("/account")
+    assert r.status_code == 422
+    assert "only admin of acme" in r.json()["message"]
+    assert (await alice.get("/account")).status_code == 200
+    # With another admin, the account may go; the team keeps its admin.
+    await add_member(alice, "acme", bob, "admin")
+    assert (await alice.delete("/account")).status_code == 200
+    members = (await bob.get("/teams/acme/members")).json()
+    assert [(m["email"], m["role"]) for m in members] == [(bob.email, "admin")]

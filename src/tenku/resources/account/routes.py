@@ -51,6 +51,7 @@ async def delete(
     request: Request, caller: AccountWriter, db: Db, account_email_or_id_or_self: str = "~"
 ) -> Response:
     account = await service.resolve_self(db, caller.account, account_email_or_id_or_self)
+    await service.refuse_if_last_admin(db, account)
     out = await _out(db, account)
     # Owned apps go with the account, and with them their add-ons' real resources.
     for app in await service.owned_apps(db, account):

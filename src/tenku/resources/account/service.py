@@ -4,12 +4,14 @@ import uuid
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from starlette.requests import Request
 
 from tenku.db.base import new_id
-from tenku.db.models import Account, App
+from tenku.db.models import Account, App, Team, TeamMember
 from tenku.ids import as_uuid
 from tenku.resources.account.schemas import AccountUpdate
+from tenku.resources.app.access import ADMIN_ROLES
 from tenku.resources.otp_secret import service as otp_secret
 from tenku.resources.sms_number import service as sms_number
 from tenku.security import hash_password_async
@@ -108,6 +110,42 @@ async def update_account(
 
 async def owned_apps(db: AsyncSession, account: Account) -> list[App]:
     return list((await db.execute(select(App).where(App.owner_id == account.id))).scalars())
+
+
+async def refuse_if_last_admin(db: AsyncSession, account: Account) -> None:
+    """A team must keep an admin: its only admin cannot delete their account."""
+    others = aliased(TeamMember)
+    another_admin = (
+        select(others.id)
+        .where(
+            others.team_id == TeamMember.team_id,
+            others.account_id != account.id,
+            others.role.in_(ADMIN_ROLES),
+        )
+        .exists()
+    )
+    names = (
+        (
+            await db.execute(
+                select(Team.name)
+                .join(TeamMember, TeamMember.team_id == Team.id)
+                .where(
+                    TeamMember.account_id == account.id,
+                    TeamMember.role.in_(ADMIN_ROLES),
+                    ~another_admin,
+                )
+                .order_by(Team.name)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if names:
+        listed = ", ".join(names)
+        raise InvalidParams(
+            f"{account.email} is the only admin of {listed}: make someone else an admin, or "
+            "delete the team, before deleting this account."
+        )
 
 
 async def delete_account(db: AsyncSession, account: Account) -> None:
