@@ -4,9 +4,9 @@ import uuid
 
 from pydantic import Field, field_validator
 
-from tenku.resources.app.schemas import check_name
 from tenku.resources.common import In, Out, Ref
 from tenku.resources.config_var.service import validate_changes
+from tenku.resources.organization_app.schemas import OrganizationAppCreate
 from tenku.web.render import Timestamp
 
 
@@ -40,23 +40,8 @@ class SetupSourceIn(In):
     version: str | None = Field(default=None, max_length=1024)
 
 
-class SetupAppIn(In):
-    locked: bool | None = None
-    name: str | None = None
-    organization: str | None = Field(default=None, min_length=1, max_length=254)
-    personal: bool | None = None
-    region: str | None = None
-    # Tenku has no private spaces; a space given is refused, not ignored.
-    space: str | None = None
-    stack: str | None = None
-    team: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=254,
-        description="unique name or identifier of team (today's name for `organization`)",
-    )
-
-    _name = field_validator("name")(check_name)
+class SetupAppIn(OrganizationAppCreate):
+    """The app a setup creates: what creating a team (or personal) app takes."""
 
 
 class OverridesIn(In):
