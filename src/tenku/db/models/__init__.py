@@ -34,7 +34,7 @@ from tenku.db.models.pipeline import (
     PipelinePromotionTarget,
 )
 from tenku.db.models.release import Release, Slug
-from tenku.db.models.runtime import RuntimeBeat
+from tenku.db.models.runtime import RuntimeBeat, RuntimeChange
 from tenku.db.models.second_factor import (
     AuthThrottle,
     OtpSecret,
@@ -83,6 +83,7 @@ __all__ = [
     "Release",
     "ReleaseAddonVars",
     "RuntimeBeat",
+    "RuntimeChange",
     "Slug",
     "SmsCode",
     "SniEndpoint",
