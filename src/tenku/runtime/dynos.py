@@ -298,6 +298,8 @@ class DynoManager:
         self._seen: dict[uuid.UUID, tuple[Any, ...]] = {}
         self._app_routes: dict[uuid.UUID, _Route] = {}
         self._domains: dict[uuid.UUID, list[DomainRow]] = {}
+        # The host names each app holds in `_routes`.
+        self._hosts: dict[uuid.UUID, list[str]] = {}
         self._unready: set[uuid.UUID] = set()
         self._passes = 0
         # How many app states have been handed to the scheduler (benchmarks read it).
@@ -513,18 +515,19 @@ class DynoManager:
             return
         snap = await self._snapshot(scope)
         plan = _Plan()
-        domains: dict[uuid.UUID, list[DomainRow]] = defaultdict(list)
-        if scope is not None:
-            plan.routes = {a: r for a, r in self._app_routes.items() if a not in scope}
-            plan.seen = {a: k for a, k in self._seen.items() if a not in scope}
-            domains.update((a, d) for a, d in self._domains.items() if a not in scope)
-        for row in snap.domains:
-            domains[row[1]].append(row)
         for app_id, name, maintenance in snap.apps:
             self._plan_app(plan, snap, app_id, name, maintenance, full)
-        every_domain = [row for rows in domains.values() for row in rows]
-        self._routes = self._route_table(plan.routes, every_domain)
-        await self.certificates.apply(snap.certificates, every_domain, self._app_of)
+        domains: dict[uuid.UUID, list[DomainRow]] = defaultdict(list)
+        for row in snap.domains:
+            domains[row[1]].append(row)
+        # Routes follow the database at once, whatever happens to the rest of the pass.
+        self._place(plan.routes, domains, scope)
+        with_certificates = snap.certificates.apps()
+        await self.certificates.apply(
+            snap.certificates,
+            [row for app_id in with_certificates for row in self._domains.get(app_id, ())],
+            self._app_of,
+        )
         if plan.writes or plan.deletes or plan.cleared:
             await self._write_rows(
                 plan.writes,
@@ -537,15 +540,52 @@ class DynoManager:
             plan.states = await self._unless_shared(plan.states)
         for state in plan.states:
             await self.scheduler.apply(state)
-        for gone in self.scheduler.apps() - set(plan.routes):
+        running = self.scheduler.apps()
+        for gone in (running if scope is None else running & scope) - self._app_routes.keys():
             await self.scheduler.remove(gone)
         # Only once all of it is done: a pass that failed is redone for the same apps.
-        self._seen = plan.seen
-        self._app_routes = plan.routes
-        self._domains = dict(domains)
+        if scope is None:
+            self._seen = plan.seen
+        else:
+            for app_id in scope:
+                self._seen.pop(app_id, None)
+            self._seen.update(plan.seen)
         self._unready = snap.unready
         self.applied += len(plan.states)
         await self._forget(seqs)
+
+    def _place(
+        self,
+        routes: dict[uuid.UUID, _Route],
+        domains: dict[uuid.UUID, list[DomainRow]],
+        scope: set[uuid.UUID] | None,
+    ) -> None:
+        """The route table (host name to app) after a pass over the apps in `scope` (every
+        app when None): each app's default host, and its custom domains where they do not
+        shadow a default host."""
+        if scope is None:
+            self._routes, self._hosts = {}, {}
+            self._app_routes, self._domains = {}, {}
+        for app_id in scope or ():
+            for host in self._hosts.pop(app_id, ()):
+                if (found := self._routes.get(host)) is not None and found.app_id == app_id:
+                    del self._routes[host]
+            self._app_routes.pop(app_id, None)
+            self._domains.pop(app_id, None)
+        base = self.settings.base_domain
+        for app_id, route in routes.items():
+            default = f"{route.app_name}.{base}"
+            self._routes[default] = route
+            self._hosts[app_id] = [default]
+            self._app_routes[app_id] = route
+        for app_id, route in routes.items():
+            rows = domains.get(app_id, [])
+            self._domains[app_id] = rows
+            for hostname, _, _ in rows:
+                host = hostname.lower()
+                if host not in self._routes:
+                    self._routes[host] = route
+                    self._hosts[app_id].append(host)
 
     async def _journal(self) -> tuple[list[int], set[uuid.UUID] | None]:
         """The journal's entries: their numbers, and the apps they name (None: every app)."""
@@ -666,18 +706,6 @@ class DynoManager:
                 plan.writes.append(_DynoWrite(row.id, app_id, dyno_name, kind, new=False))
         plan.deletes.extend(row.id for dyno_name, row in rows.items() if dyno_name not in wanted)
         return ids
-
-    def _route_table(
-        self, app_routes: dict[uuid.UUID, _Route], domains: list[DomainRow]
-    ) -> dict[str, _Route]:
-        """Host name to app: every app's default host, then custom domains not shadowing one."""
-        base = self.settings.base_domain
-        routes = {f"{r.app_name}.{base}": r for r in app_routes.values()}
-        for hostname, app_id, _ in domains:
-            owned = app_routes.get(app_id)
-            if owned is not None and hostname.lower() not in routes:
-                routes[hostname.lower()] = owned
-        return routes
 
     def _app_of(self, host: str) -> uuid.UUID | None:
         route = self._routes.get(host)
