@@ -259,7 +259,8 @@ def _load_ca(
 
 
 def _issue(
-    files: TlsFiles,
+    cert_path: Path,
+    key_path: Path,
     ca_cert: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
     names: list[str],
@@ -307,17 +308,19 @@ def _issue(
         .sign(ca_key, hashes.SHA256())
     )
     # The key before the certificate: a reader pairing a new cert with an old key fails.
-    _write(files.key, _key_pem(key), 0o600)
-    _write(files.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    _write(key_path, _key_pem(key), 0o600)
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
-def _needs_new_cert(files: TlsFiles, ca_cert: x509.Certificate, names: list[str]) -> bool:
-    if not (files.cert.exists() and files.key.exists()):
+def _needs_new_cert(
+    cert_path: Path, key_path: Path, ca_cert: x509.Certificate, names: list[str]
+) -> bool:
+    if not (cert_path.exists() and key_path.exists()):
         return True
     try:
-        cert = x509.load_pem_x509_certificate(files.cert.read_bytes())
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         cert.verify_directly_issued_by(ca_cert)
-        key = _load_key(files.key)
+        key = _load_key(key_path)
     except (ValueError, TypeError, InvalidSignature, TlsError):
         return True
     if key.public_key() != cert.public_key():
@@ -354,9 +357,29 @@ def ensure_tls(settings: Settings) -> TlsFiles:
                 f"--host), or remove {files.ca_cert.parent} to make a new authority (every "
                 "client must then trust the new ca.pem)."
             )
-        if _needs_new_cert(files, ca_cert, names):
-            _issue(files, ca_cert, ca_key, names)
+        if _needs_new_cert(files.cert, files.key, ca_cert, names):
+            _issue(files.cert, files.key, ca_cert, ca_key, names)
     return files
+
+
+def ensure_leaf(settings: Settings, cert: Path, key: Path, names: list[str]) -> bool:
+    """A server certificate from Tenku's CA at `cert` and `key` (for servers other than
+    Tenku's listeners, such as the managed add-on servers), issued again when missing,
+    near its expiry or naming other hosts. True when a new one was written."""
+    files = ensure_tls(settings)
+    wanted = sorted(names)
+    with _locked(files.ca_cert.parent):
+        ca_cert, ca_key = _load_ca(files, wanted)
+        outside = [name for name in wanted if not _permits(ca_cert, name)]
+        if outside:
+            raise TlsError(
+                f"Tenku's certificate authority may not certify {', '.join(outside)} (it is "
+                "constrained to the names it was made for)."
+            )
+        if not _needs_new_cert(cert, key, ca_cert, wanted):
+            return False
+        _issue(cert, key, ca_cert, ca_key, wanted)
+    return True
 
 
 def _server_context() -> ssl.SSLContext:
