@@ -22,7 +22,6 @@ import contextlib
 import fcntl
 import functools
 import hashlib
-import logging
 import os
 import re
 import shutil
@@ -121,7 +120,8 @@ class Jail:
     ) -> list[str]:
         if not self.confined:
             return list(argv)
-        assert self.bwrap is not None and self.setpriv is not None
+        assert self.bwrap is not None
+        assert self.setpriv is not None
         write_identity(self.identity, self.uid, "tenku", "/nonexistent")
         return confine(
             argv,

@@ -40,6 +40,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+
 from tenku.addons.servers import postgres_endpoint, redis_endpoint
 from tenku.config import Settings
 from tenku.egress import EgressPolicy

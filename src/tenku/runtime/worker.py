@@ -557,7 +557,9 @@ class Supervisor:
                 try:
                     self._proc = self.spawner()
                 except Exception:
-                    up_log.exception("%s could not be started; trying again in %.0f s", self.name, delay)
+                    up_log.exception(
+                        "%s could not be started; trying again in %.0f s", self.name, delay
+                    )
                     self._proc = None
             if self._proc is None:
                 self._stopping.wait(delay)
