@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -254,6 +256,9 @@ def up(
 
     # Exactly one build runtime, whatever the number of API workers, started again if it dies.
     runtime = Supervisor(settings, lambda: spawn(settings))
+    # SIGTERM stops `tenku up` as ^C does (the listeners hand it on once they have stopped),
+    # so that the blocks below stop the runtime and then the add-on servers in turn.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         runtime.start()
         try:
@@ -263,6 +268,10 @@ def up(
     finally:
         # After the runtime: dynos stop while their databases still answer.
         servers.stop()
+
+
+def _interrupt(_signal: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def start_addon_servers(settings: Settings) -> AddonServers:

@@ -57,8 +57,9 @@ BAD_PORTS = frozenset(
     | {5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080}
 )
 
-# What a child process needs to run at all; everything else is set explicitly.
-PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
+# What a child process needs to run at all; everything else is set explicitly. PYTHONPATH
+# makes `python -m tenku.cli` the Tenku under test, wherever the installed one is.
+PASSTHROUGH = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -34,7 +34,7 @@ from typing import IO
 
 import psycopg
 import redis
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.addons.catalog import CatalogError, load_catalog
@@ -626,7 +626,7 @@ async def providers_in_use(db: AsyncSession, settings: Settings) -> set[str]:
         catalog = load_catalog(settings.addon_catalog or settings.data_dir / "addons")
     except CatalogError:
         catalog = load_catalog(None)
-    slugs = (await db.execute(select(distinct(Addon.service)))).scalars()
+    slugs = (await db.execute(select(Addon.service).distinct())).scalars()
     return {catalog.services[slug].provider for slug in slugs if slug in catalog.services}
 
 
