@@ -45,6 +45,7 @@ from tenku.runtime.addon_servers import (
     ManagedServer,
     leaders,
 )
+from tenku.runtime.sandbox import reach_of
 from tenku.tls import ensure_tls, tls_files
 from tests.conftest import uid_base
 from tests.runtime.conftest import free_port
@@ -310,3 +311,11 @@ def test_auto_runs_managed_servers_unless_add_ons_live_on_the_operators(tmp_path
     chosen = AddonServers.choose(explicit, {"redis"})
     assert [server.name for server in chosen.servers] == ["redis"]
     assert chosen.env["TENKU_ADDON_POSTGRES_URL"] == "postgresql://ops@db.internal/postgres"
+
+
+def test_dynos_may_reach_the_managed_servers_tls_ports_only(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    services = set(reach_of(settings).services)
+    assert ("127.0.0.1", settings.addon_postgres_port) in services
+    assert ("127.0.0.1", settings.addon_redis_port) in services
+    assert ("127.0.0.1", 5432) not in services
