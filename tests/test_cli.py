@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import stat
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from tenku.config import load_settings
 from tenku.db.engine import Database
 from tenku.db.models import Account, OtpSecret, Team, TeamMember
 from tenku.resources.account.service import find_account
+from tests.conftest import shell_exports
 
 
 @pytest.fixture
@@ -230,19 +230,9 @@ def test_users_two_factor_off(data_dir: Path) -> None:
     assert "no such user" in result.output
 
 
-def exports(out: str) -> dict[str, str]:
-    """What `eval "$(tenku env)"` would set, read the way a POSIX shell reads it."""
-    found = {}
-    for line in out.splitlines():
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").partition("=")
-            found[name] = shlex.split(value)[0]
-    return found
-
-
 def test_env_prints_what_the_heroku_cli_needs(data_dir: Path) -> None:
     out = run(data_dir, "env", "--port", "5000")
-    values = exports(out)
+    values = shell_exports(out)
     ca = str(data_dir.resolve() / "tls" / "ca.pem")
     assert values == {
         "HEROKU_HOST": "https://127.0.0.1:5000",
@@ -262,11 +252,11 @@ def test_env_prints_what_the_heroku_cli_needs(data_dir: Path) -> None:
 
 def test_env_with_a_user_exports_a_new_key_of_theirs(data_dir: Path) -> None:
     run(data_dir, "users", "create", "dev@example.com", "--password", "pw")
-    key = exports(run(data_dir, "env", "--user", "dev@example.com"))["HEROKU_API_KEY"]
+    key = shell_exports(run(data_dir, "env", "--user", "dev@example.com"))["HEROKU_API_KEY"]
     assert key.startswith("tku_")
     listed = run(data_dir, "tokens", "list", "dev@example.com").splitlines()
     assert any(line.endswith("\ttenku env") for line in listed)
-    again = exports(run(data_dir, "env", "--user", "dev@example.com"))["HEROKU_API_KEY"]
+    again = shell_exports(run(data_dir, "env", "--user", "dev@example.com"))["HEROKU_API_KEY"]
     assert again != key
     result = CliRunner().invoke(
         main, ["env", "--user", "nobody@example.com", "--data-dir", str(data_dir)]

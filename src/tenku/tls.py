@@ -341,24 +341,34 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_tls(settings: Settings) -> TlsFiles:
-    """Make the CA if there is none, and (re)issue the server certificate when needed."""
-    files = tls_files(settings.data_dir)
-    files.ca_cert.parent.mkdir(parents=True, exist_ok=True)
-    names = cert_hostnames(settings)
+def _certify(files: TlsFiles, cert: Path, key: Path, names: list[str], advice: str) -> bool:
+    """(Re)issue the certificate at `cert` and `key` from the CA (made now if there is none)
+    when needed; True when it did."""
     with _locked(files.ca_cert.parent):
         ca_cert, ca_key = _load_ca(files, names)
         outside = [name for name in names if not _permits(ca_cert, name)]
         if outside:
             raise TlsError(
-                f"The server certificate must cover {', '.join(outside)}, which Tenku's "
+                f"The certificate at {cert} must cover {', '.join(outside)}, which Tenku's "
                 "certificate authority may not certify: it is constrained to the names it was "
-                "made for. Either leave those names out (TENKU_TLS_HOSTNAMES, TENKU_API_URL, "
-                f"--host), or remove {files.ca_cert.parent} to make a new authority (every "
-                "client must then trust the new ca.pem)."
+                f"made for. {advice}".rstrip()
             )
-        if _needs_new_cert(files.cert, files.key, ca_cert, names):
-            _issue(files.cert, files.key, ca_cert, ca_key, names)
+        if not _needs_new_cert(cert, key, ca_cert, names):
+            return False
+        _issue(cert, key, ca_cert, ca_key, names)
+    return True
+
+
+def ensure_tls(settings: Settings) -> TlsFiles:
+    """Make the CA if there is none, and (re)issue the server certificate when needed."""
+    files = tls_files(settings.data_dir)
+    files.ca_cert.parent.mkdir(parents=True, exist_ok=True)
+    advice = (
+        "Either leave those names out (TENKU_TLS_HOSTNAMES, TENKU_API_URL, --host), or remove "
+        f"{files.ca_cert.parent} to make a new authority (every client must then trust the "
+        "new ca.pem)."
+    )
+    _certify(files, files.cert, files.key, cert_hostnames(settings), advice)
     return files
 
 
@@ -366,20 +376,7 @@ def ensure_leaf(settings: Settings, cert: Path, key: Path, names: list[str]) -> 
     """A server certificate from Tenku's CA at `cert` and `key` (for servers other than
     Tenku's listeners, such as the managed add-on servers), issued again when missing,
     near its expiry or naming other hosts. True when a new one was written."""
-    files = ensure_tls(settings)
-    wanted = sorted(names)
-    with _locked(files.ca_cert.parent):
-        ca_cert, ca_key = _load_ca(files, wanted)
-        outside = [name for name in wanted if not _permits(ca_cert, name)]
-        if outside:
-            raise TlsError(
-                f"Tenku's certificate authority may not certify {', '.join(outside)} (it is "
-                "constrained to the names it was made for)."
-            )
-        if not _needs_new_cert(cert, key, ca_cert, wanted):
-            return False
-        _issue(cert, key, ca_cert, ca_key, wanted)
-    return True
+    return _certify(ensure_tls(settings), cert, key, sorted(names), "")
 
 
 def _server_context() -> ssl.SSLContext:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import psycopg
 import pytest
 import redis
 
+from tests.conftest import shell_exports
 from tests.e2e.conftest import (
     Heroku,
     LiveServer,
@@ -61,15 +61,6 @@ def managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-def exports(out: str) -> dict[str, str]:
-    found = {}
-    for line in out.splitlines():
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").partition("=")
-            found[name] = shlex.split(value)[0]
-    return found
-
-
 def test_pg_psql_and_rediss_on_tenkus_own_servers(
     heroku_bin: Path, managed: LiveServer, tmp_path: Path
 ) -> None:
@@ -84,7 +75,7 @@ def test_pg_psql_and_rediss_on_tenkus_own_servers(
         str(managed.port),
     )
     assert done.returncode == 0, done.stderr
-    shell_env = exports(done.stdout)
+    shell_env = shell_exports(done.stdout)
     assert shell_env["HEROKU_HOST"] == managed.https_url
     assert shell_env["HEROKU_DATA_HOST"] == f"127.0.0.1:{managed.port}"
     heroku = Heroku(heroku_bin, managed, None, tmp_path / "home")

@@ -8,13 +8,13 @@ checked against Tenku's CA, with the credentials the providers hand out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import fcntl
 import os
 import signal
 import stat
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,9 +25,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, NoPermissionError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tenku.addons.catalog import ServiceSpec, load_catalog
+from tenku.addons.catalog import load_catalog
 from tenku.addons.postgres import PostgresProvider
-from tenku.addons.provider import ProvisionRequest
 from tenku.addons.redis import RedisProvider
 from tenku.addons.servers import (
     AUTO,
@@ -47,6 +46,7 @@ from tenku.runtime.addon_servers import (
 )
 from tenku.runtime.sandbox import reach_of
 from tenku.tls import ensure_tls, tls_files
+from tests.addons.support import provision_request
 from tests.conftest import uid_base
 from tests.runtime.conftest import free_port
 
@@ -85,42 +85,35 @@ def make_settings(tmp_path: Path, **changes: object) -> Settings:
     return settings
 
 
-def runnable(server: ManagedServer) -> ManagedServer:
+def runnable(server: ManagedServer) -> None:
     if server.problem is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(server.problem)
         pytest.skip(server.problem)
-    return server
+
+
+@contextlib.asynccontextmanager
+async def running(server: ManagedServer) -> AsyncIterator[None]:
+    runnable(server)
+    assert await asyncio.to_thread(server.start)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(server.stop)
 
 
 @pytest.fixture
 async def postgres(tmp_path: Path) -> AsyncIterator[ManagedPostgres]:
-    server = runnable(ManagedPostgres(make_settings(tmp_path)))
-    assert isinstance(server, ManagedPostgres)
-    assert await asyncio.to_thread(server.start)
-    yield server
-    await asyncio.to_thread(server.stop)
+    server = ManagedPostgres(make_settings(tmp_path))
+    async with running(server):
+        yield server
 
 
 @pytest.fixture
 async def kv(tmp_path: Path) -> AsyncIterator[ManagedRedis]:
-    server = runnable(ManagedRedis(make_settings(tmp_path)))
-    assert isinstance(server, ManagedRedis)
-    assert await asyncio.to_thread(server.start)
-    yield server
-    await asyncio.to_thread(server.stop)
-
-
-def request(spec: ServiceSpec) -> ProvisionRequest:
-    addon_id = uuid.uuid4()
-    return ProvisionRequest(
-        uuid=addon_id,
-        name=f"test-{addon_id.hex[:6]}",
-        plan=spec.default_plan,  # type: ignore[arg-type]
-        region="tenku::local",
-        options={},
-        callback_url=f"http://127.0.0.1:5000/addons/{addon_id}",
-    )
+    server = ManagedRedis(make_settings(tmp_path))
+    async with running(server):
+        yield server
 
 
 def pg_provider(settings: Settings) -> PostgresProvider:
@@ -144,7 +137,7 @@ async def test_postgres_add_ons_take_tls_and_their_password_only(
 ) -> None:
     settings = postgres.settings
     provider = pg_provider(settings)
-    req = request(PG)
+    req = provision_request(PG)
     result = await provider.provision(PG, req)
     url = result.config["HEROKU_POSTGRESQL_URL"]
     parts = urlsplit(url)
@@ -189,7 +182,7 @@ async def test_postgres_keeps_its_databases_across_restarts_and_a_stale_pid_file
     postgres: ManagedPostgres,
 ) -> None:
     settings = postgres.settings
-    result = await pg_provider(settings).provision(PG, request(PG))
+    result = await pg_provider(settings).provision(PG, provision_request(PG))
     url = result.config["HEROKU_POSTGRESQL_URL"]
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TABLE kept (n int)")
@@ -200,6 +193,7 @@ async def test_postgres_keeps_its_databases_across_restarts_and_a_stale_pid_file
     pid_file = postgres.files.data / "postmaster.pid"
     pid_file.write_text(f"{os.getpid()}\n{postgres.files.data}\n")
     assert await asyncio.to_thread(postgres.start)
+    assert pid_file.read_text().split("\n", 1)[0] != str(os.getpid())
 
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT n FROM kept").fetchall() == [(42,)]
@@ -244,8 +238,8 @@ def test_a_crashed_server_is_started_again(postgres: ManagedPostgres) -> None:
 async def test_redis_add_ons_are_tls_only_and_apart(kv: ManagedRedis) -> None:
     settings = kv.settings
     provider = redis_provider(settings)
-    first = await provider.provision(REDIS, request(REDIS))
-    second = await provider.provision(REDIS, request(REDIS))
+    first = await provider.provision(REDIS, provision_request(REDIS))
+    second = await provider.provision(REDIS, provision_request(REDIS))
     url = first.config["REDIS_URL"]
     assert url.startswith("rediss://")
     parts = urlsplit(url)
@@ -274,7 +268,7 @@ async def test_redis_add_ons_are_tls_only_and_apart(kv: ManagedRedis) -> None:
 
 async def test_redis_keeps_its_users_and_data_across_restarts(kv: ManagedRedis) -> None:
     settings = kv.settings
-    made = await redis_provider(settings).provision(REDIS, request(REDIS))
+    made = await redis_provider(settings).provision(REDIS, provision_request(REDIS))
     url, prefix = made.config["REDIS_URL"], made.config["REDIS_KEY_PREFIX"]
     tls = {"ssl_ca_certs": ca_of(settings), "ssl_cert_reqs": "required"}
     async with aioredis.Redis.from_url(url, **tls) as client:
