@@ -43,11 +43,12 @@ from tenku.runtime.addon_servers import (
     ManagedRedis,
     ManagedServer,
     leaders,
+    providers_in_use,
 )
 from tenku.runtime.sandbox import reach_of
 from tenku.tls import ensure_tls, tls_files
-from tests.addons.support import provision_request
-from tests.conftest import uid_base
+from tests.addons.support import create_addon, provision_request
+from tests.conftest import ApiClient, User, uid_base
 from tests.runtime.conftest import free_port
 
 CATALOG = load_catalog()
@@ -313,3 +314,20 @@ def test_dynos_may_reach_the_managed_servers_tls_ports_only(tmp_path: Path) -> N
     assert ("127.0.0.1", settings.addon_postgres_port) in services
     assert ("127.0.0.1", settings.addon_redis_port) in services
     assert ("127.0.0.1", 5432) not in services
+
+
+async def test_the_providers_in_use_come_from_the_add_ons(
+    api: ApiClient, alice: User, settings: Settings
+) -> None:
+    async def in_use() -> set[str]:
+        async with api.database.session(write=False) as db:
+            return await providers_in_use(db, settings)
+
+    assert await in_use() == set()
+    await alice.create_app("cache")
+    addon = await create_addon(alice, "cache", "heroku-redis")
+    assert await in_use() == {"redis"}
+    r = await alice.client.request("DELETE", f"/apps/cache/addons/{addon['id']}", token=alice.token)
+    assert r.status_code == 200, r.text
+    # Nothing is in use any more: a Tenku started now may choose its own servers.
+    assert await in_use() == set()
