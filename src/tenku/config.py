@@ -137,9 +137,17 @@ class Settings:
     # (None: `boot_timeout` plus two minutes).
     preboot_window: float | None = None
     # Add-ons: the servers the built-in providers use, and the operator's catalogue
-    # (None: `<data_dir>/addons`).
-    addon_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
-    addon_redis_url: str = "redis://127.0.0.1:6379"
+    # (None: `<data_dir>/addons`). A server is an admin URL of the operator's, "managed"
+    # (Tenku runs its own, with TLS: tenku/addons/servers.py) or "auto" (managed where the
+    # machine has the server's programs and no add-on lives on the operator's default yet).
+    addon_postgres_url: str = "auto"
+    addon_redis_url: str = "auto"
+    # The TLS ports of the managed servers, on 127.0.0.1.
+    addon_postgres_port: int = 5442
+    addon_redis_port: int = 6389
+    # Where the managed PostgreSQL's initdb and postgres are (None: the newest of
+    # /usr/lib/postgresql/*/bin, else PATH).
+    addon_postgres_bin: Path | None = None
     # "acl" (a user per add-on), "database" (a logical database each) or "auto".
     addon_redis_isolation: str = "auto"
     addon_catalog: Path | None = None
@@ -267,6 +275,11 @@ def load_settings(
         preboot_window=_env_optional_float("TENKU_PREBOOT_WINDOW"),
         addon_postgres_url=os.environ.get("TENKU_ADDON_POSTGRES_URL") or d["addon_postgres_url"],
         addon_redis_url=os.environ.get("TENKU_ADDON_REDIS_URL") or d["addon_redis_url"],
+        addon_postgres_port=_env_int("TENKU_ADDON_POSTGRES_PORT", d["addon_postgres_port"]),
+        addon_redis_port=_env_int("TENKU_ADDON_REDIS_PORT", d["addon_redis_port"]),
+        addon_postgres_bin=(
+            Path(pg_bin) if (pg_bin := os.environ.get("TENKU_ADDON_POSTGRES_BIN")) else None
+        ),
         addon_redis_isolation=(
             os.environ.get("TENKU_ADDON_REDIS_ISOLATION") or d["addon_redis_isolation"]
         ),

@@ -40,6 +40,7 @@ from tests.conftest import uid_base
 REPO = Path(__file__).resolve().parents[2]
 HEROKU_BIN = REPO / ".tools" / "heroku-cli" / "node_modules" / ".bin" / "heroku"
 PG_ADMIN = os.environ.get("TENKU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_ADMIN = os.environ.get("TENKU_TEST_REDIS_ADMIN", "redis://127.0.0.1:6379/0")
 V3 = "application/vnd.heroku+json; version=3"
 PASSWORD = "correct horse battery staple"
 TENKU = (sys.executable, "-m", "tenku.cli")
@@ -56,8 +57,9 @@ BAD_PORTS = frozenset(
     | {5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080}
 )
 
-# What a child process needs to run at all; everything else is set explicitly.
-PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
+# What a child process needs to run at all; everything else is set explicitly. PYTHONPATH
+# makes `python -m tenku.cli` the Tenku under test, wherever the installed one is.
+PASSTHROUGH = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -273,8 +275,11 @@ def launch(
         env["TENKU_DATABASE_URL"] = database_url
     # The drain receivers and partners the tests start listen on loopback.
     env["TENKU_ALLOW_PRIVATE_TARGETS"] = "127.0.0.0/8,::1,localhost"
-    # The machine's PostgreSQL and Redis take connections without passwords.
+    # The machine's PostgreSQL and Redis take connections without passwords. The add-on
+    # tests read back what they hold there; a test of Tenku's own servers says `managed`.
     env["TENKU_ADDON_UNSAFE_ADMIN"] = "1"
+    env["TENKU_ADDON_POSTGRES_URL"] = PG_ADMIN
+    env["TENKU_ADDON_REDIS_URL"] = REDIS_ADMIN
     env["TENKU_SANDBOX_UID_BASE"] = str(uid_base())
     env.update(extra_env or {})
     live = LiveServer(backend, port, http_port, root, env, root / "server.log")

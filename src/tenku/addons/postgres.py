@@ -24,10 +24,10 @@ from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 from tenku.addons.catalog import PlanSpec, ServiceSpec
 from tenku.addons.provider import PlanChangeResult, ProviderError, ProvisionRequest, ProvisionResult
+from tenku.addons.servers import Public, postgres_public
 
 log = logging.getLogger("tenku.addons")
 CONNECT_TIMEOUT = 5
@@ -78,23 +78,31 @@ WHERE rolcanlogin AND NOT rolsuper AND rolname !~ %s AND rolname !~ '^pg_'
 
 
 class PostgresProvider:
-    def __init__(self, admin_url: str) -> None:
+    """`admin_url` connects to the server as a role that creates roles and databases (a
+    managed server's is a unix socket); apps' URLs point at `public` (by default where the
+    admin URL does)."""
+
+    def __init__(self, admin_url: str, public: Public | None = None) -> None:
         self.admin_url = admin_url
         self._locked_down = False
-        params = conninfo_to_dict(admin_url)
-        host = str(params.get("host") or "127.0.0.1").split(",")[0]
-        port = str(params.get("port") or "5432").split(",")[0]
-        self.host, self.port = host, port
+        self.public = public or postgres_public(admin_url)
+        self.host, self.port = self.public.host, str(self.public.port)
 
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
     def url(self, role: str, password: str, database: str) -> str:
+        # Heroku's URLs carry no sslmode: its servers refuse connections without TLS, as
+        # managed ones do. Those of an operator's server ask for it if its admin's does.
+        tls = "sslmode=require" if self.public.tls else ""
         if self.host.startswith("/"):
-            return f"postgres://{role}:{password}@/{database}?host={quote(self.host, safe='')}"
+            query = "&".join(filter(None, [f"host={quote(self.host, safe='')}", tls]))
+            return f"postgres://{role}:{password}@/{database}?{query}"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"postgres://{role}:{password}@{host}:{self.port}/{database}"
+        return f"postgres://{role}:{password}@{host}:{self.port}/{database}" + (
+            f"?{tls}" if tls else ""
+        )
 
     async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         try:

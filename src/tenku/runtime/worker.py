@@ -478,11 +478,12 @@ async def serve(settings: Settings) -> None:
         log.info("build runtime %s stopped", runtime.id)
 
 
-def _die_with_parent() -> None:
-    # The runtime must not outlive `tenku up`, even when that is killed outright.
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In a child before it runs its program: `sig` reaches it when the thread that started
+    it ends, so it does not outlive `tenku up`, even when that is killed outright."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_PDEATHSIG, sig)
 
 
 def spawn(settings: Settings) -> subprocess.Popen[bytes]:
@@ -491,7 +492,7 @@ def spawn(settings: Settings) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "tenku.cli", "runtime", "--data-dir", str(settings.data_dir)],
         env=os.environ.copy(),
         stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509
+        preexec_fn=die_with_parent,  # noqa: PLW1509
     )
 
 
@@ -520,12 +521,22 @@ class Supervisor:
 
     The new runtime takes over from the dead one as after any crash: it fails the builds
     the old one left, kills what is left of its processes, and starts the formation's dynos
-    again (`Runtime.recover`, `DynoManager.recover`).
+    again (`Runtime.recover`, `DynoManager.recover`). The managed add-on servers are kept
+    running the same way (`name` and `stopper` say what they are and how they stop).
     """
 
-    def __init__(self, settings: Settings, spawner: Callable[[], subprocess.Popen[bytes]]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        spawner: Callable[[], subprocess.Popen[bytes]],
+        *,
+        name: str = "the runtime",
+        stopper: Callable[[subprocess.Popen[bytes], float], None] = stop_spawned,
+    ) -> None:
         self.settings = settings
         self.spawner = spawner
+        self.name = name
+        self.stopper = stopper
         self.restarts = 0
         self._stopping = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -543,7 +554,17 @@ class Supervisor:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                self._proc = self.spawner()
+                try:
+                    self._proc = self.spawner()
+                except Exception:
+                    up_log.exception(
+                        "%s could not be started; trying again in %.0f s", self.name, delay
+                    )
+                    self._proc = None
+            if self._proc is None:
+                self._stopping.wait(delay)
+                delay = min(delay * 2, MAX_DELAY)
+                continue
             started = time.monotonic()
             status = self._proc.wait()
             if self._stopping.is_set():
@@ -552,14 +573,17 @@ class Supervisor:
                 # Asked to stop (SIGTERM, or ^C reaching the whole process group while
                 # `tenku up` shuts down): not a crash.
                 up_log.warning(
-                    "the runtime (pid %d) stopped; it starts again with `tenku up`", self._proc.pid
+                    "%s (pid %d) stopped; it starts again with `tenku up`",
+                    self.name,
+                    self._proc.pid,
                 )
                 return
             if time.monotonic() - started >= STEADY:
                 delay = FIRST_DELAY
             self.restarts += 1
             up_log.error(
-                "the runtime (pid %d) exited with status %d; starting it again in %.0f s",
+                "%s (pid %d) exited with status %d; starting it again in %.0f s",
+                self.name,
                 self._proc.pid,
                 status,
                 delay,
@@ -572,5 +596,5 @@ class Supervisor:
             self._stopping.set()
             proc = self._proc
         if proc is not None:
-            stop_spawned(proc, grace)
+            self.stopper(proc, grace)
         self._thread.join()
