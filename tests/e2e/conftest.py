@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -373,6 +374,9 @@ class Heroku:
             GIT_SSL_CAINFO=str(self.server.ca),
             HEROKU_PARTICLEBOARD_URL=url,
             HEROKU_BUILDPACK_REGISTRY_URL=url,
+            # The Data API (pg:*, redis:*) is on the API host. The CLI passes this value as
+            # Node's `hostname`, which takes no port: the port stays HEROKU_HOST's.
+            HEROKU_DATA_HOST=urlsplit(url).hostname or "127.0.0.1",
             DISABLE_TELEMETRY="true",
             IS_HEROKU_TEST_ENV="true",
             HEROKU_SKIP_ANALYTICS="1",

@@ -1,0 +1,109 @@
+"""Finding the database add-on a Data API path names, for a caller with the right to it.
+
+Heroku's Data API names a database by the add-on's id (`/client/v11/databases/{id}`) or
+name (`/postgres/v0/databases/{name}`, `/redis/v0/databases/{name}`); Tenku takes either
+form on every path. Rights come from the app matrix (permissions.py):
+
+* reading what a database is (plan, status, size, version, wait status): `addons:view`,
+  as listing the add-on is, on an app that can see it (billing or attached);
+* reading what lets one in (credentials, URLs): `addons:config`, on the billing app or an
+  app it is attached to, whose config vars hold the URL anyway;
+* changing the database or who may enter it (credentials made, rotated or destroyed, a
+  reset, terminated connections, settings): `addons:edit` on the billing app, as
+  changing the add-on itself takes.
+
+An add-on the caller cannot see, or of another service, is Heroku's 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenku.addons.catalog import CatalogError, ServiceSpec
+from tenku.addons.provider import AddonProvider
+from tenku.db.models import Addon, App
+from tenku.resources.addon import lookup
+from tenku.resources.addon.service import locked
+from tenku.web.context import AppContext
+from tenku.web.deps import Context, Db, Principal, scoped
+from tenku.web.errors import NotFound, ServiceUnavailable
+
+Need = Literal["view", "config", "edit"]
+# The token scope each need takes: credentials are secrets (`read-protected`), and what
+# changes a database or who may enter it takes `write-protected`.
+SCOPES: dict[Need, str] = {"view": "app:read", "config": "secrets:read", "edit": "secrets:write"}
+
+
+def database_not_found() -> NotFound:
+    return NotFound("database", "Couldn't find that database.")
+
+
+@dataclass
+class Database:
+    """A database add-on the caller may act on: the row, its billing app, its provider."""
+
+    addon: Addon
+    app: App
+    spec: ServiceSpec
+    provider: AddonProvider
+
+    @property
+    def ready(self) -> bool:
+        return self.addon.state == "provisioned"
+
+
+async def find_database(
+    db: AsyncSession,
+    ctx: AppContext,
+    caller: Principal,
+    ident: str,
+    kind: str,
+    need: Need,
+    for_update: bool = False,
+) -> Database:
+    """The add-on `ident` (id or name) of a service whose provider is `kind` ("postgresql",
+    "redis"), if the caller holds `need` on it. `for_update` locks the row, for changes
+    that write its config."""
+    account_id = caller.account.id
+    try:
+        addon = await lookup.visible_addon(db, account_id, ident)
+    except NotFound:
+        raise database_not_found() from None
+    if addon.state == "deprovisioned":
+        raise database_not_found()
+    try:
+        spec = ctx.addons.catalog.services.get(addon.service)
+    except CatalogError as exc:
+        raise ServiceUnavailable(f"The add-on catalogue is misconfigured: {exc}") from exc
+    if spec is None or spec.provider != kind:
+        raise database_not_found()
+    if need == "config":
+        await lookup.require_config_access(db, account_id, addon)
+    if need == "edit":
+        app = await lookup.require_billing_access(db, account_id, addon, "addons:edit")
+    else:
+        # Any access to an app it is on takes in `addons:view` (every grant holds `view`).
+        found_app = await db.get(App, addon.app_id)
+        assert found_app is not None
+        app = found_app
+    if for_update:
+        found = await locked(db, addon.id)
+        if found is None:
+            raise database_not_found()
+        addon = found
+    return Database(addon, app, spec, ctx.addons.provider(spec))
+
+
+def database(kind: str, need: Need, for_update: bool = False) -> Any:
+    """Dependency: the database of `{database}` in the path (see `find_database`)."""
+
+    async def resolve(
+        database: str, db: Db, ctx: Context, caller: Principal = scoped(SCOPES[need])
+    ) -> Database:
+        return await find_database(db, ctx, caller, database, kind, need, for_update)
+
+    return Depends(resolve)

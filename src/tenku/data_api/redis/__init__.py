@@ -1,0 +1,1 @@
+"""The Data API of Heroku Data for Redis: `/redis/v0/databases/...`."""
