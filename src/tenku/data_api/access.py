@@ -17,22 +17,29 @@ An add-on the caller cannot see, or of another service, is Heroku's 404.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 
 from tenku.addons.catalog import Catalog, CatalogError, ServiceSpec
-from tenku.addons.provider import AddonProvider
+from tenku.addons.provider import AddonProvider, ProviderError
 from tenku.db.models import Account, Addon, App
 from tenku.resources.addon import lookup
+from tenku.resources.addon.flows import provider_error
 from tenku.resources.addon.service import locked
 from tenku.resources.app.access import permitted
 from tenku.web.context import AppContext
-from tenku.web.deps import Context, Db, Principal, scoped
+from tenku.web.deps import Context, Db, Principal, after_rollback, scoped
 from tenku.web.errors import ApiError, NotFound, ServiceUnavailable
 
+T = TypeVar("T")
+# Registers what puts the server back if the request's transaction fails after a change
+# reached it (`after_rollback`).
+Undo = Callable[[Callable[[], Awaitable[None]]], None]
 Need = Literal["view", "config", "edit"]
 ACTIONS: dict[Need, str] = {"view": "addons:view", "config": "addons:config", "edit": "addons:edit"}
 # The token scope each need takes: credentials are secrets (`read-protected`), and what
@@ -146,3 +153,15 @@ def database(kinds: tuple[str, ...], need: Need, for_update: bool = False) -> An
         return await find_database(db, ctx, caller, database, kinds, need, for_update)
 
     return Depends(resolve)
+
+
+async def on_server(work: Awaitable[T]) -> T:
+    """`work` on the add-on's server; its refusal is a 422, its absence a 503."""
+    try:
+        return await work
+    except ProviderError as exc:
+        raise provider_error(exc) from exc
+
+
+def undo_for(request: Request) -> Undo:
+    return lambda hook: after_rollback(request, hook)

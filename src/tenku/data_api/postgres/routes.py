@@ -8,18 +8,18 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.data_api.access import Database, database
+from tenku.data_api.access import Database, database, undo_for
 from tenku.data_api.postgres import service
 from tenku.data_api.postgres.schemas import (
     CredentialCreate,
     CredentialOut,
     DatabaseOut,
-    Message,
     ResetBody,
     Rotation,
     WaitStatus,
 )
-from tenku.web.deps import TransactionRoute, after_rollback, app_context, body
+from tenku.data_api.schemas import Message
+from tenku.web.deps import TransactionRoute, app_context, body
 from tenku.web.render import list_response, model_response
 
 # The Data API is not the Platform API: /schema and /openapi.json leave it out.
@@ -29,10 +29,6 @@ KIND = ("postgresql",)
 Viewed = Annotated[Database, database(KIND, "view")]
 Revealed = Annotated[Database, database(KIND, "config")]
 Changed = Annotated[Database, database(KIND, "edit", for_update=True)]
-
-
-def _undo(request: Request) -> service.Undo:
-    return lambda hook: after_rollback(request, hook)
 
 
 @router.get("/client/v11/databases/{database}", response_model=DatabaseOut)
@@ -74,7 +70,7 @@ async def create_credential(
     request: Request, d: Changed, params: CredentialCreate = body(CredentialCreate)
 ) -> Response:
     sealer = app_context(request).sealer
-    await service.create_credential(d, sealer, params.name, _undo(request))
+    await service.create_credential(d, sealer, params.name, undo_for(request))
     return model_response(await service.credential(d, sealer, params.name), status=201)
 
 
@@ -92,7 +88,7 @@ async def rotate_credential(
     request: Request, d: Changed, name: str, params: Rotation = body(Rotation)
 ) -> Response:
     sealer = app_context(request).sealer
-    await service.rotate(d, sealer, name, bool(params.forced), _undo(request))
+    await service.rotate(d, sealer, name, bool(params.forced), undo_for(request))
     return model_response(Message(message=f"The credential {name} has been rotated."))
 
 
@@ -101,7 +97,7 @@ async def rotate_credentials(
     request: Request, d: Changed, params: Rotation = body(Rotation)
 ) -> Response:
     sealer = app_context(request).sealer
-    await service.rotate(d, sealer, None, bool(params.forced), _undo(request))
+    await service.rotate(d, sealer, None, bool(params.forced), undo_for(request))
     return model_response(Message(message="Every credential has been rotated."))
 
 

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from tenku.data_api.schemas import Aliased, InfoItem
 from tenku.web.render import Timestamp
-
-
-class Aliased(BaseModel):
-    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
-
-
-class InfoItem(BaseModel):
-    """One line of `pg:info`."""
-
-    name: str
-    values: list[str]
 
 
 class DatabaseOut(Aliased):
@@ -83,7 +73,3 @@ class Rotation(BaseModel):
 
 class ResetBody(BaseModel):
     extensions: list[str] | None = None
-
-
-class Message(BaseModel):
-    message: str

@@ -18,33 +18,27 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
 from tenku.addons.postgres import PostgresProvider, names_for
-from tenku.addons.provider import ProviderError
 from tenku.data_api import urls
-from tenku.data_api.access import Database
+from tenku.data_api.access import Database, Undo, on_server
 from tenku.data_api.postgres import server
 from tenku.data_api.postgres.schemas import (
     CredentialOut,
     CredentialUser,
     DatabaseOut,
-    InfoItem,
     WaitStatus,
 )
+from tenku.data_api.schemas import InfoItem
 from tenku.db.models import PostgresCredential
 from tenku.ids import stable_id
-from tenku.resources.addon.flows import provider_error
 from tenku.resources.addon.service import update_config
 from tenku.storage.sealing import Sealer
 from tenku.web.errors import InvalidParams, NotFound
 
-T = TypeVar("T")
-Undo = Callable[[Callable[[], Awaitable[None]]], None]
 DEFAULT = "default"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 EXTENSION_RE = re.compile(r"^[a-z0-9_-]{1,63}$")
@@ -54,13 +48,6 @@ MAX_CREDENTIALS = 50
 def _provider(d: Database) -> PostgresProvider:
     assert isinstance(d.provider, PostgresProvider)
     return d.provider
-
-
-async def _call(work: Awaitable[T]) -> T:
-    try:
-        return await work
-    except ProviderError as exc:
-        raise provider_error(exc) from exc
 
 
 def _size(num_bytes: int) -> str:
@@ -74,7 +61,7 @@ def _size(num_bytes: int) -> str:
 
 async def info(d: Database) -> DatabaseOut:
     d.require_ready()
-    stats = await _call(server.stats(_provider(d), d.addon.id))
+    stats = await on_server(server.stats(_provider(d), d.addon.id))
     database, role = names_for(d.addon.id)
     limit = f"/{stats.connection_limit}" if stats.connection_limit >= 0 else ""
     items = [
@@ -173,7 +160,7 @@ def _named_out(
 
 async def credentials(d: Database, sealer: Sealer) -> list[CredentialOut]:
     d.require_ready()
-    used = await _call(server.connections_by_role(_provider(d), d.addon.id))
+    used = await on_server(server.connections_by_role(_provider(d), d.addon.id))
     named = [_named_out(d, c, sealer, used) for c in await _named(d)]
     return [_default_out(d, used), *named]
 
@@ -181,7 +168,7 @@ async def credentials(d: Database, sealer: Sealer) -> list[CredentialOut]:
 async def credential(d: Database, sealer: Sealer, name: str) -> CredentialOut:
     d.require_ready()
     cred = None if name == DEFAULT else await _find(d, name)
-    used = await _call(server.connections_by_role(_provider(d), d.addon.id))
+    used = await on_server(server.connections_by_role(_provider(d), d.addon.id))
     return _default_out(d, used) if cred is None else _named_out(d, cred, sealer, used)
 
 
@@ -208,7 +195,7 @@ async def create_credential(d: Database, sealer: Sealer, name: str, undo: Undo) 
     role = server.credential_role(d.addon.id, name)
     password = secrets.token_hex(32)
     comment = f"tenku add-on {d.addon.id} ({d.addon.name}) credential {name}"
-    await _call(server.create_role(provider, d.addon.id, role, password, comment))
+    await on_server(server.create_role(provider, d.addon.id, role, password, comment))
     addon_id = d.addon.id
 
     async def drop() -> None:
@@ -226,7 +213,7 @@ async def destroy_credential(d: Database, name: str) -> None:
     if name == DEFAULT:
         raise InvalidParams("Default credential cannot be destroyed.")
     cred = await _find(d, name)
-    await _call(server.drop_role(_provider(d), d.addon.id, cred.role))
+    await on_server(server.drop_role(_provider(d), d.addon.id, cred.role))
     await d.db.delete(cred)
     await d.db.flush()
 
@@ -234,7 +221,7 @@ async def destroy_credential(d: Database, name: str) -> None:
 async def _rotate_one(d: Database, user: str, old: str, forced: bool, undo: Undo) -> str:
     provider, addon_id = _provider(d), d.addon.id
     password = secrets.token_hex(32)
-    await _call(server.set_password(provider, addon_id, user, password, forced))
+    await on_server(server.set_password(provider, addon_id, user, password, forced))
 
     async def restore() -> None:
         await server.set_password(provider, addon_id, user, old, False)
@@ -269,12 +256,12 @@ async def reset(d: Database, extensions: list[str]) -> None:
     for name in extensions:
         if not EXTENSION_RE.match(name):
             raise InvalidParams(f"Invalid extensions provided: {name!r} is not an extension name.")
-    await _call(server.reset(_provider(d), d.addon.id, sorted(set(extensions))))
+    await on_server(server.reset(_provider(d), d.addon.id, sorted(set(extensions))))
 
 
 async def kill_all(d: Database) -> None:
     d.require_ready()
-    await _call(server.terminate(_provider(d), d.addon.id))
+    await on_server(server.terminate(_provider(d), d.addon.id))
 
 
 async def repair_default(d: Database) -> None:
@@ -282,4 +269,4 @@ async def repair_default(d: Database) -> None:
     every one of them on (ADMIN OPTION)."""
     d.require_ready()
     roles = [c.role for c in await _named(d)]
-    await _call(server.repair_default(_provider(d), d.addon.id, roles))
+    await on_server(server.repair_default(_provider(d), d.addon.id, roles))
