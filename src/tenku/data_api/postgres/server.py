@@ -272,3 +272,54 @@ async def reset(provider: PostgresProvider, addon_id: uuid.UUID, extensions: Seq
                     )
                 )
             await conn.execute("RESET ROLE")
+
+
+# What `pg:settings` shows, as the add-on's database sees them (its own ALTER DATABASE
+# values included).
+SETTINGS = (
+    "log_connections",
+    "log_lock_waits",
+    "log_min_duration_statement",
+    "log_min_error_statement",
+    "log_statement",
+    "track_functions",
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: str
+    vartype: str
+    default: str
+    desc: str
+    values: tuple[str, ...]
+
+
+def _texts(values: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in values) if isinstance(values, list) else ()
+
+
+async def settings(provider: PostgresProvider, addon_id: uuid.UUID) -> dict[str, Setting]:
+    async with connect(provider, addon_id) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT name, setting, vartype, boot_val, short_desc, enumvals "
+                "FROM pg_settings WHERE name = ANY(%s)",
+                (list(SETTINGS),),
+            )
+        ).fetchall()
+    return {
+        str(name): Setting(str(value), str(vartype), str(default), str(desc), _texts(enum))
+        for name, value, vartype, default, desc, enum in rows
+    }
+
+
+async def set_database_setting(
+    provider: PostgresProvider, addon_id: uuid.UUID, name: str, value: str
+) -> None:
+    async with connect(provider, None) as conn:
+        await conn.execute(
+            sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                sql.Identifier(names_for(addon_id)[0]), sql.Identifier(name), sql.Literal(value)
+            )
+        )
