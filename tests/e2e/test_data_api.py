@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import psycopg
@@ -13,20 +12,12 @@ import pytest
 
 from tenku.addons.postgres import names_for
 from tenku.addons.redis import user_for
-from tests.addons.support import drop_pg, drop_redis, redis_client
+from tests.addons.support import redis_client
 from tests.e2e.conftest import Heroku, json_of, styled_object
+from tests.e2e.test_addons import addons_removed
 
+__all__ = ["addons_removed"]
 pytestmark = [pytest.mark.e2e, pytest.mark.backend("postgresql")]
-
-
-@pytest.fixture
-def addons_removed(api: httpx.Client, app: str) -> Iterator[None]:
-    yield
-    for addon in json_of(api.get("/addons")):
-        path = f"/apps/{addon['app']['id']}/addons/{addon['id']}"
-        api.request("DELETE", path, json={"force": True})
-        drop_pg(uuid.UUID(addon["id"]))
-        drop_redis(uuid.UUID(addon["id"]))
 
 
 def _config(heroku: Heroku, app: str) -> dict[str, str]:

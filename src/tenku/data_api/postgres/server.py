@@ -18,7 +18,13 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from tenku.addons.postgres import CONNECT_TIMEOUT, PostgresProvider, names_for, scram_verifier
+from tenku.addons.postgres import (
+    CONNECT_TIMEOUT,
+    PostgresProvider,
+    login_role,
+    names_for,
+    scram_verifier,
+)
 from tenku.addons.provider import ProviderError
 
 log = logging.getLogger("tenku.data_api")
@@ -170,18 +176,7 @@ async def create_role(
         ).fetchone()
         if found is None:
             raise ProviderError("The database of this add-on no longer exists.")
-        limit = found[0]
-        exists = await (
-            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-        ).fetchone()
-        verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-        await conn.execute(
-            sql.SQL(
-                "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                "PASSWORD {} CONNECTION LIMIT {}"
-            ).format(verb, r, sql.Literal(scram_verifier(password)), sql.Literal(limit))
-        )
-        await conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(r, sql.Literal(comment)))
+        await login_role(conn, role, password, int(str(found[0])), comment)
         await conn.execute(
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), r)
         )
