@@ -186,7 +186,12 @@ async def create_role(
             await conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")
         ).fetchone()
         if public:
-            await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+            try:
+                await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+            except psycopg.errors.InsufficientPrivilege:
+                # An admin that is no superuser cannot where the server's bootstrap role
+                # owns `public` (PostgreSQL 14 and older): PUBLIC's rights there stay.
+                log.warning("could not close schema public of %s to PUBLIC", names_for(addon_id)[0])
 
 
 async def drop_role(provider: PostgresProvider, addon_id: uuid.UUID, role: str) -> None:
