@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -264,6 +265,9 @@ def launch(
         http_port = free_port()
     env = base_env(root)
     env["PYTHONUNBUFFERED"] = "1"
+    # The server runs the code under test, also when that is put first on the path.
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     taken = {port, http_port}
     for name in ("TENKU_ROUTER_PORT", "TENKU_ROUTER_HTTPS_PORT", "TENKU_RENDEZVOUS_PORT"):
         chosen = free_port()
@@ -378,6 +382,9 @@ class Heroku:
             GIT_SSL_CAINFO=str(self.server.ca),
             HEROKU_PARTICLEBOARD_URL=url,
             HEROKU_BUILDPACK_REGISTRY_URL=url,
+            # The Data API (pg:*, redis:*) is on the API host. The CLI passes this value as
+            # Node's `hostname`, which takes no port: the port stays HEROKU_HOST's.
+            HEROKU_DATA_HOST=urlsplit(url).hostname or "127.0.0.1",
             DISABLE_TELEMETRY="true",
             IS_HEROKU_TEST_ENV="true",
             HEROKU_SKIP_ANALYTICS="1",

@@ -60,8 +60,32 @@ def _connection_limit(plan: PlanSpec) -> int:
     return raw if isinstance(raw, int) and not isinstance(raw, bool) else -1
 
 
+async def login_role(
+    conn: psycopg.AsyncConnection[tuple[object, ...]],
+    role: str,
+    password: str,
+    limit: int,
+    comment: str,
+) -> None:
+    """A login role with no attributes but its password and connection limit, made or,
+    if it exists, reset to that (so a repeated call is safe)."""
+    r = sql.Identifier(role)
+    exists = await (
+        await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+    ).fetchone()
+    verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+    await conn.execute(
+        sql.SQL(
+            "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            "PASSWORD {} CONNECTION LIMIT {}"
+        ).format(verb, r, sql.Literal(scram_verifier(password)), sql.Literal(limit))
+    )
+    await conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(r, sql.Literal(comment)))
+
+
 ADDON_DATABASE = r"^d[a-z2-7]{13}$"
-ADDON_ROLE = r"^u[a-z2-7]{13}$"
+# An add-on's own role, and the roles of its named credentials (`<role>_<name>`).
+ADDON_ROLE = r"^u[a-z2-7]{13}(_[a-z0-9_]+)?$"
 # Databases whose ACL still grants PUBLIC CONNECT or TEMPORARY (a NULL ACL is the default).
 OPEN_DATABASES = """
 SELECT d.datname FROM pg_database d
@@ -185,18 +209,7 @@ class PostgresProvider:
         comment: str,
     ) -> None:
         r, d = sql.Identifier(role), sql.Identifier(database)
-        verifier = sql.Literal(scram_verifier(password))
-        exists = await (
-            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-        ).fetchone()
-        verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-        await conn.execute(
-            sql.SQL(
-                "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                "PASSWORD {} CONNECTION LIMIT {}"
-            ).format(verb, r, verifier, sql.Literal(limit))
-        )
-        await conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(r, sql.Literal(comment)))
+        await login_role(conn, role, password, limit, comment)
         found = await (
             await conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         ).fetchone()
@@ -224,12 +237,16 @@ class PostgresProvider:
         await conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {}{}").format(sql.Identifier(database), force)
         )
-        exists = await (
-            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-        ).fetchone()
-        if exists:
-            await conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-            await conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        # The add-on's role and its named credentials' (which own nothing elsewhere).
+        found = await (
+            await conn.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname = %s OR starts_with(rolname, %s)",
+                (role, role + "_"),
+            )
+        ).fetchall()
+        for (name,) in sorted(found, key=lambda r: str(r[0]) == role):
+            await conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(str(name))))
+            await conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(str(name))))
 
     async def deprovision(self, spec: ServiceSpec, addon_id: uuid.UUID, provider_id: str) -> None:
         database, role = names_for(addon_id)
