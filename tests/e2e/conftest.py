@@ -263,6 +263,9 @@ def launch(
         http_port = free_port()
     env = base_env(root)
     env["PYTHONUNBUFFERED"] = "1"
+    # The server runs the code under test, also when that is put first on the path.
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     taken = {port, http_port}
     for name in ("TENKU_ROUTER_PORT", "TENKU_ROUTER_HTTPS_PORT", "TENKU_RENDEZVOUS_PORT"):
         chosen = free_port()

@@ -61,7 +61,8 @@ def _connection_limit(plan: PlanSpec) -> int:
 
 
 ADDON_DATABASE = r"^d[a-z2-7]{13}$"
-ADDON_ROLE = r"^u[a-z2-7]{13}$"
+# An add-on's own role, and the roles of its named credentials (`<role>_<name>`).
+ADDON_ROLE = r"^u[a-z2-7]{13}(_[a-z0-9_]+)?$"
 # Databases whose ACL still grants PUBLIC CONNECT or TEMPORARY (a NULL ACL is the default).
 OPEN_DATABASES = """
 SELECT d.datname FROM pg_database d
@@ -216,12 +217,16 @@ class PostgresProvider:
         await conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {}{}").format(sql.Identifier(database), force)
         )
-        exists = await (
-            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-        ).fetchone()
-        if exists:
-            await conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-            await conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        # The add-on's role and its named credentials' (which own nothing elsewhere).
+        found = await (
+            await conn.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname = %s OR starts_with(rolname, %s)",
+                (role, role + "_"),
+            )
+        ).fetchall()
+        for (name,) in sorted(found, key=lambda r: str(r[0]) == role):
+            await conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(str(name))))
+            await conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(str(name))))
 
     async def deprovision(self, spec: ServiceSpec, addon_id: uuid.UUID, provider_id: str) -> None:
         database, role = names_for(addon_id)

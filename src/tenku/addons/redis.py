@@ -14,7 +14,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -226,3 +226,12 @@ class RedisProvider:
                 if not found:
                     raise ProviderError("The Redis user of this add-on no longer exists.")
         return PlanChangeResult()
+
+    # For the Data API (tenku.data_api.redis), which reads and changes add-ons in place.
+    def admin(self) -> AbstractAsyncContextManager[aioredis.Redis]:
+        """An admin connection; an unreachable server is a ProviderError (unavailable)."""
+        return self._admin()
+
+    async def mode(self, client: aioredis.Redis) -> str:
+        """How add-ons are kept apart on this server: "acl" or "database"."""
+        return await self._mode(client)

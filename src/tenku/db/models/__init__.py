@@ -9,7 +9,13 @@ from tenku.db.models.account import (
     OAuthClient,
     RateLimitBucket,
 )
-from tenku.db.models.addon import Addon, AddonAttachment, AddonToken, ReleaseAddonVars
+from tenku.db.models.addon import (
+    Addon,
+    AddonAttachment,
+    AddonToken,
+    PostgresCredential,
+    ReleaseAddonVars,
+)
 from tenku.db.models.app import (
     App,
     AppFeatureState,
@@ -81,6 +87,7 @@ __all__ = [
     "PipelineCoupling",
     "PipelinePromotion",
     "PipelinePromotionTarget",
+    "PostgresCredential",
     "RateLimitBucket",
     "RecoveryCode",
     "Release",

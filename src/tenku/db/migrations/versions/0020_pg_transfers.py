@@ -1,7 +1,7 @@
 """Heroku Postgres transfers (backups, restores, copies) and daily backup schedules
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0019
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import tenku.db.base
 
 revision: str = "0020"
-down_revision: str | None = "0017"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
