@@ -40,7 +40,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenku.addons.postgres import PostgresProvider, names_for
 from tenku.addons.registry import AddonRegistry
 from tenku.config import Settings
-from tenku.data_api.access import Database
 from tenku.data_api.backups import service
 from tenku.data_api.backups.retention import (
     Kept,
@@ -273,7 +272,7 @@ class TransferRunner:
             if addon is not None and app is not None and spec is not None:
                 provider = self.registry.provider(spec)
                 if addon.state == "provisioned" and isinstance(provider, PostgresProvider):
-                    await service.capture(db, Database(addon, app, spec, provider), schedule)
+                    await service.capture(db, addon, app, schedule)
                     made = True
             if not made:
                 log.warning("schedule %s: its database is not available; no backup", schedule_id)

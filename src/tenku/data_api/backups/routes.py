@@ -33,7 +33,7 @@ router = APIRouter(route_class=TransactionRoute, include_in_schema=False)
 
 APPS = "/client/v11/apps/{app_id_or_name}/transfers"
 DATABASES = "/client/v11/databases/{database}"
-PG = "postgresql"
+PG = service.POSTGRES
 
 AppReader = Annotated[OnApp, allowed("app:read", "addons:view")]
 AppWriter = Annotated[OnApp, allowed("app:write", "addons:edit")]
@@ -105,7 +105,8 @@ async def cancel(transfer: str, on: AppWriter, ctx: Context) -> Response:
 
 @router.post(DATABASES + "/backups", response_model=TransferOut, status_code=201)
 async def capture(db: Db, ctx: Context, target: Read) -> Response:
-    return await _created(db, ctx, await service.capture(db, target))
+    target.require_ready()
+    return await _created(db, ctx, await service.capture(db, target.addon, target.app))
 
 
 @router.post(DATABASES + "/restores", response_model=TransferOut, status_code=201)

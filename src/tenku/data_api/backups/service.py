@@ -52,6 +52,7 @@ from tenku.web.errors import InvalidParams, NotFound
 BACKUP, RESTORE, COPY = "backup", "restore", "copy"
 # Heroku's endpoint types (the CLI tells backups, restores and copies apart by them).
 PG_DUMP, PG_RESTORE, GOF3R, HTCAT = "pg_dump", "pg_restore", "gof3r", "htcat"
+POSTGRES = ("postgresql",)
 BACKUP_KEYS = "backups/"
 # A backup's download URL works this long.
 URL_TTL = 600
@@ -168,11 +169,6 @@ async def attachment_name(db: AsyncSession, addon: Addon) -> str:
     return name or addon.name
 
 
-def _require_ready(database: Database) -> None:
-    if not database.ready:
-        raise InvalidParams(f"{database.addon.name} is not yet provisioned.")
-
-
 async def record(db: AsyncSession, app: App, **fields: object) -> PgTransfer:
     fields.setdefault("id", uuid.uuid4())
     transfer = PgTransfer(app_id=app.id, num=await _number(db, app), **fields)
@@ -182,22 +178,21 @@ async def record(db: AsyncSession, app: App, **fields: object) -> PgTransfer:
 
 
 async def capture(
-    db: AsyncSession, database: Database, schedule: PgTransferSchedule | None = None
+    db: AsyncSession, addon: Addon, app: App, schedule: PgTransferSchedule | None = None
 ) -> PgTransfer:
-    """A backup of the database, recorded on its billing app."""
-    _require_ready(database)
+    """A backup of the add-on's database, recorded on its billing app `app`."""
     transfer_id = uuid.uuid4()
     return await record(
         db,
-        database.app,
+        app,
         id=transfer_id,
         kind=BACKUP,
         from_type=PG_DUMP,
         to_type=GOF3R,
-        from_name=await attachment_name(db, database.addon),
+        from_name=await attachment_name(db, addon),
         to_name="BACKUP",
-        from_addon_id=database.addon.id,
-        blob_key=backup_key(database.app.id, transfer_id),
+        from_addon_id=addon.id,
+        blob_key=backup_key(app.id, transfer_id),
         schedule_id=schedule.id if schedule is not None else None,
         options={},
     )
@@ -251,7 +246,7 @@ async def restore(
     extensions: Sequence[str] | None,
 ) -> PgTransfer:
     """A restore into `target` of a backup (by one of its URLs) or of a dump at a URL."""
-    _require_ready(target)
+    target.require_ready()
     url = backup_url.strip()
     if not url or len(url) > MAX_URL or urlsplit(url).scheme not in ("http", "https"):
         raise InvalidParams("backup_url must be an http or https URL.")
@@ -314,7 +309,7 @@ async def _ours_named(
         if not isinstance(provider, PostgresProvider):
             continue
         if _database_of(url, provider) == names_for(addon.id)[0]:
-            return await find_database(db, ctx, caller, str(addon.id), "postgresql", need)
+            return await find_database(db, ctx, caller, str(addon.id), POSTGRES, need)
     return None
 
 
@@ -435,7 +430,7 @@ async def set_schedule(
 ) -> PgTransferSchedule:
     """The database's daily backup, at `hour` in `timezone` (one per database: a new one
     replaces it)."""
-    _require_ready(database)
+    database.require_ready()
     zone_name = (timezone or "UTC").strip()
     if zone(zone_name) is None:
         raise InvalidParams(f"{zone_name!r} is not a time zone (use an IANA name).")
