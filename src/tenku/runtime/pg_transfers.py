@@ -6,9 +6,9 @@ the data directory claims it (`runner`, `started_at`) and runs PostgreSQL's own 
 Tenku's user, never user code: a backup is `pg_dump --format=custom` streamed into the
 blob store; a restore is `pg_restore --clean --if-exists --no-owner --no-acl
 --role=<the add-on's role>` fed from a backup's dump, or from a URL fetched under the
-egress policy; a copy is pg_dump's output fed straight to pg_restore. Bytes moved and the
-tools' stderr reach the transfer every second, and that is when a cancellation is seen.
-Each transfer has a time limit (TENKU_PG_TRANSFER_TIMEOUT) and a size limit
+egress policy; a copy empties its target (pg:copy's warning says all its data goes), then
+feeds pg_dump's output straight to pg_restore. Bytes moved and the tools' stderr reach
+the transfer every second, and that is when a cancellation is seen. Each transfer has a time limit (TENKU_PG_TRANSFER_TIMEOUT) and a size limit
 (TENKU_PG_TRANSFER_MAX_MB); one database is in at most one transfer at a time.
 
 A transfer never outlives its runtime: one that stops fails its transfers, and one that
@@ -33,11 +33,11 @@ from datetime import datetime
 import httpx
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.addons.postgres import PostgresProvider, names_for
+from tenku.addons.provider import ProviderError
 from tenku.addons.registry import AddonRegistry
 from tenku.config import Settings
 from tenku.data_api.backups import service
@@ -48,6 +48,7 @@ from tenku.data_api.backups.retention import (
     expired_scheduled,
 )
 from tenku.data_api.backups.schedule import due, zone
+from tenku.data_api.postgres import server
 from tenku.db.base import utcnow
 from tenku.db.engine import Database as Db
 from tenku.db.models import Addon, App, PgTransfer, PgTransferSchedule
@@ -74,7 +75,6 @@ RESTARTED = "The transfer was interrupted: the platform restarted while it ran."
 STOPPED = "The transfer was interrupted: the platform stopped while it ran."
 INTERNAL = "The transfer failed: an internal error (the platform's log says more)."
 WARNINGS = re.compile(r"errors ignored on restore: (\d+)")
-CONNECT_TIMEOUT = 10
 
 
 class TransferFailed(Exception):
@@ -507,19 +507,17 @@ class TransferRunner:
         """The database's size on disk, as Heroku reports a backup's source (best effort)."""
         database, _ = names_for(addon.id)
         try:
-            async with await psycopg.AsyncConnection.connect(
-                provider.admin_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
-            ) as conn:
+            async with server.connect(provider, None) as conn:
                 row = await (
                     await conn.execute(
                         "SELECT pg_database_size(datname) FROM pg_database WHERE datname = %s",
                         (database,),
                     )
                 ).fetchone()
-        except psycopg.Error as exc:
-            log.warning("could not read the size of %s: %s", addon.name, exc)
+        except ProviderError as exc:
+            log.warning("could not read the size of %s: %s", addon.name, exc.message)
             return None
-        return int(row[0]) if row and row[0] is not None else None
+        return int(str(row[0])) if row and row[0] is not None else None
 
     async def _spawn(
         self, job: Job, argv: list[str], to: pg_tools.Target, *, stdin: int, stdout: int
@@ -602,8 +600,7 @@ class TransferRunner:
             source = self._download(transfer.source_url, job)
         else:
             raise TransferFailed("The restore has nothing to restore.")
-        extensions = transfer.options.get("extensions") or []
-        await self._extensions(provider, addon, to.role, extensions, job)
+        await self._extensions(provider, addon, transfer.options.get("extensions") or [], job)
         await self._restore_from(source, to, job)
 
     async def _copy(self, transfer: PgTransfer, job: Job) -> None:
@@ -612,6 +609,13 @@ class TransferRunner:
         source = pg_tools.target(source_provider, source_addon.id)
         target = pg_tools.target(target_provider, target_addon.id)
         job.source_bytes = await self._size(source_provider, source_addon)
+        # pg:copy empties the target first, as its warning says; a restore only replaces
+        # what the dump holds.
+        try:
+            await server.reset(target_provider, target_addon.id, [])
+        except ProviderError as exc:
+            raise TransferFailed(f"Could not empty {transfer.to_name}: {exc.message}") from exc
+        job.say(f"Emptied {transfer.to_name}.")
         dump = await self._spawn(
             job,
             self._dump(source),
@@ -668,22 +672,21 @@ class TransferRunner:
         raise TransferFailed(f"pg_restore failed (status {code}).")
 
     async def _extensions(
-        self, provider: PostgresProvider, addon: Addon, role: str, names: list[str], job: Job
+        self, provider: PostgresProvider, addon: Addon, names: list[str], job: Job
     ) -> None:
-        """`--extensions`: installed before the restore, in `public` or the named schema."""
+        """`--extensions`: made before the restore, in `public` or the named schema, by the
+        add-on's own role (so only those a database owner may make)."""
         if not names:
             return
-        database, _ = names_for(addon.id)
-        url = make_conninfo(provider.admin_url, dbname=database)
+        role = sql.Identifier(names_for(addon.id)[1])
         try:
-            async with await psycopg.AsyncConnection.connect(
-                url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
-            ) as conn:
+            async with server.connect(provider, addon.id) as conn:
+                await conn.execute(sql.SQL("SET ROLE {}").format(role))
                 for name in names:
                     schema, _, extension = name.rpartition(".")
-                    await _install(conn, schema or "public", extension, role, job)
-        except psycopg.Error as exc:
-            job.say(f"Could not install extensions: {pg_reason(exc)}", "warning")
+                    await _install(conn, schema or "public", extension, job)
+        except ProviderError as exc:
+            job.say(f"Could not install extensions: {exc.message}", "warning")
 
     async def _download(self, url: str, job: Job) -> AsyncIterator[bytes]:
         shown = service.shown_url(url)
@@ -711,19 +714,9 @@ class TransferRunner:
             raise TransferFailed(f"Downloading {shown} failed: {type(exc).__name__}.") from exc
 
 
-async def _install(
-    conn: psycopg.AsyncConnection[tuple[object, ...]],
-    schema: str,
-    extension: str,
-    role: str,
-    job: Job,
-) -> None:
+async def _install(conn: server.Conn, schema: str, extension: str, job: Job) -> None:
     try:
-        await conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
-                sql.Identifier(schema), sql.Identifier(role)
-            )
-        )
+        await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         await conn.execute(
             sql.SQL("CREATE EXTENSION IF NOT EXISTS {} SCHEMA {}").format(
                 sql.Identifier(extension), sql.Identifier(schema)
@@ -731,13 +724,8 @@ async def _install(
         )
         job.say(f"Installed the extension {extension} in {schema}.")
     except psycopg.Error as exc:
-        job.say(f"Could not install the extension {extension}: {pg_reason(exc)}", "warning")
-
-
-def pg_reason(exc: psycopg.Error) -> str:
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    return str(primary or exc).strip()
+        reason = exc.diag.message_primary or str(exc)
+        job.say(f"Could not install the extension {extension}: {reason}", "warning")
 
 
 def _opening(transfer: PgTransfer) -> str:

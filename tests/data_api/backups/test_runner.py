@@ -182,6 +182,7 @@ async def test_a_copy_dumps_one_database_into_another(
     source, target = await app_with_databases(alice, 2)
     fill(source, "copied")
     fill(target, "overwritten")
+    target.sql("CREATE TABLE stale (x int)")
     r = await alice.post(
         f"/client/v11/databases/{target.id}/transfers",
         json={
@@ -199,6 +200,7 @@ async def test_a_copy_dumps_one_database_into_another(
     assert done["succeeded"] is True, messages(done)
     assert done["processed_bytes"] > 0
     assert notes(target) == ["copied"]
+    assert target.sql("SELECT to_regclass('public.stale')") == [(None,)]
     assert notes(source) == ["copied"]
 
 
