@@ -8,8 +8,9 @@ blob store; a restore is `pg_restore --clean --if-exists --no-owner --no-acl
 --role=<the add-on's role>` fed from a backup's dump, or from a URL fetched under the
 egress policy; a copy empties its target (pg:copy's warning says all its data goes), then
 feeds pg_dump's output straight to pg_restore. Bytes moved and the tools' stderr reach
-the transfer every second, and that is when a cancellation is seen. Each transfer has a time limit (TENKU_PG_TRANSFER_TIMEOUT) and a size limit
-(TENKU_PG_TRANSFER_MAX_MB); one database is in at most one transfer at a time.
+the transfer every second, and that is when a cancellation is seen. Each transfer has a
+time limit (TENKU_PG_TRANSFER_TIMEOUT) and a size limit (TENKU_PG_TRANSFER_MAX_MB); one
+database is in at most one transfer at a time.
 
 A transfer never outlives its runtime: one that stops fails its transfers, and one that
 starts fails those a predecessor left (killing whatever of their tools still runs). A
@@ -68,7 +69,8 @@ CONCURRENCY = 2
 PROGRESS = 1.0
 # Seconds between looks at the schedules.
 SCHEDULES = 30.0
-MAX_LOG_LINES = 2000
+# The tools' lines a transfer keeps (the platform's own always go in).
+MAX_LOG_LINES = 1000
 MAX_LINE = 500
 MARKER = "TENKU_PG_TRANSFER"
 RESTARTED = "The transfer was interrupted: the platform restarted while it ran."
@@ -97,18 +99,19 @@ class Job:
         self._written: tuple[int, int, int | None] = (-1, -1, None)
 
     def say(self, message: str, level: str = "info") -> None:
-        if len(self.logs) >= MAX_LOG_LINES:
-            self.dropped += 1
-            return
         self.logs.append(service.log_line(message[:MAX_LINE], level=level))
 
     def line(self, _stream: str, text: str) -> None:
+        """A line of a tool's stderr."""
         text = text.rstrip()
         if not text:
             return
         found = WARNINGS.search(text)
         if found:
             self.warnings = int(found.group(1))
+        if len(self.logs) >= MAX_LOG_LINES:
+            self.dropped += 1
+            return
         self.say(text)
 
     def moved(self, count: int) -> None:
@@ -551,14 +554,16 @@ class TransferRunner:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(reader, 5.0)
 
-    def _dump(self, to: pg_tools.Target) -> list[str]:
-        return [
+    async def _dump(self, job: Job, to: pg_tools.Target) -> asyncio.subprocess.Process:
+        argv = [
             pg_tools.tool("pg_dump", self.settings.pg_bin_dir),
             "--format=custom",
             "--verbose",
             "--no-password",
             f"--dbname={to.dbname}",
         ]
+        pipe, nothing = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
+        return await self._spawn(job, argv, to, stdin=nothing, stdout=pipe)
 
     async def _dumped(self, job: Job, dump: asyncio.subprocess.Process) -> AsyncIterator[bytes]:
         """pg_dump's output, counted; fails at the end if pg_dump did."""
@@ -575,13 +580,7 @@ class TransferRunner:
         to = pg_tools.target(provider, addon.id)
         job.source_bytes = await self._size(provider, addon)
         assert transfer.blob_key is not None
-        dump = await self._spawn(
-            job,
-            self._dump(to),
-            to,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-        )
+        dump = await self._dump(job, to)
         # The store keeps nothing unless the stream ends without raising.
         size = await self.blobs.put(transfer.blob_key, self._dumped(job, dump))
         job.processed = size
@@ -616,13 +615,7 @@ class TransferRunner:
         except ProviderError as exc:
             raise TransferFailed(f"Could not empty {transfer.to_name}: {exc.message}") from exc
         job.say(f"Emptied {transfer.to_name}.")
-        dump = await self._spawn(
-            job,
-            self._dump(source),
-            source,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-        )
+        dump = await self._dump(job, source)
         await self._restore_from(self._dumped(job, dump), target, job, counted=True)
 
     async def _restore_from(
