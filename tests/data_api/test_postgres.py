@@ -289,3 +289,48 @@ async def test_maintenance_is_none(setup: Setup) -> None:
     assert body["status"] == "none"
     assert body["addon"]["name"] == setup.name
     assert body["app"]["name"] == setup.app
+
+
+async def test_a_failed_rotation_puts_the_password_back(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenku.data_api.postgres import service
+    from tenku.web.errors import Conflict
+
+    async def fail(*_: object, **__: object) -> None:
+        raise Conflict("the release could not be made")
+
+    monkeypatch.setattr(service, "update_config", fail)
+    url = await _url(setup)
+    path = f"/postgres/v0/databases/{setup.name}/credentials/default/credentials_rotation"
+    r = await setup.owner.post(path, json={})
+    assert r.status_code == 409, r.text
+    assert await _url(setup) == url
+    _, role = names_for(uuid.UUID(setup.id))
+    assert _password_is(setup.id, role, url.split("//")[1].split("@")[0].split(":")[1])
+
+
+async def test_settings(setup: Setup) -> None:
+    r = await setup.owner.get(f"/postgres/v0/databases/{setup.id}/config")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["log_lock_waits"]["value"] is False
+    assert body["log_min_duration_statement"]["value"] == -1
+    assert body["track_functions"]["value"] == "none"
+    path = f"/postgres/v0/databases/{setup.id}/config"
+    r = await setup.owner.patch(path, json={"track_functions": "pl"})
+    assert r.status_code == 200, r.text
+    assert r.json()["track_functions"]["value"] == "pl"
+    assert _as(await _url(setup), "SHOW track_functions") == [("pl",)]
+    r = await setup.owner.patch(path, json={"log_statement": "all"})
+    assert r.status_code == 422
+    assert (await setup.owner.patch(path, json={"track_functions": "x"})).status_code == 422
+
+
+async def test_destroying_the_addon_drops_its_credentials(setup: Setup) -> None:
+    path = f"/postgres/v0/databases/{setup.name}/credentials"
+    user = (await setup.owner.post(path, json={"name": "gone"})).json()["credentials"][0]["user"]
+    r = await setup.owner.delete(f"/apps/{setup.app}/addons/{setup.id}")
+    assert r.status_code == 200, r.text
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        assert not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchall()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import psycopg
@@ -13,20 +12,12 @@ import pytest
 
 from tenku.addons.postgres import names_for
 from tenku.addons.redis import user_for
-from tests.addons.support import drop_pg, drop_redis, redis_client
+from tests.addons.support import redis_client
 from tests.e2e.conftest import Heroku, json_of, styled_object
+from tests.e2e.test_addons import addons_removed
 
+__all__ = ["addons_removed"]
 pytestmark = [pytest.mark.e2e, pytest.mark.backend("postgresql")]
-
-
-@pytest.fixture
-def addons_removed(api: httpx.Client, app: str) -> Iterator[None]:
-    yield
-    for addon in json_of(api.get("/addons")):
-        path = f"/apps/{addon['app']['id']}/addons/{addon['id']}"
-        api.request("DELETE", path, json={"force": True})
-        drop_pg(uuid.UUID(addon["id"]))
-        drop_redis(uuid.UUID(addon["id"]))
 
 
 def _config(heroku: Heroku, app: str) -> dict[str, str]:
@@ -60,8 +51,27 @@ def test_pg_commands(heroku: Heroku, app: str, api: httpx.Client, addons_removed
 
     heroku("pg:wait", "-a", app)
 
+    out = heroku("pg:settings", "-a", app).stdout
+    assert styled_object(out)["track-functions"] == "none"
+    out = heroku("pg:settings:track-functions", "DATABASE", "pl", "-a", app).stdout
+    assert f"track-functions has been set to pl for {addon['name']}." in out
+    assert _sql(url, "SHOW track_functions") == [("pl",)]
+    out = heroku("data:maintenances:info", addon["name"], "-a", app).stdout
+    assert styled_object(out)["status"] == "none"
+
+    # pg:ps and pg:kill run psql on the URL itself (no Data API), which asks for TLS
+    # unless told otherwise; this server speaks plain PostgreSQL.
+    plain = {"PGSSLMODE": "disable"}
+    with psycopg.connect(url, autocommit=True, application_name="held-open") as held:
+        (pid,) = held.execute("SELECT pg_backend_pid()").fetchone() or (0,)
+        out = heroku("pg:ps", "--verbose", "-a", app, env_extra=plain).stdout
+        assert "held-open" in out
+        heroku("pg:kill", str(pid), "--force", "-a", app, env_extra=plain)
+        with pytest.raises(psycopg.OperationalError):
+            held.execute("SELECT 1")
+
     out = heroku("pg:credentials", "-a", app).stdout
-    assert re.search(r"^default\s+active", out, re.M), out
+    assert re.search(r"^\s*default\s+active", out, re.M), out
 
     _, out, _ = heroku("pg:credentials:create", "-a", app, "--name", "x")
     assert f"heroku addons:attach {addon['name']} --credential x" in out
@@ -110,6 +120,7 @@ def test_redis_commands(heroku: Heroku, app: str, api: httpx.Client, addons_remo
     with redis_client() as admin:
         version = admin.info("server")["redis_version"]
         policy = admin.config_get("maxmemory-policy")["maxmemory-policy"]
+        timeout = admin.config_get("timeout")["timeout"]
     assert fields["Version"] == version
     assert fields["Maxmemory"] == policy
     assert fields["Plan"] == "Hobby Dev"
@@ -121,6 +132,9 @@ def test_redis_commands(heroku: Heroku, app: str, api: httpx.Client, addons_remo
     if policy != "volatile-ttl":
         assert code != 0
         assert "shares its Redis server" in err
+
+    _, out, _ = heroku("redis:timeout", "-a", app, "--seconds", timeout)
+    assert f"set to {timeout} seconds." in out
 
     url = _config(heroku, app)["REDIS_URL"]
     assert heroku("redis:credentials", "-a", app).stdout.strip() == url

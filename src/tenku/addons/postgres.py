@@ -60,6 +60,29 @@ def _connection_limit(plan: PlanSpec) -> int:
     return raw if isinstance(raw, int) and not isinstance(raw, bool) else -1
 
 
+async def login_role(
+    conn: psycopg.AsyncConnection[tuple[object, ...]],
+    role: str,
+    password: str,
+    limit: int,
+    comment: str,
+) -> None:
+    """A login role with no attributes but its password and connection limit, made or,
+    if it exists, reset to that (so a repeated call is safe)."""
+    r = sql.Identifier(role)
+    exists = await (
+        await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+    ).fetchone()
+    verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+    await conn.execute(
+        sql.SQL(
+            "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            "PASSWORD {} CONNECTION LIMIT {}"
+        ).format(verb, r, sql.Literal(scram_verifier(password)), sql.Literal(limit))
+    )
+    await conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(r, sql.Literal(comment)))
+
+
 ADDON_DATABASE = r"^d[a-z2-7]{13}$"
 # An add-on's own role, and the roles of its named credentials (`<role>_<name>`).
 ADDON_ROLE = r"^u[a-z2-7]{13}(_[a-z0-9_]+)?$"
@@ -178,18 +201,7 @@ class PostgresProvider:
         comment: str,
     ) -> None:
         r, d = sql.Identifier(role), sql.Identifier(database)
-        verifier = sql.Literal(scram_verifier(password))
-        exists = await (
-            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-        ).fetchone()
-        verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-        await conn.execute(
-            sql.SQL(
-                "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                "PASSWORD {} CONNECTION LIMIT {}"
-            ).format(verb, r, verifier, sql.Literal(limit))
-        )
-        await conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(r, sql.Literal(comment)))
+        await login_role(conn, role, password, limit, comment)
         found = await (
             await conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         ).fetchone()

@@ -16,10 +16,11 @@ from tenku.data_api.postgres.schemas import (
     DatabaseOut,
     ResetBody,
     Rotation,
+    SettingsOut,
     WaitStatus,
 )
 from tenku.data_api.schemas import Message
-from tenku.web.deps import TransactionRoute, app_context, body
+from tenku.web.deps import TransactionRoute, app_context, body, json_object
 from tenku.web.render import list_response, model_response
 
 # The Data API is not the Platform API: /schema and /openapi.json leave it out.
@@ -105,3 +106,14 @@ async def rotate_credentials(
 async def repair_default(d: Changed) -> Response:
     await service.repair_default(d)
     return model_response(Message(message="The default credential has been repaired."))
+
+
+@router.get("/postgres/v0/databases/{database}/config", response_model=SettingsOut)
+async def database_settings(d: Viewed) -> Response:
+    return model_response(await service.settings(d))
+
+
+@router.patch("/postgres/v0/databases/{database}/config", response_model=SettingsOut)
+async def change_database_settings(request: Request, d: Changed) -> Response:
+    """The body names settings: `{"track_functions": "pl"}`."""
+    return model_response(await service.change_settings(d, await json_object(request)))

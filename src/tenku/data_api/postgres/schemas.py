@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from tenku.data_api.schemas import Aliased, InfoItem
 from tenku.web.render import Timestamp
@@ -73,3 +73,14 @@ class Rotation(BaseModel):
 
 class ResetBody(BaseModel):
     extensions: list[str] | None = None
+
+
+class SettingOut(BaseModel):
+    value: bool | int | str
+    default: bool | int | str
+    desc: str
+    values: dict[str, str]
+
+
+class SettingsOut(RootModel[dict[str, SettingOut]]):
+    """`pg:settings`: each setting by name."""

@@ -18,7 +18,13 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from tenku.addons.postgres import CONNECT_TIMEOUT, PostgresProvider, names_for, scram_verifier
+from tenku.addons.postgres import (
+    CONNECT_TIMEOUT,
+    PostgresProvider,
+    login_role,
+    names_for,
+    scram_verifier,
+)
 from tenku.addons.provider import ProviderError
 
 log = logging.getLogger("tenku.data_api")
@@ -170,18 +176,7 @@ async def create_role(
         ).fetchone()
         if found is None:
             raise ProviderError("The database of this add-on no longer exists.")
-        limit = found[0]
-        exists = await (
-            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-        ).fetchone()
-        verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-        await conn.execute(
-            sql.SQL(
-                "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                "PASSWORD {} CONNECTION LIMIT {}"
-            ).format(verb, r, sql.Literal(scram_verifier(password)), sql.Literal(limit))
-        )
-        await conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(r, sql.Literal(comment)))
+        await login_role(conn, role, password, int(str(found[0])), comment)
         await conn.execute(
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), r)
         )
@@ -191,7 +186,12 @@ async def create_role(
             await conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")
         ).fetchone()
         if public:
-            await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+            try:
+                await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+            except psycopg.errors.InsufficientPrivilege:
+                # An admin that is no superuser cannot where the server's bootstrap role
+                # owns `public` (PostgreSQL 14 and older): PUBLIC's rights there stay.
+                log.warning("could not close schema public of %s to PUBLIC", names_for(addon_id)[0])
 
 
 async def drop_role(provider: PostgresProvider, addon_id: uuid.UUID, role: str) -> None:
@@ -272,3 +272,54 @@ async def reset(provider: PostgresProvider, addon_id: uuid.UUID, extensions: Seq
                     )
                 )
             await conn.execute("RESET ROLE")
+
+
+# What `pg:settings` shows, as the add-on's database sees them (its own ALTER DATABASE
+# values included).
+SETTINGS = (
+    "log_connections",
+    "log_lock_waits",
+    "log_min_duration_statement",
+    "log_min_error_statement",
+    "log_statement",
+    "track_functions",
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: str
+    vartype: str
+    default: str
+    desc: str
+    values: tuple[str, ...]
+
+
+def _texts(values: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in values) if isinstance(values, list) else ()
+
+
+async def settings(provider: PostgresProvider, addon_id: uuid.UUID) -> dict[str, Setting]:
+    async with connect(provider, addon_id) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT name, setting, vartype, boot_val, short_desc, enumvals "
+                "FROM pg_settings WHERE name = ANY(%s)",
+                (list(SETTINGS),),
+            )
+        ).fetchall()
+    return {
+        str(name): Setting(str(value), str(vartype), str(default), str(desc), _texts(enum))
+        for name, value, vartype, default, desc, enum in rows
+    }
+
+
+async def set_database_setting(
+    provider: PostgresProvider, addon_id: uuid.UUID, name: str, value: str
+) -> None:
+    async with connect(provider, None) as conn:
+        await conn.execute(
+            sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                sql.Identifier(names_for(addon_id)[0]), sql.Identifier(name), sql.Literal(value)
+            )
+        )

@@ -30,6 +30,8 @@ from tenku.data_api.postgres.schemas import (
     CredentialOut,
     CredentialUser,
     DatabaseOut,
+    SettingOut,
+    SettingsOut,
     WaitStatus,
 )
 from tenku.data_api.schemas import InfoItem
@@ -270,3 +272,64 @@ async def repair_default(d: Database) -> None:
     d.require_ready()
     roles = [c.role for c in await _named(d)]
     await on_server(server.repair_default(_provider(d), d.addon.id, roles))
+
+
+# What `pg:settings:log-statement` and `pg:settings:track-functions` print for a value.
+EXPLAINED = {
+    "log_statement": {
+        "none": "No statements are logged.",
+        "ddl": "Data definition statements (CREATE, ALTER, DROP) are logged.",
+        "mod": "Data definition and data-modifying statements are logged.",
+        "all": "All statements are logged.",
+    },
+    "track_functions": {
+        "none": "No functions are tracked.",
+        "pl": "Only procedural-language functions are tracked.",
+        "all": "All functions, including SQL and C language functions, are tracked.",
+    },
+}
+# Heroku routes PostgreSQL's log lines to the app's logs; here they stay in the
+# operator's server log, so the log settings are shown but not changed per database.
+SETTABLE = frozenset({"track_functions"})
+
+
+def _typed(vartype: str, raw: str) -> bool | int | str:
+    if vartype == "bool":
+        return raw == "on"
+    if vartype == "integer":
+        return int(raw)
+    return raw
+
+
+async def settings(d: Database) -> SettingsOut:
+    d.require_ready()
+    found = await on_server(server.settings(_provider(d), d.addon.id))
+    return SettingsOut(
+        {
+            name: SettingOut(
+                value=_typed(s.vartype, s.value),
+                default=_typed(s.vartype, s.default),
+                desc=s.desc,
+                values=EXPLAINED.get(name) or {v: v for v in s.values},
+            )
+            for name, s in sorted(found.items())
+        }
+    )
+
+
+async def change_settings(d: Database, changes: dict[str, object]) -> SettingsOut:
+    d.require_ready()
+    for name, value in changes.items():
+        if name not in SETTABLE:
+            raise InvalidParams(
+                f"{name} cannot be changed here: PostgreSQL's logs stay on the database "
+                "server and do not reach the app's logs."
+                if name.startswith("log_")
+                else f"{name} is not a setting of this database."
+            )
+        if value not in EXPLAINED[name]:
+            listed = ", ".join(EXPLAINED[name])
+            raise InvalidParams(f"Invalid {name} provided: use one of {listed}.")
+    for name, value in changes.items():
+        await on_server(server.set_database_setting(_provider(d), d.addon.id, name, str(value)))
+    return await settings(d)
