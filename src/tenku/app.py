@@ -98,7 +98,7 @@ RESOURCES = (
 
 # Heroku's Data API, served on the API host (tenku.data_api): one package each, with a
 # `routes.router`.
-DATA_API = ("postgres", "redis", "maintenances")
+DATA_API = ("postgres", "redis", "maintenances", "backups")
 
 
 def render_error(err: ApiError) -> Response:

@@ -159,6 +159,12 @@ class Settings:
     # The add-on admin servers may take connections without a password, and Redis add-ons
     # may share the admin password (no ACLs): safe only where all accounts trust each other.
     addon_unsafe_admin: bool = False
+    # Heroku Postgres transfers (backups, restores, copies): how long one may run, how many
+    # MiB it may move, and where pg_dump and pg_restore are (None: the newest of
+    # /usr/lib/postgresql/<version>/bin, else PATH's).
+    pg_transfer_timeout: float = 4 * 3600.0
+    pg_transfer_max_mb: int = 20 * 1024
+    pg_bin_dir: Path | None = None
     # Mail (invitations): always written to `<data_dir>/mail/`, and sent through this SMTP
     # server when set: `smtp://[user:pass@]host:port`, `smtps://...`, `?starttls=1`.
     smtp_url: str | None = None
@@ -287,6 +293,9 @@ def load_settings(
         addon_partner_timeout=_env_float("TENKU_ADDON_PARTNER_TIMEOUT", d["addon_partner_timeout"]),
         addon_call_grace=_env_float("TENKU_ADDON_CALL_GRACE", d["addon_call_grace"]),
         addon_unsafe_admin=os.environ.get("TENKU_ADDON_UNSAFE_ADMIN", "") in ("1", "true", "yes"),
+        pg_transfer_timeout=_env_float("TENKU_PG_TRANSFER_TIMEOUT", d["pg_transfer_timeout"]),
+        pg_transfer_max_mb=_env_int("TENKU_PG_TRANSFER_MAX_MB", d["pg_transfer_max_mb"]),
+        pg_bin_dir=Path(bins) if (bins := os.environ.get("TENKU_PG_BIN_DIR")) else None,
         smtp_url=os.environ.get("TENKU_SMTP_URL") or None,
         mail_from=os.environ.get("TENKU_MAIL_FROM") or None,
         sms_webhook_url=os.environ.get("TENKU_SMS_WEBHOOK_URL") or None,

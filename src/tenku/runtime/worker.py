@@ -52,6 +52,7 @@ from tenku.runtime.dynos import DynoManager
 from tenku.runtime.janitor import Janitor
 from tenku.runtime.local import LocalOptions, LocalScheduler
 from tenku.runtime.output import STDERR, OutputWriter
+from tenku.runtime.pg_transfers import TransferRunner
 from tenku.runtime.procs import kill_leftovers
 from tenku.runtime.promotions import Promoter
 from tenku.runtime.rendezvous import RendezvousServer
@@ -114,6 +115,7 @@ class Runtime:
         self._janitor: Janitor | None = None
         self._addons: AddonSweeper | None = None
         self.promoter: Promoter | None = None
+        self.pg_transfers: TransferRunner | None = None
         self._setups: SetupRunner | None = None
         self._poll_interval = poll_interval
         self.run_dynos = run_dynos
@@ -143,6 +145,16 @@ class Runtime:
             await self.recover()
             self.promoter = Promoter(self.db, self.id, self._poll_interval, self._released)
             await self.promoter.recover()
+            self.pg_transfers = TransferRunner(
+                self.settings,
+                self.db,
+                self.build_settings.blobs,
+                registry,
+                self.id,
+                poll_interval=self._poll_interval,
+            )
+            await self.pg_transfers.recover()
+            self.pg_transfers.start()
             # Only the runtime that owns the data directory delivers, so no line goes twice.
             self._drains = DrainForwarder(self.settings, self.db)
             self._drains.start()
@@ -181,6 +193,10 @@ class Runtime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.pg_transfers is not None:
+            # Running backups, restores and copies fail: none can be resumed half-way.
+            await self.pg_transfers.stop()
+            self.pg_transfers = None
         if self.promoter is not None:
             # A promotion it was carrying out stays claimed: the next runtime resumes it.
             await self.promoter.stop()
@@ -216,6 +232,8 @@ class Runtime:
             self._addons.wake()
         if self.promoter is not None:
             self.promoter.wake()
+        if self.pg_transfers is not None:
+            self.pg_transfers.wake()
         if self._setups is not None:
             self._setups.wake()
         if self.dynos is not None:

@@ -33,6 +33,7 @@ from tenku.db.models.buildpack import BuildpackInstallation
 from tenku.db.models.drain import DrainCursor
 from tenku.db.models.dyno import Dyno
 from tenku.db.models.log import LogLine, LogStream
+from tenku.db.models.pg_transfer import PgTransfer, PgTransferSchedule
 from tenku.db.models.pipeline import (
     Pipeline,
     PipelineCoupling,
@@ -80,6 +81,8 @@ __all__ = [
     "OAuthClient",
     "OtpSecret",
     "PasswordReset",
+    "PgTransfer",
+    "PgTransferSchedule",
     "Pipeline",
     "PipelineCoupling",
     "PipelinePromotion",
