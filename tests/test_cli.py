@@ -236,7 +236,7 @@ def test_env_prints_what_the_heroku_cli_needs(data_dir: Path) -> None:
     ca = str(data_dir.resolve() / "tls" / "ca.pem")
     assert values == {
         "HEROKU_HOST": "https://127.0.0.1:5000",
-        "HEROKU_DATA_HOST": "127.0.0.1:5000",
+        "HEROKU_DATA_HOST": "127.0.0.1",
         "NODE_EXTRA_CA_CERTS": ca,
         "HEROKU_PARTICLEBOARD_URL": "https://127.0.0.1:5000",
         "HEROKU_BUILDPACK_REGISTRY_URL": "https://127.0.0.1:5000",

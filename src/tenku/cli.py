@@ -77,8 +77,9 @@ def client_env(settings: Settings, api_key: str | None = None) -> str:
     url = settings.public_api_url
     values = {
         "HEROKU_HOST": url,
-        # The CLI reaches the data API at https://<this>; Tenku serves it on the API's port.
-        "HEROKU_DATA_HOST": urlsplit(url).netloc,
+        # The CLI hands this to Node as a host name (no port: a `host:port` fails with
+        # ENOTFOUND) and keeps HEROKU_HOST's port, where Tenku serves the Data API.
+        "HEROKU_DATA_HOST": urlsplit(url).hostname or "127.0.0.1",
         "NODE_EXTRA_CA_CERTS": str(tls_files(settings.data_dir).ca_cert),
         "HEROKU_PARTICLEBOARD_URL": url,
         "HEROKU_BUILDPACK_REGISTRY_URL": url,

@@ -77,7 +77,7 @@ def test_pg_psql_and_rediss_on_tenkus_own_servers(
     assert done.returncode == 0, done.stderr
     shell_env = shell_exports(done.stdout)
     assert shell_env["HEROKU_HOST"] == managed.https_url
-    assert shell_env["HEROKU_DATA_HOST"] == f"127.0.0.1:{managed.port}"
+    assert shell_env["HEROKU_DATA_HOST"] == "127.0.0.1"
     heroku = Heroku(heroku_bin, managed, None, tmp_path / "home")
     app = unique_app_name("managed")
     heroku("apps:create", app, env_extra=shell_env)
