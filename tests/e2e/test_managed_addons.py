@@ -2,7 +2,8 @@
 
 The server of this module runs both managed servers; the CLI gets its environment from
 `tenku env --user`, as a user's shell would with `eval "$(tenku env --user ...)"`.
-`heroku redis:cli` is left out: it asks the data API (`/redis/v0/databases/...`) first.
+`pg:ps` and `pg:kill` go to the database with psql (TLS required), `redis:cli` over TLS
+once the data API has said where the add-on is.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -61,6 +64,38 @@ def managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
+def _sleep_seen_and_cancelled(
+    heroku: Heroku, app: str, url: str, shell_env: dict[str, str]
+) -> None:
+    """A long query shows in `pg:ps`, and `pg:kill` cancels it."""
+    failure: list[BaseException] = []
+    with psycopg.connect(url, sslmode="require", autocommit=True) as sleeper:
+        pid = sleeper.info.backend_pid
+
+        def sleep() -> None:
+            try:
+                sleeper.execute("SELECT pg_sleep(60)")
+            except BaseException as exc:  # the test's thread asserts on it
+                failure.append(exc)
+
+        thread = threading.Thread(target=sleep)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                _, out, _ = heroku("pg:ps", "-a", app, env_extra=shell_env)
+                if "pg_sleep" in out:
+                    break
+                assert time.monotonic() < deadline, out
+                time.sleep(0.5)
+            assert str(pid) in out
+            heroku("pg:kill", str(pid), "-a", app, env_extra=shell_env)
+        finally:
+            thread.join(timeout=60)
+    assert failure, "the query was not cancelled"
+    assert isinstance(failure[0], psycopg.errors.QueryCanceled), failure
+
+
 def test_pg_psql_and_rediss_on_tenkus_own_servers(
     heroku_bin: Path, managed: LiveServer, tmp_path: Path
 ) -> None:
@@ -94,6 +129,7 @@ def test_pg_psql_and_rediss_on_tenkus_own_servers(
         assert urlsplit(url).port == int(managed.env["TENKU_ADDON_POSTGRES_PORT"])
         with psycopg.connect(url, sslmode="verify-full", sslrootcert=str(managed.ca)) as conn:
             assert conn.execute("SELECT current_database()").fetchone()
+        _sleep_seen_and_cancelled(heroku, app, url, shell_env)
 
         heroku("addons:create", "heroku-redis", "-a", app, env_extra=shell_env)
         _, out, _ = heroku("config", "-a", app, "--json", env_extra=shell_env)
@@ -107,5 +143,19 @@ def test_pg_psql_and_rediss_on_tenkus_own_servers(
         ) as client:
             client.set(f"{prefix}seen", "yes")
             assert client.get(f"{prefix}seen") == b"yes"
+            # The CLI's own AUTH names no user (Redis' default user, which is off here):
+            # the session begins with the add-on's user.
+            lines = f"AUTH {kv.username} {kv.password}\nGET {prefix}seen\nSET {prefix}cli said\n"
+            result = heroku(
+                "redis:cli", "-a", app, "--confirm", app, input=lines, env_extra=shell_env
+            )
+            assert "yes" in result.stdout, result.stderr
+            assert client.get(f"{prefix}cli") == b"said"
+        assert config["REDIS_TLS_URL"] == config["REDIS_URL"]
+        heroku("redis:credentials", "-a", app, "--reset", env_extra=shell_env)
+        _, out, _ = heroku("config", "-a", app, "--json", env_extra=shell_env)
+        rotated = json.loads(out)
+        assert rotated["REDIS_URL"] != config["REDIS_URL"]
+        assert rotated["REDIS_TLS_URL"] == rotated["REDIS_URL"]
     finally:
         heroku("apps:destroy", app, "--confirm", app, env_extra=shell_env, check=False)

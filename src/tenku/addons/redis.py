@@ -154,10 +154,12 @@ class RedisProvider:
                         *ACL_RULES,
                     )
                     await _save_acl(client)
-                    config = {
-                        f"{prefix}_URL": self._url(user, password, self.admin_db),
-                        f"{prefix}_KEY_PREFIX": f"{user}:",
-                    }
+                    url = self._url(user, password, self.admin_db)
+                    config = {f"{prefix}_URL": url, f"{prefix}_KEY_PREFIX": f"{user}:"}
+                    if self.scheme == "rediss":
+                        # As Heroku's TLS Redis: `redis:cli` on a hobby plan connects to
+                        # the `_TLS_URL`.
+                        config[f"{prefix}_TLS_URL"] = url
                     return ProvisionResult(provider_id=user, done=True, config=config)
                 if not req.may_share_admin:
                     raise ProviderError(

@@ -126,4 +126,8 @@ async def rotate(d: Database, undo: Undo) -> None:
 
     undo(restore)
     new_url = urls.with_credentials(d.url, None, password)
-    await update_config(d.db, d.catalog, d.addon, [(d.url_var, new_url)], d.account)
+    changes: list[tuple[str, str | None]] = [(d.url_var, new_url)]
+    tls_var = d.url_var.removesuffix("_URL") + "_TLS_URL"
+    if tls_var in d.addon.config:
+        changes.append((tls_var, new_url))
+    await update_config(d.db, d.catalog, d.addon, changes, d.account)
