@@ -122,6 +122,9 @@ class FixedRoutes:
         self.target = target
 
     async def lookup(self, host: str) -> Target | None:
+        return self.find(host)
+
+    def find(self, host: str) -> Target | None:
         return self.target if host == ROUTE_HOST else None
 
 

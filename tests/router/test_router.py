@@ -185,6 +185,9 @@ class Routes:
         self.changed = asyncio.Event()
 
     async def lookup(self, host: str) -> Target | None:
+        return self.find(host)
+
+    def find(self, host: str) -> Target | None:
         self.asked.append(host)
         self.changed.set()
         return self.targets.get(host)

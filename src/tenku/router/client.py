@@ -21,7 +21,7 @@ from tenku.router import wire
 from tenku.router.clock import Deadline
 from tenku.router.codes import H26
 from tenku.router.exchange import Exchange
-from tenku.router.headers import Header
+from tenku.router.headers import Fields
 from tenku.router.options import DRAIN_TIME, MAX_AHEAD, MAX_LINE, MAX_REQUEST_HEAD
 from tenku.router.pages import bad_request
 from tenku.router.request import Request
@@ -57,15 +57,19 @@ class ClientConnection(asyncio.Protocol):
         # The request whose body the parser is reading.
         self.parsing: Request | None = None
         self._url: list[bytes] = []
-        self._headers: list[Header] = []
+        self._fields = Fields()
         self._in_head = True
         self._head_bytes = 0
+        # Bytes still to come of a request body with a Content-Length (see _pass_body).
+        self._body_left = 0
         # Bytes after an upgrade request (a WebSocket's first frames), for its tunnel.
         self.ahead = bytearray()
         self.raw = False
         self.tunnel: Tunnel | None = None
         # A later request that cannot be served: answered once the current one is done.
         self._broken: int | None = None
+        # The exchange made for the request whose head was just parsed.
+        self._starting: Exchange | None = None
         self._pauses: set[str] = set()
         self.writable = True
         self.gone = False
@@ -116,10 +120,15 @@ class ClientConnection(asyncio.Protocol):
         if self.tunnel is not None:
             self.tunnel.from_client(data)
             return
+        if not self.raw and self._body_left:
+            data = self._pass_body(data)
         if self.raw:
             self.ahead += data
-            self.held_changed()
-            return
+        elif data:
+            self._parse(data)
+        self.held_changed()
+
+    def _parse(self, data: bytes) -> None:
         if self._in_head:
             self._head_bytes += len(data)
         try:
@@ -132,14 +141,35 @@ class ClientConnection(asyncio.Protocol):
             if not isinstance(cause, _Reject):
                 logger.error("router request parsing failed", exc_info=cause)
             self._unparseable(cause.status if isinstance(cause, _Reject) else 400)
-            return
         except httptools.HttpParserError:
             self._unparseable(400)
-            return
-        if self._in_head and self._head_bytes > MAX_REQUEST_HEAD:
-            self._unparseable(431)
-            return
-        self.held_changed()
+        else:
+            if self._in_head and self._head_bytes > MAX_REQUEST_HEAD:
+                self._unparseable(431)
+            request = self.parsing
+            if request is not None and not request.chunked and not self.raw:
+                # The rest of a sized body goes on as it arrives, without the parser.
+                self._body_left = request.content_length - request.received
+        # Started once the parser is done with what arrived: a request whose body came
+        # with its head goes to the dyno whole.
+        starting, self._starting = self._starting, None
+        if starting is not None:
+            starting.start()
+
+    def _pass_body(self, data: bytes) -> bytes:
+        """Hand on what belongs to the sized body being read; return what follows it."""
+        request, left = self.parsing, self._body_left
+        assert request is not None
+        if len(data) < left:
+            self._body_left = left - len(data)
+            request.feed(data)
+            return b""
+        self._body_left = 0
+        request.feed(data if len(data) == left else data[:left])
+        # The parser still waits for the body it never saw: a new one for what follows.
+        self.parser = httptools.HttpRequestParser(self)
+        self.on_message_complete()
+        return data[left:]
 
     # --- what the exchange asks of its client -------------------------------------------
 
@@ -168,6 +198,11 @@ class ClientConnection(asyncio.Protocol):
 
     def held_changed(self) -> None:
         """Stop reading while too much is held for requests not yet with their dyno."""
+        current = self.current
+        if not (self.queue or self.ahead or self._pauses) and (
+            current is None or not current.request.pending_bytes
+        ):
+            return
         held = len(self.ahead) + sum(r.pending_bytes for r in self.queue)
         if self.current is not None:
             held += self.current.request.pending_bytes
@@ -187,8 +222,9 @@ class ClientConnection(asyncio.Protocol):
             self.close()
             return
         if self.queue:
-            self._start(self.queue.popleft())
-            self.held_changed()
+            # Not from within the callback that ended the last one: its dyno's
+            # connection may still be reading.
+            self.loop.call_soon(self._next)
             return
         if self._broken is not None:
             self._reject(self._broken)
@@ -217,7 +253,7 @@ class ClientConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._url = []
-        self._headers = []
+        self._fields = Fields()
         self._in_head = True
         self._head_bytes = 0
 
@@ -229,7 +265,7 @@ class ClientConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(name) + len(value) + 2 > MAX_LINE:
             raise _Reject(431)
-        self._headers.append((name, value))
+        self._fields.add(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -238,13 +274,13 @@ class ClientConnection(asyncio.Protocol):
         if method == b"CONNECT":
             raise _Reject(405)
         version = parser.get_http_version()
-        hosts = sum(1 for name, _ in self._headers if name.lower() == b"host")
+        hosts = len(self._fields.values(b"host"))
         if version not in ("1.0", "1.1") or hosts > 1 or (version == "1.1" and not hosts):
             raise _Reject(400)
         request = Request(
             method,
             b"".join(self._url),
-            self._headers,
+            self._fields,
             version,
             upgrade=parser.should_upgrade(),
             received_at=time.time(),
@@ -252,7 +288,7 @@ class ClientConnection(asyncio.Protocol):
         )
         self.parsing = request
         if self.current is None and not self.queue and self._broken is None:
-            self._start(request)
+            self._starting = self._start(request)
         else:
             self.queue.append(request)
 
@@ -269,11 +305,15 @@ class ClientConnection(asyncio.Protocol):
 
     # --- internals ------------------------------------------------------------------
 
-    def _start(self, request: Request) -> None:
+    def _start(self, request: Request) -> Exchange:
         self.deadline.clear()
-        exchange = Exchange(self.router, self, request)
-        self.current = exchange
-        exchange.task = self.loop.create_task(exchange.run())
+        exchange = self.current = Exchange(self.router, self, request)
+        return exchange
+
+    def _next(self) -> None:
+        if self.current is None and self.queue and not self.gone:
+            self._start(self.queue.popleft()).start()
+            self.held_changed()
 
     def _unparseable(self, status: int) -> None:
         """The bytes stopped being HTTP (or broke a limit): nothing after them is read."""

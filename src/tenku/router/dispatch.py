@@ -19,7 +19,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from tenku.router.codes import H11, H12, H19, H21, RouterError
-from tenku.router.headers import Header, values
+from tenku.router.headers import Fields
 from tenku.router.options import RouterOptions
 from tenku.router.routes import Backend, Target
 from tenku.router.upstream import Pool, Pools, Upstream
@@ -62,10 +62,10 @@ def affinity_value(key: bytes, app_id: uuid.UUID, dyno: str) -> bytes:
     return base64.urlsafe_b64encode(mac).rstrip(b"=")
 
 
-def cookie_values(raw: list[Header], name: bytes) -> list[bytes]:
+def cookie_values(fields: Fields, name: bytes) -> list[bytes]:
     """Every value the request's Cookie headers give `name`."""
     found: list[bytes] = []
-    for header in values(raw, b"cookie"):
+    for header in fields.values(b"cookie"):
         for pair in header.split(b";"):
             key, sep, value = pair.partition(b"=")
             if sep and key.strip() == name:
@@ -86,14 +86,33 @@ class Dispatcher:
     def affinity(self, target: Target, backend: Backend) -> bytes:
         return affinity_value(self.affinity_key, target.app_id, backend.dyno)
 
+    def kept(self, exchange: Exchange, target: Target) -> Upstream | None:
+        """A kept connection to the dyno the request goes to, when one is idle."""
+        held = self._held(exchange, target)
+        pool = self.pools.get(target.app_id, self._order(target, held)[0])
+        upstream = pool.take()
+        if upstream is not None:
+            exchange.connected(upstream, pool, self.loop.time(), held)
+        return upstream
+
+    def _held(self, exchange: Exchange, target: Target) -> set[bytes]:
+        """The affinity cookies the request carries, for an app that uses them."""
+        if not target.affinity:
+            return set()
+        return set(cookie_values(exchange.request.fields, AFFINITY_COOKIE))
+
     async def connect(self, exchange: Exchange, target: Target, *, fresh: bool) -> Upstream:
         """A connection to one of the target's dynos, busy with `exchange` until released.
 
         `fresh`: a new connection, not a kept one (the request is being sent again).
         """
         begun = self.loop.time()
-        held = set(cookie_values(exchange.request.headers, AFFINITY_COOKIE))
-        order = self._order(target, held if target.affinity else set())
+        held = (
+            set(cookie_values(exchange.request.fields, AFFINITY_COOKIE))
+            if target.affinity
+            else set()
+        )
+        order = self._order(target, held)
         error = H21
         tried: set[Backend] = set()
         busy: list[Pool] = []
@@ -140,7 +159,7 @@ class Dispatcher:
     ) -> tuple[Upstream, Pool]:
         """Wait in the least loaded busy dyno's queue for a connection."""
         bound = self.options.dyno_backlog * max(1, len(target.backends))
-        if self.pools.waiting[target.app_id] >= bound:
+        if self.pools.waiting[target.app_id.int] >= bound:
             raise Failure(H11)
         pool = min(busy, key=lambda p: len(p.waiters))
         exchange.record.dyno = pool.backend.dyno

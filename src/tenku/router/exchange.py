@@ -1,12 +1,16 @@
 """One request through the router: its app, its dyno, its answer and its log line.
 
-An exchange is one task. It looks the app up, waits for a dyno to boot if one is
-booting, gets a connection to a dyno (dispatch.py), sends the request head and then
-awaits the outcome. Everything after the head is driven by the two connections'
-callbacks: request body chunks go to the dyno as the client parser yields them, response
-chunks go to the client as the dyno's parser yields them, each side pausing the other
-when its buffers fill. Timeouts are one deadline on the client connection, whose meaning
-depends on where the request is (H12 waiting for the first byte, H15/H28 idle).
+Most requests never need a task: when the route table answers from memory and the chosen
+dyno has a kept connection idle, the request head goes out from the client's parser
+callback, and everything after it is driven by the two connections' callbacks: body
+chunks go to the dyno as the client's parser yields them, response chunks go to the
+client as the dyno's parser yields them (gathered into one write per read), each side
+pausing the other when its buffers fill. Anything that has to wait (a lookup that does,
+a booting app, a new connection, a dyno's queue, draining a body before an error page)
+runs in a task of the exchange's own.
+
+Timeouts are one deadline on the client connection, whose meaning depends on where the
+request is: H12 waiting for the first byte, H15 or H28 when nothing moves.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import asyncio
 import email.utils
 import logging
 import time
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Literal
 
 from tenku.router import pages, wire
 from tenku.router.codes import (
@@ -37,17 +42,7 @@ from tenku.router.codes import (
     RouterError,
 )
 from tenku.router.dispatch import AFFINITY_COOKIE, Failure, ms, route_key
-from tenku.router.headers import (
-    ROUTER_SET,
-    VIA,
-    Header,
-    appended,
-    end_to_end,
-    joined,
-    request_id,
-    tokens,
-    values,
-)
+from tenku.router.headers import ROUTER_SET, VIA, Fields, appended, request_id
 from tenku.router.logline import RequestRecord
 from tenku.router.options import DRAIN_LIMIT, DRAIN_TIME
 from tenku.router.routes import Target
@@ -66,92 +61,155 @@ BOOT_POLL = 0.2
 # Heroku's session affinity cookie lasts a day, refreshed whenever its dyno goes away.
 AFFINITY_MAX_AGE = 86400
 
-# What one attempt at the dyno came to: the client connection goes on ("keep") or not
-# ("close"), the request goes to a fresh connection ("retry"), or the connection is a
-# tunnel now ("tunnel").
-Ending = Literal["keep", "close", "retry", "tunnel"]
+# How the response goes to the client: as the dyno sized it, chunked by the router,
+# delimited by closing the connection (HTTP/1.0 clients), or without a body.
 Framing = Literal["length", "chunked", "close", "none"]
+
+# Headers not passed on as they came: on requests (a chunked body is chunked again, so
+# its Content-Length, if any, goes), and on responses.
+_CHUNKED_DROP = ROUTER_SET | {b"content-length"}
+_VIA = frozenset({b"via"})
+_VIA_VALUE = VIA.encode()
+# The headers the router sets on every request to a dyno (ROUTER_SET), in one format.
+_ROUTER_SET = (
+    b"X-Forwarded-For: %s\r\n"
+    b"X-Forwarded-Proto: %s\r\n"
+    b"X-Forwarded-Port: %d\r\n"
+    b"X-Request-Id: %s\r\n"
+    b"X-Request-Start: %d\r\n"
+    b"Via: %s\r\n"
+    b"Connect-Time: %d\r\n"
+    b"Total-Route-Time: %d\r\n"
+)
+_VIA_AND_LENGTH = frozenset({b"via", b"content-length"})
 
 
 class Exchange:
-    task: asyncio.Task[None] | None = None
-
     def __init__(self, router: Router, client: ClientConnection, request: Request) -> None:
         self.router = router
         self.client = client
         self.request = request
         self.loop = router.loop
-        raw = request.headers
-        hosts = values(raw, b"host")
+        fields = request.fields
+        hosts = fields.values(b"host")
         self.host = hosts[0].decode("latin-1").strip() if hosts else ""
         self.record = RequestRecord(
             method=request.method.decode("ascii", "replace"),
             path=request.target.decode("latin-1"),
             host=self.host,
-            request_id=request_id(raw),
-            fwd=appended(joined(raw, b"x-forwarded-for"), client.peer_ip),
+            request_id=request_id(fields.values(b"x-request-id")),
+            fwd=appended(fields.joined(b"x-forwarded-for"), client.peer_ip),
             protocol=client.scheme,
         )
+        self.task: asyncio.Task[None] | None = None
         self.target: Target | None = None
         self.upstream: Upstream | None = None
         self.pool: Pool | None = None
         self.connected_at: float | None = None
         # A Set-Cookie for session affinity, when the client has none for its dyno.
         self.affinity_cookie: bytes | None = None
-        self._outcome: asyncio.Future[Ending] | None = None
-        # A failure that came while no attempt was under way (the client left).
+        self.tunnel: Tunnel | None = None
+        self.response_started = False
+        self.response_complete = False
+        # The request is with a dyno and its outcome comes through callbacks.
+        self._attempting = False
+        # A failure that came while the request was being routed (the client left).
         self._failure: Failure | None = None
         self._released = True
         self._counted = False
         self._logged = False
+        self._done = False
+        self._failing = False
         self._body_done_at: float | None = None
         self._head_seen = False
-        self._switch: tuple[bytes, list[Header]] | None = None
+        self._switch: tuple[bytes, Fields] | None = None
         self._framing: Framing = "none"
         self._close_after = False
-        self.response_started = False
-        self.response_complete = False
-        self.tunnel: Tunnel | None = None
+        self._out: list[bytes] = []
 
-    async def run(self) -> None:
-        keep = False
+    # --- starting -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Route the request: at once when nothing has to wait, else in a task."""
+        if self._failure is not None:
+            self._failed(self._failure)
+            return
         try:
-            keep = await self._run()
+            if self._start_now():
+                return
         except Failure as failure:
-            keep = await self._fail(failure)
+            self._failed(failure)
+            return
         except Exception:
             logger.exception("router request %s failed", self.record.request_id)
-            keep = await self._fail(Failure(H99))
-        finally:
-            self._release(reusable=False)
-            self._uncount()
-        self.client.exchange_done(self, keep)
+            self._failed(Failure(H99))
+            return
+        self._spawn(self._route())
 
-    async def _run(self) -> bool:
+    def _start_now(self) -> bool:
+        """The request goes out on a kept connection without waiting; False when it
+        cannot (it then goes through `_route`)."""
+        find = self.router.find
+        if find is None or not self.host:
+            return False
+        try:
+            target = find(route_key(self.host))
+        except Exception as exc:
+            logger.exception("route lookup for %r failed", self.host)
+            raise Failure(H99) from exc
+        if target is None or target.maintenance or not target.backends:
+            return False
+        if b"expect" in self.request.fields:
+            return False
+        self.target = target
+        self._count(target)
+        upstream = self.router.dispatch.kept(self, target)
+        if upstream is None:
+            return False
+        self._begin(upstream)
+        return True
+
+    async def _route(self) -> None:
         request = self.request
         if not request.complete:
             self.client.deadline.set(self.loop.time() + self.router.options.idle_timeout)
         target = await self.lookup()
         if target is None:
-            return await self._answer(404, pages.no_such_app())
+            keep = await self._answer(404, pages.no_such_app())
+            self._finish_exchange(keep)
+            return
         self.target = target
-        if any(v != b"100-continue" for v in tokens(request.headers, b"expect")):
+        if any(v != b"100-continue" for v in request.fields.tokens(b"expect")):
             raise Failure(H26_EXPECT, "unsupported expect header value")
         target = self.target = await self._await_backends(target)
         self._count(target)
-        fresh = False
-        while True:
-            upstream = await self.router.dispatch.connect(self, target, fresh=fresh)
-            ending = await self._attempt(upstream)
-            if ending != "retry":
-                break
-            fresh = True
-        if ending == "tunnel":
-            assert self.tunnel is not None
-            await self.tunnel.closed
-            return False
-        self._finish()
-        return ending == "keep"
+        upstream = await self.router.dispatch.connect(self, target, fresh=False)
+        self._begin(upstream)
+
+    async def _again(self) -> None:
+        """The request goes again, on a fresh connection (see upstream_lost)."""
+        assert self.target is not None
+        upstream = await self.router.dispatch.connect(self, self.target, fresh=True)
+        self._begin(upstream)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self.task = self.loop.create_task(self._guarded(work))
+
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except Failure as failure:
+            self._failed(failure)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._failure is None or task is None or self.router.stopping:
+                raise
+            # Cancelled by client_gone while waiting: that is how the request ends.
+            task.uncancel()
+            self._failed(self._failure)
+        except Exception:
+            logger.exception("router request %s failed", self.record.request_id)
+            self._failed(Failure(H99))
 
     # --- routing ------------------------------------------------------------------------
 
@@ -169,7 +227,6 @@ class Exchange:
         """The target once it has a dyno to route to, holding the request while one boots."""
         deadline = self.loop.time() + self.router.options.boot_wait
         while True:
-            self.check()
             if target.maintenance:
                 raise Failure(H80)
             if target.backends:
@@ -192,24 +249,24 @@ class Exchange:
             self.target = target = fresh
 
     def _count(self, target: Target) -> None:
-        load = self.router.app_load
-        if load[target.app_id] >= self.router.options.app_connections:
+        if self._counted:
+            return
+        load, app = self.router.app_load, target.app_id.int
+        count = load.get(app, 0)
+        if count >= self.router.options.app_connections:
             raise Failure(H22)
-        load[target.app_id] += 1
+        load[app] = count + 1
         self._counted = True
 
     def _uncount(self) -> None:
         if self._counted and self.target is not None:
             self._counted = False
-            load = self.router.app_load
-            load[self.target.app_id] -= 1
-            if not load[self.target.app_id]:
-                del load[self.target.app_id]
-
-    def check(self) -> None:
-        """Raise the failure that came while the request was being routed (the client left)."""
-        if self._failure is not None:
-            raise self._failure
+            load, app = self.router.app_load, self.target.app_id.int
+            count = load[app] - 1
+            if count:
+                load[app] = count
+            else:
+                del load[app]
 
     def connected(self, upstream: Upstream, pool: Pool, begun: float, held: set[bytes]) -> None:
         """Dispatch found a connection for this request."""
@@ -217,74 +274,73 @@ class Exchange:
         assert target is not None
         backend = pool.backend
         self.record.dyno = backend.dyno
-        self.connected_at = self.loop.time()
-        self.record.connect_ms = ms(self.connected_at - begun)
+        self.connected_at = now = self.loop.time()
+        self.record.connect_ms = ms(now - begun)
         if target.affinity:
             value = self.router.dispatch.affinity(target, backend)
             if value not in held:
                 self.affinity_cookie = _affinity_cookie(value)
 
-    # --- one attempt at the dyno --------------------------------------------------------
+    # --- the request goes to the dyno ---------------------------------------------------
 
-    async def _attempt(self, upstream: Upstream) -> Ending:
+    def _begin(self, upstream: Upstream) -> None:
+        """Send the request on `upstream`; from here on callbacks carry it."""
         request = self.request
         self.upstream, self.pool = upstream, upstream.pool
         self._released = False
-        try:
-            self.check()
-            self._outcome = self.loop.create_future()
-            self._head_seen = False
-            self._body_done_at = None
-            self.record.bytes = 0
-            upstream.begin(self, head_request=request.method == b"HEAD")
-            if not self.client.writable:
-                upstream.pause()
-            upstream.write(self._upstream_head())
-            if request.pending:
-                for data in request.take_pending():
-                    self._forward(data)
-                self.client.held_changed()
-            if request.complete:
-                self._body_done()
-            else:
-                request.sink = self._forward
-                request.on_end = self._body_done
-                self._touch()
-            return await self._outcome
-        finally:
-            request.sink = request.on_end = None
-            self._outcome = None
-            if not self.response_complete and self.tunnel is None:
-                self._release(reusable=False)
+        if self._failure is not None:
+            self._failed(self._failure)
+            return
+        self._attempting = True
+        self._head_seen = False
+        self._body_done_at = None
+        self.record.bytes = 0
+        upstream.begin(self, head_request=request.method == b"HEAD")
+        if not self.client.writable:
+            upstream.pause()
+        head = self._upstream_head()
+        if request.pending:
+            upstream.writelines([head, *self._framed(request.take_pending())])
+            self.client.held_changed()
+        else:
+            upstream.write(head)
+        if request.complete:
+            self._body_done()
+        else:
+            request.sink = self._forward
+            request.on_end = self._body_done
+            self._touch()
 
     def _upstream_head(self) -> bytes:
         request = self.request
-        raw = request.headers
-        headers = [
-            (k, v)
-            for k, v in end_to_end(raw)
-            if k.lower() not in ROUTER_SET
-            and not (request.chunked and k.lower() == b"content-length")
-        ]
+        fields = request.fields
+        headers = fields.end_to_end(_CHUNKED_DROP if request.chunked else ROUTER_SET)
         if request.chunked:
             # The body is chunked again on the way out; trailers are not passed on.
             headers.append((b"Transfer-Encoding", b"chunked"))
         if request.upgrade:
             headers.append((b"Connection", b"Upgrade"))
-            headers.append((b"Upgrade", joined(raw, b"upgrade").encode("latin-1")))
+            headers.append((b"Upgrade", fields.joined(b"upgrade").encode("latin-1")))
         record = self.record
-        router_set = {
-            "X-Forwarded-For": record.fwd,
-            "X-Forwarded-Proto": self.client.scheme,
-            "X-Forwarded-Port": str(self.client.port),
-            "X-Request-Id": record.request_id,
-            "X-Request-Start": str(int(request.received_at * 1000)),
-            "Via": appended(joined(raw, b"via"), VIA),
-            "Connect-Time": str(record.connect_ms or 0),
-            "Total-Route-Time": str(ms(self.loop.time() - request.started)),
-        }
-        headers += [(k.encode(), v.encode("latin-1")) for k, v in router_set.items()]
-        return wire.head(b"%s %s HTTP/1.1" % (request.method, request.target), headers)
+        client = self.client
+        via = fields.joined(b"via")
+        router_set = _ROUTER_SET % (
+            record.fwd.encode("latin-1"),
+            client.scheme.encode(),
+            client.port,
+            record.request_id.encode("latin-1"),
+            int(request.received_at * 1000),
+            f"{via}, {VIA}".encode("latin-1") if via else _VIA_VALUE,
+            record.connect_ms or 0,
+            ms(self.loop.time() - request.started),
+        )
+        start = b"%s %s HTTP/1.1" % (request.method, request.target)
+        return wire.head(start, headers, router_set)
+
+    def _framed(self, chunks: list[bytes]) -> list[bytes]:
+        if not self.request.chunked:
+            return chunks
+        return [part for data in chunks for part in wire.chunk(data)]
 
     def _forward(self, data: bytes) -> None:
         upstream = self.upstream
@@ -312,12 +368,14 @@ class Exchange:
 
     # --- what the dyno's connection reports -------------------------------------------
 
-    def informational(self, status: int, reason: bytes, headers: list[Header]) -> None:
-        if self.request.version == "1.1" and not self.response_started:
-            self.client.write(wire.head(wire.status_line(status, reason), end_to_end(headers)))
+    def informational(self, status: int, reason: bytes, fields: Fields) -> None:
+        if self.request.version == "1.1" and self._attempting and not self.response_started:
+            self._out.append(wire.head(wire.status_line(status, reason), fields.end_to_end()))
 
-    def response_head(self, status: int, reason: bytes, headers: list[Header]) -> None:
-        if self._settled:
+    def response_head(
+        self, status: int, reason: bytes, fields: Fields, *, chunked: bool, sized: bool
+    ) -> None:
+        if not self._attempting:
             return
         self._head_seen = True
         self._touch()
@@ -325,78 +383,92 @@ class Exchange:
         request = self.request
         if status == 101:
             if request.upgrade:
-                self._switch = (reason, headers)
+                self._switch = (reason, fields)
             else:
                 self._abort(Failure(H17))
             return
-        chunked = b"chunked" in tokens(headers, b"transfer-encoding")
-        sized = not chunked and bool(values(headers, b"content-length"))
         if request.method == b"HEAD" or status in (204, 304):
             self._framing = "none"
-        elif sized:
+        elif sized and not chunked:
             self._framing = "length"
         elif request.version == "1.1":
             self._framing = "chunked"
         else:
             self._framing = "close"
         self._close_after = not request.keep_alive or self._framing == "close"
-        out = self._response_headers(headers)
+        tail = self._response_tail(fields)
         if self._framing == "chunked":
-            out.append((b"Transfer-Encoding", b"chunked"))
+            tail += b"Transfer-Encoding: chunked\r\n"
         if self._close_after:
-            out.append((b"Connection", b"close"))
-        self.client.write(wire.head(wire.status_line(status, reason), out))
+            tail += b"Connection: close\r\n"
+        headers = fields.end_to_end(_VIA_AND_LENGTH if chunked else _VIA)
+        self._out.append(wire.head(wire.status_line(status, reason), headers, tail))
         self.response_started = True
 
-    def _response_headers(self, raw: list[Header]) -> list[Header]:
-        chunked = bool(values(raw, b"transfer-encoding"))
-        headers = [
-            (k, v)
-            for k, v in end_to_end(raw)
-            if k.lower() != b"via" and not (chunked and k.lower() == b"content-length")
-        ]
-        headers.append((b"Via", appended(joined(raw, b"via"), VIA).encode("latin-1")))
+    def _response_tail(self, fields: Fields) -> bytes:
+        """The headers the router adds to a response, formatted."""
+        via = fields.joined(b"via")
+        tail = b"Via: %s\r\n" % (f"{via}, {VIA}".encode("latin-1") if via else _VIA_VALUE)
         if self.affinity_cookie is not None:
-            headers.append((b"Set-Cookie", self.affinity_cookie))
-        return headers
+            tail += b"Set-Cookie: %s\r\n" % self.affinity_cookie
+        return tail
 
     def response_body(self, data: bytes) -> None:
-        if self._settled or self._framing == "none":
+        if not self._attempting or self._framing == "none":
             return
         if self._framing == "chunked":
-            self.client.writelines(wire.chunk(data))
+            self._out += wire.chunk(data)
         else:
-            self.client.write(data)
+            self._out.append(data)
         assert self.record.bytes is not None
         self.record.bytes += len(data)
         self._touch()
 
     def response_end(self) -> None:
-        if self._settled or self.response_complete:
+        if not self._attempting:
             return
+        self._attempting = False
         self.response_complete = True
         if self._framing == "chunked":
-            self.client.write(wire.LAST_CHUNK)
+            self._out.append(wire.LAST_CHUNK)
+        self.flush()
         upstream = self.upstream
         request_sent = self.request.complete
         self._release(reusable=request_sent and upstream is not None and upstream.keep_alive)
+        self._finish()
         # A dyno that answered before the whole request arrived has not read the rest.
-        self._settle("keep" if request_sent and not self._close_after else "close")
+        self._finish_exchange(request_sent and not self._close_after)
+
+    def flush(self) -> None:
+        """Write what the dyno's last read produced for the client, in one go."""
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        if len(out) == 1:
+            self.client.write(out[0])
+        else:
+            self.client.writelines(out)
 
     def upgraded(self, ahead: bytes) -> None:
         """The dyno switched protocols (101): from now on the two sockets are a tunnel."""
         upstream, pool, switch = self.upstream, self.pool, self._switch
-        if self._settled or upstream is None or pool is None:
+        if not self._attempting or upstream is None or pool is None:
             return
         if switch is None or not self.request.complete:
             self._abort(Failure(H17))
             return
-        reason, raw = switch
-        headers = self._response_headers(raw)
-        upgrade = joined(raw, b"upgrade") or joined(self.request.headers, b"upgrade")
-        headers += [(b"Connection", b"Upgrade"), (b"Upgrade", upgrade.encode("latin-1"))]
+        self._attempting = False
+        reason, fields = switch
+        upgrade = fields.joined(b"upgrade") or self.request.fields.joined(b"upgrade")
+        tail = self._response_tail(fields) + b"Connection: Upgrade\r\nUpgrade: %s\r\n" % (
+            upgrade.encode("latin-1")
+        )
+        headers = fields.end_to_end(_VIA)
         client = self.client
-        client.write(wire.head(wire.status_line(101, reason or b"Switching Protocols"), headers))
+        self.flush()
+        start = wire.status_line(101, reason or b"Switching Protocols")
+        client.write(wire.head(start, headers, tail))
         self.response_started = True
         self._released = True
         pool.detach(upstream)
@@ -410,14 +482,14 @@ class Exchange:
         if ahead:
             client.write(ahead)
         self._finish()
-        self._settle("tunnel")
+        tunnel.closed.add_done_callback(lambda _: self._finish_exchange(False))
 
     def upstream_error(self, error: RouterError) -> None:
         self._abort(Failure(error))
 
     def upstream_lost(self, received_any: bool) -> None:
         """The dyno closed the connection before the response was complete."""
-        if self._settled:
+        if not self._attempting:
             return
         upstream = self.upstream
         if not self._head_seen:
@@ -425,7 +497,9 @@ class Exchange:
             if not received_any and reused and self.request.resendable:
                 # A kept connection the dyno had just closed: the request never reached
                 # the app, so it goes again on a fresh connection.
-                self._settle("retry")
+                self._attempting = False
+                self._release(reusable=False)
+                self._spawn(self._again())
                 return
             self._abort(Failure(H18 if received_any else H13))
         else:
@@ -456,7 +530,8 @@ class Exchange:
 
     def expired(self) -> None:
         """The client connection's deadline passed while this request was under way."""
-        if self.upstream is None or self._released:
+        upstream = self.upstream
+        if not self._attempting or upstream is None:
             # Still being routed: boot_wait and the connect timeout bound that.
             return
         if self._body_done_at is not None and not self._head_seen:
@@ -464,54 +539,61 @@ class Exchange:
         elif not self.request.complete:
             error = H15 if self.client.paused("upstream") else H28
         else:
-            error = H28 if self.upstream.reading_paused else H15
+            error = H28 if upstream.reading_paused else H15
         self._abort(Failure(error))
 
     # --- endings --------------------------------------------------------------------
 
-    @property
-    def _settled(self) -> bool:
-        return self._outcome is None or self._outcome.done()
-
-    def _settle(self, ending: Ending) -> None:
-        if self._outcome is not None and not self._outcome.done():
-            self._outcome.set_result(ending)
-
     def _abort(self, failure: Failure) -> None:
-        if self._outcome is None:
-            self._failure = self._failure or failure
-        elif not self._outcome.done():
-            self._outcome.set_exception(failure)
-
-    def _release(self, reusable: bool) -> None:
-        upstream, pool = self.upstream, self.pool
-        if self._released or upstream is None or pool is None:
+        if self._done or self._failing:
             return
-        self._released = True
-        self.client.resume("upstream")
-        pool.release(upstream, reusable)
+        if self._attempting:
+            self._attempting = False
+            self._failed(failure)
+            return
+        if self._failure is None:
+            self._failure = failure
+            # Whatever the routing task waits for, this ends it (see _guarded).
+            if self.task is not None and not self.task.done():
+                self.task.cancel()
 
-    async def _fail(self, failure: Failure) -> bool:
+    def _failed(self, failure: Failure) -> None:
+        """The request ends with one of the router's errors: its page, and its line."""
+        if self._done or self._failing:
+            return
+        self._failing = True
+        self._attempting = False
         error = failure.error
         record = self.record
         record.error = error
         record.cause = failure.cause
         record.status = error.status
+        self.flush()
         self._release(reusable=False)
-        keep = False
         if self.connected_at is not None:
             record.service_ms = ms(self.loop.time() - self.connected_at)
-        if error.respond and not self.response_started and not self.client.gone:
-            config = self.target.config if self.target else {}
-            if error is H80:
-                page = pages.maintenance(config.get("MAINTENANCE_PAGE_URL"))
-            elif error.code == "H26":
-                page = pages.bad_request(error.status, wire.reason(error.status))
-            else:
-                page = pages.application_error(config.get("ERROR_PAGE_URL"))
-            keep = await self._answer(error.status, page)
+        if not error.respond or self.response_started or self.client.gone:
+            self._emit()
+            self._finish_exchange(False)
+            return
+        config = self.target.config if self.target else {}
+        if error is H80:
+            page = pages.maintenance(config.get("MAINTENANCE_PAGE_URL"))
+        elif error.code == "H26":
+            page = pages.bad_request(error.status, wire.reason(error.status))
+        else:
+            page = pages.application_error(config.get("ERROR_PAGE_URL"))
+        if self.request.complete:
+            keep = self._write_page(error.status, page, complete=True)
+            self._emit()
+            self._finish_exchange(keep)
+        else:
+            self._spawn(self._answer_failure(error.status, page))
+
+    async def _answer_failure(self, status: int, page: bytes) -> None:
+        keep = await self._answer(status, page)
         self._emit()
-        return keep
+        self._finish_exchange(keep)
 
     def _finish(self) -> None:
         if self.connected_at is not None:
@@ -520,14 +602,36 @@ class Exchange:
 
     def _emit(self) -> None:
         # Requests for unknown hosts belong to no app, and are not logged anywhere.
-        if self.target is None or self._logged:
+        if self.target is None or self._logged or self.router.stopping:
             return
         self._logged = True
         self.router.lines.add(self.target.app_id, self.record.line())
 
+    def _finish_exchange(self, keep: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.flush()
+        self._release(reusable=False)
+        self._uncount()
+        self.client.exchange_done(self, keep)
+
+    def _release(self, reusable: bool) -> None:
+        upstream, pool = self.upstream, self.pool
+        if self._released or upstream is None or pool is None:
+            return
+        self._released = True
+        request = self.request
+        request.sink = request.on_end = None
+        self.client.resume("upstream")
+        pool.release(upstream, reusable)
+
     async def _answer(self, status: int, body: bytes) -> bool:
         """Answer with one of the router's own pages; True if the connection may go on."""
         complete = await self._drain()
+        return self._write_page(status, body, complete=complete)
+
+    def _write_page(self, status: int, body: bytes, *, complete: bool) -> bool:
         keep = complete and self.request.keep_alive and not self.client.raw
         self.client.write(
             wire.page(status, body, close=not keep, with_body=self.request.method != b"HEAD")

@@ -21,15 +21,19 @@ import asyncio
 import logging
 import secrets
 import ssl
-import uuid
-from collections import defaultdict
 from collections.abc import Callable
 
 from tenku.router.client import ClientConnection
 from tenku.router.dispatch import Dispatcher, route_key
 from tenku.router.logbatch import Line, LineBatch, LineStats, to_callback
 from tenku.router.options import CLIENT_WRITE_BUFFER, RouterOptions
-from tenku.router.routes import CertificateTable, RouterLog, RouteTable
+from tenku.router.routes import (
+    CertificateTable,
+    MemoryRouteTable,
+    RouterLog,
+    RouteTable,
+    Target,
+)
 
 logger = logging.getLogger("tenku.router")
 
@@ -55,6 +59,10 @@ class Router:
         processes: int = 1,
     ) -> None:
         self.routes = routes
+        # Routing from memory, without a task, where the table can.
+        self.find: Callable[[str], Target | None] | None = (
+            routes.find if isinstance(routes, MemoryRouteTable) else None
+        )
         self.log = log
         # Apps' own certificates for their custom domains, picked by SNI on HTTPS.
         self.certificates = certificates
@@ -73,8 +81,8 @@ class Router:
         self.processes = max(1, processes)
         self.client_write_buffer = CLIENT_WRITE_BUFFER
         self.connections: set[ClientConnection] = set()
-        # Requests under way per app (H22).
-        self.app_load: defaultdict[uuid.UUID, int] = defaultdict(int)
+        # Requests under way per app (by the app id's int: H22).
+        self.app_load: dict[int, int] = {}
         self.stopping = False
         self._servers: dict[str, asyncio.Server] = {}
         self._loop: asyncio.AbstractEventLoop | None = None

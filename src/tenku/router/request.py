@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tenku.router.headers import Header, tokens, values
+from tenku.router.headers import Fields
 
 # Methods a request may be sent again for when a reused dyno connection turns out closed.
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
@@ -21,7 +21,7 @@ class Request:
         "complete",
         "content_length",
         "expects_continue",
-        "headers",
+        "fields",
         "keep_alive",
         "method",
         "on_end",
@@ -40,7 +40,7 @@ class Request:
         self,
         method: bytes,
         target: bytes,
-        headers: list[Header],
+        fields: Fields,
         version: str,
         *,
         upgrade: bool,
@@ -49,18 +49,18 @@ class Request:
     ) -> None:
         self.method = method
         self.target = target
-        self.headers = headers
+        self.fields = fields
         self.version = version
         self.upgrade = upgrade
         # Wall clock (X-Request-Start) and loop clock (durations) at arrival.
         self.received_at = received_at
         self.started = started
-        connection = tokens(headers, b"connection")
+        connection = fields.tokens(b"connection")
         self.keep_alive = version == "1.1" and b"close" not in connection and not upgrade
-        self.chunked = b"chunked" in tokens(headers, b"transfer-encoding")
-        lengths = values(headers, b"content-length")
+        self.chunked = b"chunked" in fields.tokens(b"transfer-encoding")
+        lengths = fields.values(b"content-length")
         self.content_length = int(lengths[0]) if lengths and not self.chunked else 0
-        self.expects_continue = b"100-continue" in tokens(headers, b"expect")
+        self.expects_continue = b"100-continue" in fields.tokens(b"expect")
         self.pending: list[bytes] = []
         self.pending_bytes = 0
         self.received = 0

@@ -11,7 +11,7 @@ import ssl
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,16 @@ class Target:
 class RouteTable(Protocol):
     async def lookup(self, host: str) -> Target | None:
         """The app serving `host` (lowercased, port stripped); None for an unknown host."""
+        ...
+
+
+@runtime_checkable
+class MemoryRouteTable(RouteTable, Protocol):
+    """A route table that answers from memory: the router then routes most requests
+    without a task of their own."""
+
+    def find(self, host: str) -> Target | None:
+        """What `lookup` answers, at once."""
         ...
 
 

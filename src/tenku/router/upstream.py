@@ -30,7 +30,7 @@ from tenku.router.codes import (
     H25_STATUS_LINE,
     RouterError,
 )
-from tenku.router.headers import Header, tokens
+from tenku.router.headers import Fields
 from tenku.router.options import (
     MAX_RESPONSE_HEAD,
     MAX_RESPONSE_HEADER,
@@ -83,9 +83,13 @@ class Upstream(asyncio.Protocol):
         self._head_done = False
         self._head_bytes = 0
         self._reason: list[bytes] = []
-        self._headers: list[Header] = []
+        self._fields = Fields()
         self._status = 0
         self._close_delimited = False
+        # Body bytes still to come of a response with a Content-Length; once its head is
+        # parsed they go to the client as they arrive, without the parser.
+        self._remaining = 0
+        self._bypass = False
 
     # --- use by an exchange -------------------------------------------------------------
 
@@ -173,6 +177,18 @@ class Upstream(asyncio.Protocol):
             # An idle connection has nothing to say; one that does cannot be trusted.
             self.close()
             return
+        try:
+            self._receive(exchange, parser, data)
+        finally:
+            # What the read produced for the client goes out in one write.
+            exchange.flush()
+
+    def _receive(
+        self, exchange: Exchange, parser: httptools.HttpResponseParser, data: bytes
+    ) -> None:
+        if self._bypass:
+            self._pass_body(exchange, data)
+            return
         self.received_any = True
         if not self._head_done:
             self._head_bytes += len(data)
@@ -193,8 +209,22 @@ class Upstream(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._failed(exchange, H25_CONTENT_LENGTH if "Content-Length" in str(exc) else H17)
             return
-        if not self._head_done and self._head_bytes > MAX_RESPONSE_HEAD:
-            self._failed(exchange, H25_HEADER)
+        if not self._head_done:
+            if self._head_bytes > MAX_RESPONSE_HEAD:
+                self._failed(exchange, H25_HEADER)
+        elif self._remaining > 0 and not self.complete and self.exchange is exchange:
+            self._bypass = True
+
+    def _pass_body(self, exchange: Exchange, data: bytes) -> None:
+        left = self._remaining
+        if len(data) > left:
+            # More than the response holds: this connection cannot carry another request.
+            self.keep_alive = False
+            data = data[:left]
+        self._remaining = left - len(data)
+        exchange.response_body(data)
+        if not self._remaining:
+            self._completed()
 
     def _failed(self, exchange: Exchange, error: RouterError) -> None:
         if self.exchange is exchange and not self.complete:
@@ -220,37 +250,42 @@ class Upstream(asyncio.Protocol):
             raise Restricted(H25_HEADER)
         if len(value) > MAX_SET_COOKIE and name.lower() == b"set-cookie":
             raise Restricted(H25_COOKIE)
-        self._headers.append((name, value))
+        self._fields.add(name, value)
 
     def on_headers_complete(self) -> None:
         assert self._parser is not None
         assert self.exchange is not None
         status = self._parser.get_status_code()
-        reason, headers = b"".join(self._reason), self._headers
+        reason, fields = b"".join(self._reason), self._fields
         if status < 200 and status != 101:
             # Informational (100 Continue): passed on; the real answer follows.
-            self._reason, self._headers = [], []
-            self.exchange.informational(status, reason, headers)
+            self._reason, self._fields = [], Fields()
+            self.exchange.informational(status, reason, fields)
             return
         self._status = status
         self._head_done = True
-        chunked = b"chunked" in tokens(headers, b"transfer-encoding")
-        sized = any(name.lower() == b"content-length" for name, _ in headers)
+        chunked = b"chunked" in fields.tokens(b"transfer-encoding")
+        sized = b"content-length" in fields
         no_body = self._head_request or status in NO_BODY_STATUSES or status == 101
         self._close_delimited = not (chunked or sized or no_body)
+        if sized and not (chunked or no_body):
+            # One value: the parser refuses a response with two.
+            self._remaining = int(fields.values(b"content-length")[0])
         version = self._parser.get_http_version()
         self.keep_alive = (
             version == "1.1"
-            and b"close" not in tokens(headers, b"connection")
+            and b"close" not in fields.tokens(b"connection")
             and not self._close_delimited
             # A dyno that sends a body to HEAD anyway would poison the next request.
             and not self._head_request
         )
-        self.exchange.response_head(status, reason, headers)
+        self.exchange.response_head(status, reason, fields, chunked=chunked, sized=sized)
         if self._head_request and self.exchange is not None:
             self._completed()
 
     def on_body(self, body: bytes) -> None:
+        if self._remaining:
+            self._remaining -= len(body)
         if self.exchange is not None and not self.complete:
             self.exchange.response_body(body)
 
@@ -317,8 +352,8 @@ class Pool:
         """Wait for a free slot: a connection handed over, or None to open one in its place."""
         waiter: asyncio.Future[Upstream | None] = self.loop.create_future()
         self.waiters.append(waiter)
-        waiting = self.pools.waiting
-        waiting[self.app_id] += 1
+        waiting, app = self.pools.waiting, self.app_id.int
+        waiting[app] += 1
         try:
             return await waiter
         except BaseException:
@@ -327,9 +362,9 @@ class Pool:
                 self._give_back(waiter.result())
             raise
         finally:
-            waiting[self.app_id] -= 1
-            if not waiting[self.app_id]:
-                del waiting[self.app_id]
+            waiting[app] -= 1
+            if not waiting[app]:
+                del waiting[app]
 
     def release(self, upstream: Upstream, reusable: bool) -> None:
         """A request is done with `upstream`; kept for the next one when `reusable`."""
@@ -395,12 +430,13 @@ class Pools:
     def __init__(self, loop: asyncio.AbstractEventLoop, options: RouterOptions) -> None:
         self.loop = loop
         self.options = options
-        self._pools: dict[tuple[uuid.UUID, Backend], Pool] = {}
+        # Keyed by plain values: UUID and dataclass hashes are Python code, run per request.
+        self._pools: dict[tuple[int, str, str, int], Pool] = {}
         # Requests waiting in any of an app's queues.
-        self.waiting: defaultdict[uuid.UUID, int] = defaultdict(int)
+        self.waiting: defaultdict[int, int] = defaultdict(int)
 
     def get(self, app_id: uuid.UUID, backend: Backend) -> Pool:
-        key = (app_id, backend)
+        key = (app_id.int, backend.dyno, backend.host, backend.port)
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = Pool(self, app_id, backend)
@@ -409,7 +445,10 @@ class Pools:
     def tidy(self, pool: Pool) -> None:
         """Forget a pool with nothing left in it (its dyno may be long gone)."""
         if not (pool.busy or pool.idle or pool.waiters):
-            self._pools.pop((pool.app_id, pool.backend), None)
+            backend = pool.backend
+            key = (pool.app_id.int, backend.dyno, backend.host, backend.port)
+            if self._pools.get(key) is pool:
+                del self._pools[key]
 
     def close(self) -> None:
         for pool in list(self._pools.values()):

@@ -22,14 +22,11 @@ def reason(status: int) -> str:
         return "Error"
 
 
-def head(start_line: bytes, headers: list[Header]) -> bytes:
-    """A request or status line and its headers, ending with the blank line."""
-    parts = [start_line]
-    for name, value in headers:
-        parts.append(name + b": " + value)
-    parts.append(b"")
-    parts.append(b"")
-    return CRLF.join(parts)
+def head(start_line: bytes, headers: list[Header], tail: bytes = b"") -> bytes:
+    """A request or status line and its headers, ending with the blank line; `tail` is
+    more header lines, already formatted (each ending with CRLF)."""
+    lines = b"".join([name + b": " + value + CRLF for name, value in headers])
+    return start_line + CRLF + lines + tail + CRLF
 
 
 def status_line(status: int, phrase: bytes) -> bytes:
