@@ -17,7 +17,7 @@ from tenku.config import Settings
 from tenku.router import Router
 from tenku.tls import client_ssl_context, pem_ssl_context, server_ssl_context, tls_files
 from tests.certificates import Issued, make_ca, make_leaf
-from tests.router.test_router import WAIT, Dyno, Log, Routes
+from tests.router.standins import WAIT, Dyno, Log, Routes
 
 
 class Certificates:

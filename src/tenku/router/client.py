@@ -59,7 +59,10 @@ class ClientConnection(asyncio.Protocol):
         self._url: list[bytes] = []
         self._fields = Fields()
         self._in_head = True
-        self._head_bytes = 0
+        # The head's size as parsed, and the bytes since the parser last finished a line
+        # (httptools holds an unfinished header line whole, so that too is bounded).
+        self._head_size = 0
+        self._unparsed = 0
         # Bytes still to come of a request body with a Content-Length (see _pass_body).
         self._body_left = 0
         # Bytes after an upgrade request (a WebSocket's first frames), for its tunnel.
@@ -130,7 +133,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _parse(self, data: bytes) -> None:
         if self._in_head:
-            self._head_bytes += len(data)
+            self._unparsed += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -144,7 +147,7 @@ class ClientConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._unparseable(400)
         else:
-            if self._in_head and self._head_bytes > MAX_REQUEST_HEAD:
+            if self._in_head and self._unparsed > MAX_REQUEST_HEAD:
                 self._unparseable(431)
             request = self.parsing
             if request is not None and not request.chunked and not self.raw:
@@ -255,20 +258,27 @@ class ClientConnection(asyncio.Protocol):
         self._url = []
         self._fields = Fields()
         self._in_head = True
-        self._head_bytes = 0
+        self._head_size = 0
 
     def on_url(self, url: bytes) -> None:
         self._url.append(url)
+        self._unparsed = 0
         if sum(map(len, self._url)) > MAX_LINE:
             raise _Reject(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) + 2 > MAX_LINE:
+        size = len(name) + len(value) + 2
+        if size > MAX_LINE:
+            raise _Reject(431)
+        self._head_size += size + 2
+        self._unparsed = 0
+        if self._head_size > MAX_REQUEST_HEAD:
             raise _Reject(431)
         self._fields.add(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._unparsed = 0
         parser = self.parser
         method = parser.get_method()
         if method == b"CONNECT":
@@ -299,7 +309,7 @@ class ClientConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         request, self.parsing = self.parsing, None
         self._in_head = True
-        self._head_bytes = 0
+        self._unparsed = 0
         if request is not None:
             request.end()
 
