@@ -14,7 +14,7 @@ import json
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import h11
@@ -194,12 +194,30 @@ class Dyno:
 
 
 class Routes:
-    """A RouteTable over a dict, changed by the tests as the platform would."""
+    """A RouteTable over a dict, changed by the tests as the platform would; a RouteFeed
+    too, for routers with processes of their own (changes made through `add` and
+    `route` reach them)."""
 
     def __init__(self) -> None:
         self.targets: dict[str, Target] = {}
         self.asked: list[str] = []
         self.changed = asyncio.Event()
+        self.watchers: list[Callable[[Collection[uuid.UUID] | None], None]] = []
+
+    def hosts(self) -> dict[str, uuid.UUID]:
+        return {host: target.app_id for host, target in self.targets.items()}
+
+    def target(self, app_id: uuid.UUID) -> Target | None:
+        return next((t for t in self.targets.values() if t.app_id == app_id), None)
+
+    def watch(self, changed: Callable[[Collection[uuid.UUID] | None], None]) -> None:
+        self.watchers.append(changed)
+
+    def route(self, host: str, target: Target) -> None:
+        """Route `host` (a custom domain) to `target`'s app too."""
+        self.targets[host] = target
+        for changed in self.watchers:
+            changed(None)
 
     async def lookup(self, host: str) -> Target | None:
         return self.find(host)
@@ -236,7 +254,7 @@ class Routes:
             config=dict(config or {}),
             affinity=affinity,
         )
-        self.targets[f"{name}.tenku.localhost"] = target
+        self.route(f"{name}.tenku.localhost", target)
         return target
 
 

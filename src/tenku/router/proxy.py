@@ -18,10 +18,13 @@ the route table this one is given (see processes.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
+import socket
 import ssl
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tenku.router.client import ClientConnection
 from tenku.router.dispatch import Dispatcher, route_key
@@ -34,6 +37,9 @@ from tenku.router.routes import (
     RouteTable,
     Target,
 )
+
+if TYPE_CHECKING:
+    from tenku.router.processes import Workers
 
 logger = logging.getLogger("tenku.router")
 
@@ -88,7 +94,12 @@ class Router:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dispatch: Dispatcher | None = None
         self._lines: LineBatch | None = None
-        self._deliver: Callable[[list[Line]], None] = to_callback(log)
+        self._workers: Workers | None = None
+        self.deliver: Callable[[list[Line]], None] = to_callback(log)
+        # Set in a router process of the router's own: its lines (and how many it dropped
+        # since the last batch) go home through this instead.
+        self.send_lines: Callable[[list[Line], int], None] | None = None
+        self._dropped_sent = 0
 
     # --- what the connections share ---------------------------------------------------
 
@@ -112,7 +123,21 @@ class Router:
         stats = LineStats()
         if self._lines is not None:
             stats.add(self._lines.stats)
+        if self._workers is not None:
+            stats.add(self._workers.line_stats)
         return stats
+
+    def worker_pids(self) -> list[int]:
+        """The router's other processes."""
+        return self._workers.pids() if self._workers is not None else []
+
+    def _hand_over(self, lines: list[Line]) -> None:
+        if self.send_lines is None:
+            self.deliver(lines)
+            return
+        dropped = self.lines.stats.dropped
+        self.send_lines(lines, dropped - self._dropped_sent)
+        self._dropped_sent = dropped
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -122,21 +147,26 @@ class Router:
         http_port: int | None,
         https_port: int | None,
         ssl_context: ssl.SSLContext | None = None,
+        *,
+        ssl_factory: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
         """Listen for plain HTTP and/or HTTPS; a port of None leaves that listener off.
 
         `ssl_context` serves Tenku's own certificate; with a certificate table, the router
-        sets its `sni_callback`, so the context must be the router's alone.
+        sets its `sni_callback`, so the context must be the router's alone. With processes
+        of its own, `ssl_factory` makes the same context in each (it is pickled to them),
+        and the route table must be a RouteFeed (the certificates a CertificateFeed).
         """
         if https_port is not None and ssl_context is None:
             raise ValueError("an HTTPS listener needs an ssl_context")
-        if ssl_context is not None and self.certificates is not None:
-            ssl_context.sni_callback = self._select_certificate
-        loop = self._loop = asyncio.get_running_loop()
-        self._dispatch = Dispatcher(loop, self.options, self.affinity_key)
-        self._lines = LineBatch(loop, self._deliver)
-        self.stopping = False
+        self._prepare(ssl_context)
+        loop = self.loop
         shared = self.processes > 1
+        if shared:
+            from tenku.router.processes import Workers
+
+            # Checks the tables can be shared before anything listens.
+            self._workers = Workers(self, self.processes - 1, ssl_factory)
         try:
             if http_port is not None:
                 self._servers["http"] = await loop.create_server(
@@ -153,6 +183,40 @@ class Router:
         except BaseException:
             await self.stop()
             raise
+        workers = self._workers
+        if workers is not None:
+            try:
+                await workers.start(self._servers)
+            except Exception:
+                # Apps are still served, by this process alone.
+                logger.exception("the router's other processes could not start")
+                self._workers = None
+                await workers.stop()
+
+    async def sync(self) -> None:
+        """Return once the router's other processes route by the table as it is now."""
+        if self._workers is not None:
+            await self._workers.sync()
+
+    async def serve(
+        self, sockets: list[tuple[str, socket.socket]], ssl_context: ssl.SSLContext | None
+    ) -> None:
+        """Serve listening sockets made by another process (a router process of its own)."""
+        self._prepare(ssl_context)
+        for number, (scheme, sock) in enumerate(sockets):
+            self._servers[f"{scheme}.{number}"] = await self.loop.create_server(
+                functools.partial(ClientConnection, self, scheme),
+                sock=sock,
+                ssl=ssl_context if scheme == "https" else None,
+            )
+
+    def _prepare(self, ssl_context: ssl.SSLContext | None) -> None:
+        if ssl_context is not None and self.certificates is not None:
+            ssl_context.sni_callback = self._select_certificate
+        loop = self._loop = asyncio.get_running_loop()
+        self._dispatch = Dispatcher(loop, self.options, self.affinity_key)
+        self._lines = LineBatch(loop, self._hand_over)
+        self.stopping = False
 
     async def stop(self) -> None:
         """Stop listening and end every open connection, mid-request or not."""
@@ -161,6 +225,8 @@ class Router:
         self._servers.clear()
         for server in servers:
             server.close()
+        if self._workers is not None:
+            await self._workers.stop()
         connections = list(self.connections)
         tasks = [c.current.task for c in connections if c.current and c.current.task]
         for task in tasks:

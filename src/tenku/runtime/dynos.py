@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -279,6 +279,9 @@ class DynoManager:
         )
         self._flusher_task: asyncio.Task[None] | None = None
         self._routes: dict[str, _Route] = {}
+        # The same routes by app, and who hears of their changes (the router's processes).
+        self._by_app: dict[uuid.UUID, _Route] = {}
+        self._route_watchers: list[Callable[[Collection[uuid.UUID] | None], None]] = []
         # The router's certificate table (apps' own certificates by host name).
         self.certificates = Certificates(settings)
         self._slug_cache = settings.data_dir / "slug-cache"
@@ -488,7 +491,7 @@ class DynoManager:
         plan = _Plan()
         for app_id, name, maintenance in snap.apps:
             self._plan_app(plan, snap, app_id, name, maintenance, full)
-        self._routes = self._route_table(plan.routes, snap.domains)
+        self._set_routes(plan.routes, snap.domains)
         await self.certificates.apply(snap.certificates, snap.domains, self._app_of)
         if plan.writes or plan.deletes or plan.cleared:
             await self._write_rows(plan.writes, plan.deletes, plan.cleared, plan.current)
@@ -595,6 +598,22 @@ class DynoManager:
                 plan.writes.append(_DynoWrite(row.id, app_id, dyno_name, kind, new=False))
         plan.deletes.extend(row.id for dyno_name, row in rows.items() if dyno_name not in wanted)
         return ids
+
+    def _set_routes(self, app_routes: dict[uuid.UUID, _Route], domains: list[DomainRow]) -> None:
+        """Route by this pass's table from now on; watchers hear which apps changed."""
+        routes = self._route_table(app_routes, domains)
+        old_hosts = {host: route.app_id for host, route in self._routes.items()}
+        new_hosts = {host: route.app_id for host, route in routes.items()}
+        previous = self._by_app
+        self._routes, self._by_app = routes, app_routes
+        if new_hosts != old_hosts:
+            self._routes_changed(None)
+            return
+        # A pass keeps an unchanged app's route object: only changed ones are new.
+        changed = {a for a, route in app_routes.items() if previous.get(a) is not route}
+        changed.update(previous.keys() - app_routes.keys())
+        if changed:
+            self._routes_changed(changed)
 
     def _route_table(
         self, app_routes: dict[uuid.UUID, _Route], domains: list[DomainRow]
@@ -760,9 +779,36 @@ class DynoManager:
     # --- the router's route table -------------------------------------------------------
 
     async def lookup(self, host: str) -> Target | None:
+        return self.find(host)
+
+    def find(self, host: str) -> Target | None:
         route = self._routes.get(host.lower().rstrip("."))
-        if route is None:
-            return None
+        return None if route is None else self._target(route)
+
+    def hosts(self) -> dict[str, uuid.UUID]:
+        return {host: route.app_id for host, route in self._routes.items()}
+
+    def target(self, app_id: uuid.UUID) -> Target | None:
+        route = self._by_app.get(app_id)
+        return None if route is None else self._target(route)
+
+    def watch(self, changed: Callable[[Collection[uuid.UUID] | None], None]) -> None:
+        """Call `changed` with the apps whose routing may have changed (None: any app's,
+        or which hosts route where), after every pass and every change of their dynos."""
+        self._route_watchers.append(changed)
+
+    def routing_changed(self, app_id: uuid.UUID) -> None:
+        """The scheduler changed an app's routable dynos or their state."""
+        self._routes_changed([app_id])
+
+    def _routes_changed(self, apps: Collection[uuid.UUID] | None) -> None:
+        for changed in self._route_watchers:
+            try:
+                changed(apps)
+            except Exception:
+                log.exception("a route table watcher failed")
+
+    def _target(self, route: _Route) -> Target:
         if route.blank:
             web_state = "blank"
         elif route.web_quantity == 0:
