@@ -207,32 +207,55 @@ async def test_responses_the_router_will_not_pass_on_are_h25(
 
 
 @pytest.mark.parametrize(
-    ("request_head", "status"),
+    ("request_head", "status", "logged"),
     [
-        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: app.tenku.localhost\r\n\r\n", 414),
+        # The Host header would come after the request line: no app to log it for.
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: app.tenku.localhost\r\n\r\n", 414, None),
         (
-            b"GET / HTTP/1.1\r\nHost: app.tenku.localhost\r\nX-Big: " + b"x" * 9000 + b"\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: app.tenku.localhost\r\nX-Big: " + b"x" * 9000 + b"\r\n\r\n",
             431,
+            ("H25", "HTTP restriction: oversized request header", ""),
         ),
         (
-            b"GET / HTTP/1.1\r\nHost: app.tenku.localhost\r\n"
+            b"GET /x HTTP/1.1\r\nHost: app.tenku.localhost\r\n"
             + b"".join(b"X-Many-%d: %s\r\n" % (i, b"x" * 1000) for i in range(80))
             + b"\r\n",
             431,
+            ("H25", "HTTP restriction: oversized request header", ""),
+        ),
+        (
+            # (httptools hands over a header once the next one starts.)
+            b"GET /x HTTP/1.1\r\nHost: app.tenku.localhost\r\nAccept: */*\r\nNot a header\r\n\r\n",
+            400,
+            ("H26", "Request Error", "bad header"),
         ),
     ],
 )
-async def test_oversized_requests_are_refused_before_routing(
-    routes: Routes, dynos: Any, router: Router, log: Log, request_head: bytes, status: int
+async def test_requests_over_the_limits_are_refused_before_routing(
+    routes: Routes,
+    dynos: Any,
+    router: Router,
+    log: Log,
+    request_head: bytes,
+    status: int,
+    logged: tuple[str, str, str] | None,
 ) -> None:
     dyno = await dynos()
-    routes.add("app", [dyno])
+    target = routes.add("app", [dyno])
     async with raw(router.http_port) as conn:
         await conn.send(request_head)
         answer = await conn.rest()
     assert answer.startswith(b"HTTP/1.1 %d " % status)
     assert dyno.calls == []
-    assert log.lines == []
+    if logged is None:
+        # A line of a request that follows would come first if this one had one.
+        assert (await get(router, "/next")).status_code == 200
+        [line] = await log.wait(target)
+        assert line["path"] == "/next"
+    else:
+        [line] = await log.wait(target)
+        assert (line["code"], line["desc"], line.get("cause", "")) == logged
+        assert (line["path"], line["status"], line["dyno"]) == ("/x", str(status), "")
 
 
 # What clients send

@@ -19,9 +19,11 @@ import httptools
 
 from tenku.router import wire
 from tenku.router.clock import Deadline
-from tenku.router.codes import H26
+from tenku.router.codes import H25_REQUEST_HEADER, H26, RouterError
+from tenku.router.dispatch import route_key
 from tenku.router.exchange import Exchange
-from tenku.router.headers import Fields
+from tenku.router.headers import Fields, appended, request_id
+from tenku.router.logline import RequestRecord
 from tenku.router.options import DRAIN_TIME, MAX_AHEAD, MAX_LINE, MAX_REQUEST_HEAD
 from tenku.router.pages import bad_request
 from tenku.router.request import Request
@@ -31,6 +33,12 @@ if TYPE_CHECKING:
     from tenku.router.tunnel import Tunnel
 
 logger = logging.getLogger("tenku.router")
+
+# What a request refused before routing is logged as, by the status it is answered with.
+_REFUSED: dict[int, tuple[RouterError, str | None]] = {
+    431: (H25_REQUEST_HEADER, None),
+    400: (H26, "bad header"),
+}
 
 
 class _Reject(Exception):
@@ -56,6 +64,7 @@ class ClientConnection(asyncio.Protocol):
         self.queue: deque[Request] = deque()
         # The request whose body the parser is reading.
         self.parsing: Request | None = None
+        self._method: bytes | None = None
         self._url: list[bytes] = []
         self._fields = Fields()
         self._in_head = True
@@ -255,12 +264,15 @@ class ClientConnection(asyncio.Protocol):
     # --- the parser's callbacks -----------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._method = None
         self._url = []
         self._fields = Fields()
         self._in_head = True
         self._head_size = 0
 
     def on_url(self, url: bytes) -> None:
+        if not self._url:
+            self._method = self.parser.get_method()
         self._url.append(url)
         self._unparsed = 0
         if sum(map(len, self._url)) > MAX_LINE:
@@ -338,7 +350,37 @@ class ClientConnection(asyncio.Protocol):
             self._broken = status
             self.queue.clear()
         else:
+            self._log_refused(status)
             self._reject(status)
+
+    def _log_refused(self, status: int) -> None:
+        """The router line of a request refused before routing, when the head got as far
+        as naming an app: H25 for one over the limits, H26 for one that is not HTTP."""
+        hosts = self._fields.values(b"host")
+        find = self.router.find
+        if find is None or self._method is None or len(hosts) != 1 or status not in _REFUSED:
+            return
+        host = hosts[0].decode("latin-1").strip()
+        try:
+            target = find(route_key(host))
+        except Exception:
+            logger.exception("route lookup for %r failed", host)
+            return
+        if target is None:
+            return
+        error, cause = _REFUSED[status]
+        record = RequestRecord(
+            method=self._method.decode("ascii", "replace"),
+            path=b"".join(self._url).decode("latin-1"),
+            host=host,
+            request_id=request_id(self._fields.values(b"x-request-id")),
+            fwd=appended(self._fields.joined(b"x-forwarded-for"), self.peer_ip),
+            protocol=self.scheme,
+            error=error,
+            cause=cause,
+            status=status,
+        )
+        self.router.lines.add(target.app_id, record.line())
 
     def _reject(self, status: int) -> None:
         self.write(wire.page(status, bad_request(status, wire.reason(status)), close=True))

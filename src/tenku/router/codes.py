@@ -39,6 +39,8 @@ H25_STATUS_LINE = RouterError("H25", "HTTP restriction: oversized status line", 
 H25_HEADER = RouterError("H25", "HTTP restriction: oversized header", 502)
 H25_COOKIE = RouterError("H25", "HTTP restriction: oversized cookie", 502)
 H25_CONTENT_LENGTH = RouterError("H25", "HTTP restriction: invalid content length", 502)
+# A request head over the router's limits, for an app it names (the client gets 431).
+H25_REQUEST_HEADER = RouterError("H25", "HTTP restriction: oversized request header", 431)
 H26 = RouterError("H26", "Request Error", 400)
 H26_EXPECT = RouterError("H26", "Request Error", 417)
 H27 = RouterError(
