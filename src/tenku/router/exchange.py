@@ -116,7 +116,8 @@ class Exchange:
         # A failure that came while the request was being routed (the client left).
         self._failure: Failure | None = None
         self._released = True
-        self._counted = False
+        # The app (its id's int) this request counts against (H22), once it does.
+        self._counted: int | None = None
         self._logged = False
         self._done = False
         self._failing = False
@@ -249,19 +250,19 @@ class Exchange:
             self.target = target = fresh
 
     def _count(self, target: Target) -> None:
-        if self._counted:
+        if self._counted is not None:
             return
         load, app = self.router.app_load, target.app_id.int
         count = load.get(app, 0)
         if count >= self.router.options.app_connections:
             raise Failure(H22)
         load[app] = count + 1
-        self._counted = True
+        self._counted = app
 
     def _uncount(self) -> None:
-        if self._counted and self.target is not None:
-            self._counted = False
-            load, app = self.router.app_load, self.target.app_id.int
+        app, self._counted = self._counted, None
+        if app is not None:
+            load = self.router.app_load
             count = load[app] - 1
             if count:
                 load[app] = count
