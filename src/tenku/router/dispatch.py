@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import random
@@ -46,6 +47,7 @@ def ms(seconds: float) -> int:
     return max(0, round(seconds * 1000))
 
 
+@functools.lru_cache(maxsize=4096)
 def route_key(host: str) -> str:
     """The Host header as the route table knows it: lowercased, without port or final dot."""
     host = host.strip().lower()
@@ -89,7 +91,11 @@ class Dispatcher:
     def kept(self, exchange: Exchange, target: Target) -> Upstream | None:
         """A kept connection to the dyno the request goes to, when one is idle."""
         held = self._held(exchange, target)
-        pool = self.pools.get(target.app_id, self._order(target, held)[0])
+        if held or self.quarantine:
+            backend = self._order(target, held)[0]
+        else:
+            backend = random.choice(target.backends)
+        pool = self.pools.get(target.app_id, backend)
         upstream = pool.take()
         if upstream is not None:
             exchange.connected(upstream, pool, self.loop.time(), held)

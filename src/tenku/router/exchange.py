@@ -42,7 +42,7 @@ from tenku.router.codes import (
     RouterError,
 )
 from tenku.router.dispatch import AFFINITY_COOKIE, Failure, ms, route_key
-from tenku.router.headers import ROUTER_SET, VIA, Fields, appended, request_id
+from tenku.router.headers import HOP_BY_HOP, ROUTER_SET, VIA, Fields, appended, request_id
 from tenku.router.logline import RequestRecord
 from tenku.router.options import DRAIN_LIMIT, DRAIN_TIME
 from tenku.router.routes import Target
@@ -65,10 +65,13 @@ AFFINITY_MAX_AGE = 86400
 # delimited by closing the connection (HTTP/1.0 clients), or without a body.
 Framing = Literal["length", "chunked", "close", "none"]
 
-# Headers not passed on as they came: on requests (a chunked body is chunked again, so
-# its Content-Length, if any, goes), and on responses.
-_CHUNKED_DROP = ROUTER_SET | {b"content-length"}
-_VIA = frozenset({b"via"})
+# Headers not passed on as they came, besides hop-by-hop ones: on requests, those the
+# router sets (and a chunked body's Content-Length, as it is chunked again); on responses,
+# Via (extended) and a chunked body's Content-Length.
+_REQUEST_DROP = HOP_BY_HOP | ROUTER_SET
+_CHUNKED_DROP = _REQUEST_DROP | {b"content-length"}
+_VIA = HOP_BY_HOP | {b"via"}
+_VIA_AND_LENGTH = _VIA | {b"content-length"}
 _VIA_VALUE = VIA.encode()
 # The headers the router sets on every request to a dyno (ROUTER_SET), in one format.
 _ROUTER_SET = (
@@ -81,7 +84,6 @@ _ROUTER_SET = (
     b"Connect-Time: %d\r\n"
     b"Total-Route-Time: %d\r\n"
 )
-_VIA_AND_LENGTH = frozenset({b"via", b"content-length"})
 
 
 class Exchange:
@@ -315,7 +317,7 @@ class Exchange:
     def _upstream_head(self) -> bytes:
         request = self.request
         fields = request.fields
-        headers = fields.end_to_end(_CHUNKED_DROP if request.chunked else ROUTER_SET)
+        headers = fields.end_to_end(_CHUNKED_DROP if request.chunked else _REQUEST_DROP)
         if request.chunked:
             # The body is chunked again on the way out; trailers are not passed on.
             headers.append((b"Transfer-Encoding", b"chunked"))

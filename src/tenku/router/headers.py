@@ -50,6 +50,7 @@ ROUTER_SET = frozenset(
 VIA = "1.1 vegur"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9+/=-]{20,200}")
 _NONE: list[bytes] = []
+_NO_TOKENS: frozenset[bytes] = frozenset()
 
 
 def split_tokens(header_values: Iterable[bytes]) -> set[bytes]:
@@ -99,17 +100,16 @@ class Fields:
             return ""
         return ", ".join(v.decode("latin-1").strip() for v in found if v.strip())
 
-    def tokens(self, name: bytes) -> set[bytes]:
+    def tokens(self, name: bytes) -> frozenset[bytes] | set[bytes]:
         found = self.by_name.get(name)
-        return split_tokens(found) if found else set()
+        return split_tokens(found) if found else _NO_TOKENS
 
-    def end_to_end(self, drop: frozenset[bytes] = frozenset()) -> list[Header]:
-        """The headers without hop-by-hop ones (those the Connection header names too) and
-        without `drop`."""
-        dropped = HOP_BY_HOP | drop
+    def end_to_end(self, drop: frozenset[bytes] = HOP_BY_HOP) -> list[Header]:
+        """The headers without those in `drop` (hop-by-hop ones, and any more the caller
+        adds to them) and without those the Connection header names."""
         if b"connection" in self.by_name:
-            dropped |= self.tokens(b"connection")
-        return [(k, v) for k, v in self.raw if k.lower() not in dropped]
+            drop = drop | self.tokens(b"connection")
+        return [(k, v) for k, v in self.raw if k.lower() not in drop]
 
 
 def request_id(given: list[bytes]) -> str:

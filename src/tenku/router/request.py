@@ -55,8 +55,9 @@ class Request:
         # Wall clock (X-Request-Start) and loop clock (durations) at arrival.
         self.received_at = received_at
         self.started = started
-        connection = fields.tokens(b"connection")
-        self.keep_alive = version == "1.1" and b"close" not in connection and not upgrade
+        self.keep_alive = (
+            version == "1.1" and not upgrade and b"close" not in fields.tokens(b"connection")
+        )
         self.chunked = b"chunked" in fields.tokens(b"transfer-encoding")
         lengths = fields.values(b"content-length")
         self.content_length = int(lengths[0]) if lengths and not self.chunked else 0

@@ -73,6 +73,7 @@ class Upstream(asyncio.Protocol):
         self.closed = False
         self.reading_paused = False
         self._parser: httptools.HttpResponseParser | None = None
+        self._spare: httptools.HttpResponseParser | None = None
         self._head_request = False
         self._reset()
 
@@ -90,6 +91,7 @@ class Upstream(asyncio.Protocol):
         # parsed they go to the client as they arrive, without the parser.
         self._remaining = 0
         self._bypass = False
+        self._parsed_whole = False
 
     # --- use by an exchange -------------------------------------------------------------
 
@@ -97,11 +99,15 @@ class Upstream(asyncio.Protocol):
         """Carry `exchange`'s request; its response events go to it."""
         self.exchange = exchange
         self._head_request = head_request
-        self._parser = httptools.HttpResponseParser(self)
+        parser, self._spare = self._spare, None
+        # A parser that saw its last response to the end is ready for the next one.
+        self._parser = parser or httptools.HttpResponseParser(self)
         self._reset()
         self.deadline.clear()
 
     def detach(self) -> None:
+        if self._parsed_whole:
+            self._spare = self._parser
         self.exchange = None
         self._parser = None
         self.resume()
@@ -291,6 +297,7 @@ class Upstream(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if self._head_done and self._status != 101 and not self.complete:
+            self._parsed_whole = not self._head_request
             self._completed()
 
     # --- internals ------------------------------------------------------------------
