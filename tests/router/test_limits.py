@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+import h11
 import httpx
 import pytest
 
@@ -302,3 +303,42 @@ async def test_a_head_request_gets_the_head_and_the_connection_goes_on(
         head = await conn.head()
         assert b"content-length: 10" in head.lower()
         assert await conn.exactly(10) == b"0123456789"
+
+
+async def test_expect_100_continue_goes_through_the_dyno(
+    routes: Routes, dynos: Any, router: Router
+) -> None:
+    async def continuing(call: DynoCall) -> None:
+        assert call.headers["expect"] == "100-continue"
+        await call.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
+        await call.respond(200, await call.body())
+
+    routes.add("app", [await dynos(handler=continuing)])
+    async with raw(router.http_port) as conn:
+        await conn.send(
+            b"PUT /upload HTTP/1.1\r\nHost: app.tenku.localhost\r\n"
+            b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
+        # The body goes only once the dyno has said to send it.
+        assert (await conn.head()).startswith(b"HTTP/1.1 100 ")
+        await conn.send(b"hello")
+        head = await conn.head()
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert await conn.exactly(5) == b"hello"
+
+
+async def test_a_body_ended_by_the_dyno_closing_reaches_the_client_chunked(
+    routes: Routes, dynos: Any, client: httpx.AsyncClient, log: Log
+) -> None:
+    async def old_style(call: DynoCall) -> None:
+        await call.body()
+        call.writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+        await call.writer.drain()
+
+    target = routes.add("app", [await dynos(handler=old_style)])
+    r = await client.get("/", headers=host("app"))
+    assert r.status_code == 200
+    assert r.headers["transfer-encoding"] == "chunked"
+    assert r.text == "until the end"
+    [line] = await log.wait(target)
+    assert (line["status"], line["bytes"]) == ("200", "13")
