@@ -397,5 +397,5 @@ class ClientConnection(asyncio.Protocol):
         elif self.current is not None:
             self.current.expired()
         else:
-            # Idle between requests.
-            self.transport.close()
+            # Idle between requests (or not reading what it was sent).
+            self.close()

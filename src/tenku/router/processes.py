@@ -221,6 +221,8 @@ class Workers:
         self.stopping = False
         self._publishing: asyncio.Handle | None = None
         self._watchers: set[asyncio.Task[None]] = set()
+        # The line counts of workers that died and were replaced.
+        self._retired_stats = LineStats()
         self.deliver: Callable[[list[Line]], None] = router.deliver
         routes.watch(self._routes_changed)
         if certificates is not None:
@@ -239,6 +241,7 @@ class Workers:
     @property
     def line_stats(self) -> LineStats:
         stats = LineStats()
+        stats.add(self._retired_stats)
         for worker in self.workers:
             stats.add(worker.stats)
         return stats
@@ -248,9 +251,7 @@ class Workers:
 
     async def start(self, servers: dict[str, asyncio.Server]) -> None:
         if "https" in servers:
-            if self.ssl_factory is None:
-                raise ValueError("router processes of its own need an ssl_factory for HTTPS")
-            # Made (and pickled) here, so a factory that does not work fails the start.
+            # Pickled here first, so a factory that cannot go to another process fails here.
             pickle.dumps(self.ssl_factory)
         self.listeners = [
             (scheme, sock.family, sock.getsockname())
@@ -296,7 +297,7 @@ class Workers:
 
     def _routes_changed(self, apps: Collection[uuid.UUID] | None) -> None:
         self.published.changed(apps)
-        if self._publishing is None:
+        if self._publishing is None and not self.stopping:
             # Once per loop pass, however many changes came in it.
             self._publishing = asyncio.get_running_loop().call_soon(self._publish)
 
@@ -311,7 +312,7 @@ class Workers:
             worker.send(("routes", hosts, targets))
 
     def _certificates_changed(self) -> None:
-        if self.certificates is None:
+        if self.certificates is None or self.stopping:
             return
         pems = dict(self.certificates.pems())
         for worker in self.workers:
@@ -343,6 +344,7 @@ class Workers:
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_DELAY)
             started = loop.time()
+            self._retired_stats.add(worker.stats)
             worker = self.workers[worker.slot] = Worker(self, worker.slot)
             try:
                 await worker.start()

@@ -165,6 +165,9 @@ class Router:
         if shared:
             from tenku.router.processes import Workers
 
+            if https_port is not None and ssl_factory is None:
+                raise ValueError("router processes of its own need an ssl_factory for HTTPS")
+
             # Checks the tables can be shared before anything listens.
             self._workers = Workers(self, self.processes - 1, ssl_factory)
         try:
