@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from tenku.router.client import ClientConnection
 from tenku.router.dispatch import Dispatcher, route_key
 from tenku.router.logbatch import Line, LineBatch, LineStats, to_callback
+from tenku.router.memory import keep_freed_memory
 from tenku.router.options import CLIENT_WRITE_BUFFER, RouterOptions
 from tenku.router.routes import (
     CertificateTable,
@@ -214,6 +215,7 @@ class Router:
             )
 
     def _prepare(self, ssl_context: ssl.SSLContext | None) -> None:
+        keep_freed_memory()
         if ssl_context is not None and self.certificates is not None:
             ssl_context.sni_callback = self._select_certificate
         loop = self._loop = asyncio.get_running_loop()
