@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -259,3 +260,13 @@ async def alice(api: ApiClient) -> User:
 @pytest.fixture
 async def bob(api: ApiClient) -> User:
     return await api.user("bob@example.com")
+
+
+def shell_exports(out: str) -> dict[str, str]:
+    """What `eval "$(tenku env)"` sets, read the way a POSIX shell reads it."""
+    found = {}
+    for line in out.splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            found[name] = shlex.split(value)[0]
+    return found

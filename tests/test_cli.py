@@ -19,6 +19,7 @@ from tenku.config import load_settings
 from tenku.db.engine import Database
 from tenku.db.models import Account, OtpSecret, Team, TeamMember
 from tenku.resources.account.service import find_account
+from tests.conftest import shell_exports
 
 
 @pytest.fixture
@@ -227,3 +228,99 @@ def test_users_two_factor_off(data_dir: Path) -> None:
     )
     assert result.exit_code != 0
     assert "no such user" in result.output
+
+
+def test_env_prints_what_the_heroku_cli_needs(data_dir: Path) -> None:
+    out = run(data_dir, "env", "--port", "5000")
+    values = shell_exports(out)
+    ca = str(data_dir.resolve() / "tls" / "ca.pem")
+    assert values == {
+        "HEROKU_HOST": "https://127.0.0.1:5000",
+        "HEROKU_DATA_HOST": "127.0.0.1",
+        "NODE_EXTRA_CA_CERTS": ca,
+        "HEROKU_PARTICLEBOARD_URL": "https://127.0.0.1:5000",
+        "HEROKU_BUILDPACK_REGISTRY_URL": "https://127.0.0.1:5000",
+        "DISABLE_TELEMETRY": "true",
+        "IS_HEROKU_TEST_ENV": "true",
+        "HEROKU_SKIP_ANALYTICS": "1",
+        "HEROKU_DISABLE_AUTOUPDATE": "1",
+        "HEROKU_SKIP_NEW_VERSION_CHECK": "true",
+    }
+    # Without --user the shell's own key (or the CLI's login) stays in use.
+    assert "# HEROKU_API_KEY is left as it is" in out
+
+
+def test_env_with_a_user_exports_a_new_key_of_theirs(data_dir: Path) -> None:
+    run(data_dir, "users", "create", "dev@example.com", "--password", "pw")
+    key = shell_exports(run(data_dir, "env", "--user", "dev@example.com"))["HEROKU_API_KEY"]
+    assert key.startswith("tku_")
+    listed = run(data_dir, "tokens", "list", "dev@example.com").splitlines()
+    assert any(line.endswith("\ttenku env") for line in listed)
+    again = shell_exports(run(data_dir, "env", "--user", "dev@example.com"))["HEROKU_API_KEY"]
+    assert again != key
+    result = CliRunner().invoke(
+        main, ["env", "--user", "nobody@example.com", "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code != 0
+    assert "no such user" in result.output
+
+
+def test_env_output_survives_a_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TENKU_DATABASE_URL", raising=False)
+    odd = tmp_path / "data dir with 'quotes' & $signs"
+    out = run(odd, "env", "--port", "5123")
+    shell = subprocess.run(
+        ["bash", "-c", 'eval "$1"; printf "%s\\n" "$NODE_EXTRA_CA_CERTS" "$HEROKU_HOST"', "-", out],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
+    assert shell.stdout.splitlines() == [
+        str(odd.resolve() / "tls" / "ca.pem"),
+        "https://127.0.0.1:5123",
+    ]
+
+
+def test_up_prints_the_short_setup() -> None:
+    from tenku.cli import setup_hint
+
+    settings = load_settings(data_dir=Path("/srv/tenku data"), port=6000)
+    assert setup_hint(settings).splitlines() == [
+        "  eval \"$(tenku env --user you@example.com --data-dir '/srv/tenku data' --port 6000)\"",
+        "  tenku git-setup --data-dir '/srv/tenku data' --port 6000",
+    ]
+
+
+def git_global(home: Path, key: str) -> str:
+    done = subprocess.run(
+        ["git", "config", "--global", "--get", key],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"HOME": str(home), "PATH": os.environ.get("PATH", "")},
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("cainfo", [None, "/etc/ssl/certs/ca-certificates.crt"])
+def test_git_setup_trusts_the_ca_for_this_server_only(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cainfo: str | None
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    if cainfo is None:
+        monkeypatch.delenv("GIT_SSL_CAINFO", raising=False)
+    else:
+        monkeypatch.setenv("GIT_SSL_CAINFO", cainfo)
+    result = CliRunner().invoke(
+        main, ["git-setup", "--port", "5000", "--data-dir", str(data_dir)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    ca = str(data_dir.resolve() / "tls" / "ca.pem")
+    assert git_global(home, "http.https://127.0.0.1:5000/.sslCAInfo") == ca
+    assert result.stdout == ""
+    warned = "GIT_SSL_CAINFO is set" in result.stderr
+    assert warned == (cainfo is not None)

@@ -18,6 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
     ("entry points", frozenset({"tenku.cli", "tenku.serving", "tenku.app", "tenku.asgi"})),
     ("runtime", frozenset({"tenku.runtime"})),
+    ("Data API", frozenset({"tenku.data_api"})),
     ("HTTP services", frozenset({"tenku.resources", "tenku.router"})),
     ("log store", frozenset({"tenku.logs"})),
     ("web conventions", frozenset({"tenku.web"})),
@@ -45,6 +46,7 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
                 "tenku.loops",
                 "tenku.privacy",
                 "tenku.egress",
+                "tenku.children",
             }
         ),
     ),

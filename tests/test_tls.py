@@ -17,7 +17,7 @@ from cryptography import x509
 from starlette.requests import Request
 
 import tenku.tls
-from tenku.cli import client_env
+from tenku.cli import client_env, git_ca_key
 from tenku.config import Settings
 from tenku.serving import Listener, bind, listeners, make_servers
 from tenku.storage.urls import base_url
@@ -330,7 +330,7 @@ def test_printed_environment_names_the_ca_for_the_cli_and_git(tmp_path: Path) ->
     lines = client_env(settings).splitlines()
     assert "export HEROKU_HOST=https://127.0.0.1:5000" in lines
     assert f"export NODE_EXTRA_CA_CERTS={ca}" in lines
-    assert f"git config --global http.https://127.0.0.1:5000/.sslCAInfo {ca}" in lines
+    assert git_ca_key(settings) == "http.https://127.0.0.1:5000/.sslCAInfo"
     assert "export HEROKU_BUILDPACK_REGISTRY_URL=https://127.0.0.1:5000" in lines
 
 

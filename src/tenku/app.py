@@ -96,6 +96,10 @@ RESOURCES = (
     "whitelisted_addon_service",
 )
 
+# Heroku's Data API, served on the API host (tenku.data_api): one package each, with a
+# `routes.router`.
+DATA_API = ("postgres", "redis", "maintenances", "backups")
+
 
 def render_error(err: ApiError) -> Response:
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
@@ -156,6 +160,9 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     api.add_exception_handler(RequestValidationError, _validation_error)
     for name in RESOURCES:
         module = importlib.import_module(f"tenku.resources.{name}.routes")
+        api.include_router(module.router)
+    for name in DATA_API:
+        module = importlib.import_module(f"tenku.data_api.{name}.routes")
         api.include_router(module.router)
     api.add_middleware(ConventionsMiddleware)
     return api

@@ -10,11 +10,11 @@ import signal
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """In a child, before exec: SIGTERM when the parent dies, even when it is killed
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In a child, before exec: `sig` when the parent dies, even when it is killed
     outright. (Linux only; elsewhere nothing.) The signal comes when the thread that
     started the child ends, so start children from a thread that lives as long as
     the parent needs them."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_PDEATHSIG, sig)

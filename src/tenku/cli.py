@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
+import signal
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Any, TypeVar
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenku.config import Settings, load_settings
+from tenku.config import Settings, default_data_dir, load_settings
 from tenku.db.engine import Database
 from tenku.db.migrate import upgrade
 from tenku.db.models import Account, Authorization
@@ -22,6 +27,9 @@ from tenku.mail import DeliveryError, Mailer
 from tenku.privacy import loose_files, private_dir, private_process
 from tenku.resources.oauth_authorization.schemas import MAX_EXPIRES_IN
 from tenku.tls import tls_files
+
+if TYPE_CHECKING:
+    from tenku.runtime.addon_servers import AddonServers
 
 T = TypeVar("T")
 
@@ -64,40 +72,138 @@ def main() -> None:
     """Tenku: a self-hosted platform that speaks the Heroku Platform API."""
 
 
-def client_env(settings: Settings) -> str:
-    """The exact environment the heroku CLI and git need to use this server."""
+def client_env(settings: Settings, api_key: str | None = None) -> str:
+    """The `export` lines that point the heroku CLI at this server: `eval "$(tenku env)"`."""
     url = settings.public_api_url
-    ca = tls_files(settings.data_dir).ca_cert
-    lines = [
-        f"export HEROKU_HOST={url}",
-        f"export NODE_EXTRA_CA_CERTS={ca}",
-        "export HEROKU_API_KEY=<the key printed by `tenku users create`>",
-        f"export HEROKU_PARTICLEBOARD_URL={url}",
-        f"export HEROKU_BUILDPACK_REGISTRY_URL={url}",
-        "export DISABLE_TELEMETRY=true IS_HEROKU_TEST_ENV=true HEROKU_SKIP_ANALYTICS=1",
-        "export HEROKU_DISABLE_AUTOUPDATE=1 HEROKU_SKIP_NEW_VERSION_CHECK=true",
-        "# git (once): trust Tenku's CA for this server only",
-        f"git config --global http.{url}/.sslCAInfo {ca}",
-    ]
+    values = {
+        "HEROKU_HOST": url,
+        # The CLI hands this to Node as a host name (no port: a `host:port` fails with
+        # ENOTFOUND) and keeps HEROKU_HOST's port, where Tenku serves the Data API.
+        "HEROKU_DATA_HOST": urlsplit(url).hostname or "127.0.0.1",
+        "NODE_EXTRA_CA_CERTS": str(tls_files(settings.data_dir).ca_cert),
+        "HEROKU_PARTICLEBOARD_URL": url,
+        "HEROKU_BUILDPACK_REGISTRY_URL": url,
+        "DISABLE_TELEMETRY": "true",
+        "IS_HEROKU_TEST_ENV": "true",
+        "HEROKU_SKIP_ANALYTICS": "1",
+        "HEROKU_DISABLE_AUTOUPDATE": "1",
+        "HEROKU_SKIP_NEW_VERSION_CHECK": "true",
+    }
+    if api_key is not None:
+        values["HEROKU_API_KEY"] = api_key
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+    if api_key is None:
+        lines.append(
+            "# HEROKU_API_KEY is left as it is: `tenku env --user EMAIL` makes a key, "
+            "or log in with `heroku login --interactive`"
+        )
     plain = settings.http_api_url
     if plain is not None:
         lines += [
             "# or, for clients that cannot trust the CA, plain HTTP (git stays on HTTPS):",
-            f"#   export HEROKU_HOST={plain} HEROKU_GIT_HOST={settings.git_host}",
+            f"#   export HEROKU_HOST={shlex.quote(plain)} "
+            f"HEROKU_GIT_HOST={shlex.quote(settings.git_host)}",
         ]
     return "\n".join(lines)
 
 
+def git_ca_key(settings: Settings) -> str:
+    """The git setting that trusts Tenku's CA for this server only."""
+    return f"http.{settings.public_api_url}/.sslCAInfo"
+
+
+def setup_hint(settings: Settings) -> str:
+    """The commands that point a shell's heroku CLI and git at this server."""
+    command = ["tenku"]
+    if settings.data_dir != default_data_dir().resolve():
+        command += ["--data-dir", str(settings.data_dir)]
+    if settings.host != Settings.host:
+        command += ["--host", settings.host]
+    if settings.port != Settings.port:
+        command += ["--port", str(settings.port)]
+    if settings.http_port is not None:
+        command += ["--http-port", str(settings.http_port)]
+
+    def line(*args: str) -> str:
+        return shlex.join([command[0], *args, *command[1:]])
+
+    return "\n".join(
+        [
+            f'  eval "$({line("env", "--user", "you@example.com")})"',
+            f"  {line('git-setup')}",
+        ]
+    )
+
+
+def server_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say where the server listens (the API URL clients are given)."""
+    f = click.option("--host", envvar="TENKU_HOST", help="Address to listen on (env TENKU_HOST).")(
+        f
+    )
+    f = click.option(
+        "--http-port",
+        type=int,
+        envvar="TENKU_HTTP_PORT",
+        help="Also serve plain HTTP on this port (env TENKU_HTTP_PORT).",
+    )(f)
+    return click.option(
+        "--port", type=int, envvar="TENKU_PORT", help="HTTPS port (env TENKU_PORT)."
+    )(f)
+
+
+@main.command("env")
+@data_dir_option
+@server_options
+@click.option(
+    "--user",
+    "email",
+    default=None,
+    help="Make a new API key for this account and export it as HEROKU_API_KEY.",
+)
+def env_command(
+    data_dir: Path | None,
+    port: int | None,
+    http_port: int | None,
+    host: str | None,
+    email: str | None,
+) -> None:
+    """Print the environment for the heroku CLI: eval "$(tenku env --user EMAIL)"."""
+    settings = load_settings(data_dir=data_dir, port=port, host=host, http_port=http_port)
+    key = None
+    if email is not None:
+        prepare(settings)
+        key = mint_token(settings, email, "tenku env", ["global"])
+    if not tls_files(settings.data_dir).ca_cert.exists():
+        click.echo("warning: Tenku has no certificate authority yet; `tenku up` makes it", err=True)
+    click.echo(client_env(settings, key))
+
+
+@main.command("git-setup")
+@data_dir_option
+@server_options
+def git_setup(
+    data_dir: Path | None, port: int | None, http_port: int | None, host: str | None
+) -> None:
+    """Make git trust Tenku's CA for this server (git config --global)."""
+    settings = load_settings(data_dir=data_dir, port=port, host=host, http_port=http_port)
+    ca = tls_files(settings.data_dir).ca_cert
+    key = git_ca_key(settings)
+    try:
+        subprocess.run(["git", "config", "--global", key, str(ca)], check=True)
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise click.ClickException(f"git config failed: {err}") from err
+    click.echo(f"git config --global {key} {ca}", err=True)
+    if os.environ.get("GIT_SSL_CAINFO"):
+        click.echo(
+            f"warning: GIT_SSL_CAINFO is set ({os.environ['GIT_SSL_CAINFO']}); it overrides "
+            "the line above, so pushes to Tenku fail unless it names Tenku's CA: unset it",
+            err=True,
+        )
+
+
 @main.command()
 @data_dir_option
-@click.option("--port", type=int, envvar="TENKU_PORT", help="HTTPS port (env TENKU_PORT).")
-@click.option(
-    "--http-port",
-    type=int,
-    envvar="TENKU_HTTP_PORT",
-    help="Also serve plain HTTP on this port (env TENKU_HTTP_PORT).",
-)
-@click.option("--host", envvar="TENKU_HOST", help="Address to listen on (env TENKU_HOST).")
+@server_options
 @click.option("--workers", type=int, default=1, envvar="TENKU_WORKERS", show_default=True)
 def up(
     data_dir: Path | None,
@@ -134,14 +240,16 @@ def up(
     )
     sent = f", sent through {mailer.target}" if mailer.target else ""
     click.echo(f"Mail goes to {mailer.outbox.directory}{sent} (`tenku mail list`)", err=True)
-    click.echo("Point the heroku CLI and git at it with:\n" + client_env(settings) + "\n", err=True)
+    click.echo("Point the heroku CLI and git at it with:\n" + setup_hint(settings) + "\n", err=True)
     check_sandbox(settings)
+    servers = start_addon_servers(settings)
     # Settings that other Tenku processes (workers, the runtime) read from the environment.
     os.environ.update(
         TENKU_DATA_DIR=str(settings.data_dir),
         TENKU_DATABASE_URL=settings.database_url,
         TENKU_PORT=str(settings.port),
         TENKU_HOST=settings.host,
+        **servers.env,
     )
     if settings.http_port is not None:
         os.environ["TENKU_HTTP_PORT"] = str(settings.http_port)
@@ -149,11 +257,39 @@ def up(
 
     # Exactly one build runtime, whatever the number of API workers, started again if it dies.
     runtime = Supervisor(settings, lambda: spawn(settings))
-    runtime.start()
+    # SIGTERM stops `tenku up` as ^C does (the listeners hand it on once they have stopped),
+    # so that the blocks below stop the runtime and then the add-on servers in turn.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        run(settings, workers=workers)
+        runtime.start()
+        try:
+            run(settings, workers=workers)
+        finally:
+            runtime.stop()
     finally:
-        runtime.stop()
+        # After the runtime: dynos stop while their databases still answer.
+        servers.stop()
+
+
+def _interrupt(_signal: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def start_addon_servers(settings: Settings) -> AddonServers:
+    """Start the managed add-on servers the settings ask for (and `auto` chooses)."""
+    from tenku.runtime.addon_servers import AddonServers, ServerError, providers_in_use
+
+    async def in_use(db: AsyncSession) -> set[str]:
+        return await providers_in_use(db, settings)
+
+    servers = AddonServers.choose(settings, run_db(settings, in_use))
+    try:
+        servers.start()
+    except ServerError as err:
+        raise click.ClickException(str(err)) from err
+    for line in servers.describe():
+        click.echo(f"Add-on server: {line}", err=True)
+    return servers
 
 
 def check_sandbox(settings: Settings) -> None:
@@ -318,8 +454,7 @@ def tokens_create(
     email: str, description: str, scope: str, expires_in: int | None, data_dir: Path | None
 ) -> None:
     """Mint a token for a user; prints the token alone on stdout."""
-    from tenku.resources.account.service import find_account
-    from tenku.resources.oauth_authorization.tokens import VALID_SCOPES, mint_authorization
+    from tenku.resources.oauth_authorization.tokens import VALID_SCOPES
 
     scopes = [s.strip() for s in scope.split(",") if s.strip()]
     bad = [s for s in scopes if s not in VALID_SCOPES]
@@ -327,6 +462,19 @@ def tokens_create(
         raise click.ClickException(f"unknown scope: {', '.join(bad) or '(none)'}")
     settings = load_settings(data_dir=data_dir)
     prepare(settings)
+    click.echo(mint_token(settings, email, description, scopes, expires_in))
+
+
+def mint_token(
+    settings: Settings,
+    email: str,
+    description: str,
+    scopes: list[str],
+    expires_in: int | None = None,
+) -> str:
+    """A new token for the account with this email (ClickException when there is none)."""
+    from tenku.resources.account.service import find_account
+    from tenku.resources.oauth_authorization.tokens import mint_authorization
 
     async def work(db: AsyncSession) -> str | None:
         account = await find_account(db, email)
@@ -340,7 +488,7 @@ def tokens_create(
     token = run_db(settings, work)
     if token is None:
         raise click.ClickException(f"no such user: {email}")
-    click.echo(token)
+    return token
 
 
 @tokens.command("list")

@@ -152,9 +152,17 @@ class Settings:
     # (None: `boot_timeout` plus two minutes).
     preboot_window: float | None = None
     # Add-ons: the servers the built-in providers use, and the operator's catalogue
-    # (None: `<data_dir>/addons`).
-    addon_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
-    addon_redis_url: str = "redis://127.0.0.1:6379"
+    # (None: `<data_dir>/addons`). A server is an admin URL of the operator's, "managed"
+    # (Tenku runs its own, with TLS: tenku/addons/servers.py) or "auto" (managed where the
+    # machine has the server's programs and no add-on lives on the operator's default yet).
+    addon_postgres_url: str = "auto"
+    addon_redis_url: str = "auto"
+    # The TLS ports of the managed servers, on 127.0.0.1.
+    addon_postgres_port: int = 5442
+    addon_redis_port: int = 6389
+    # Where the managed PostgreSQL's initdb and postgres are (None: the newest of
+    # /usr/lib/postgresql/*/bin, else PATH).
+    addon_postgres_bin: Path | None = None
     # "acl" (a user per add-on), "database" (a logical database each) or "auto".
     addon_redis_isolation: str = "auto"
     addon_catalog: Path | None = None
@@ -166,6 +174,12 @@ class Settings:
     # The add-on admin servers may take connections without a password, and Redis add-ons
     # may share the admin password (no ACLs): safe only where all accounts trust each other.
     addon_unsafe_admin: bool = False
+    # Heroku Postgres transfers (backups, restores, copies): how long one may run, how many
+    # MiB it may move, and where pg_dump and pg_restore are (None: the newest of
+    # /usr/lib/postgresql/<version>/bin, else PATH's).
+    pg_transfer_timeout: float = 4 * 3600.0
+    pg_transfer_max_mb: int = 20 * 1024
+    pg_bin_dir: Path | None = None
     # Mail (invitations): always written to `<data_dir>/mail/`, and sent through this SMTP
     # server when set: `smtp://[user:pass@]host:port`, `smtps://...`, `?starttls=1`.
     smtp_url: str | None = None
@@ -283,6 +297,11 @@ def load_settings(
         preboot_window=_env_optional_float("TENKU_PREBOOT_WINDOW"),
         addon_postgres_url=os.environ.get("TENKU_ADDON_POSTGRES_URL") or d["addon_postgres_url"],
         addon_redis_url=os.environ.get("TENKU_ADDON_REDIS_URL") or d["addon_redis_url"],
+        addon_postgres_port=_env_int("TENKU_ADDON_POSTGRES_PORT", d["addon_postgres_port"]),
+        addon_redis_port=_env_int("TENKU_ADDON_REDIS_PORT", d["addon_redis_port"]),
+        addon_postgres_bin=(
+            Path(pg_bin) if (pg_bin := os.environ.get("TENKU_ADDON_POSTGRES_BIN")) else None
+        ),
         addon_redis_isolation=(
             os.environ.get("TENKU_ADDON_REDIS_ISOLATION") or d["addon_redis_isolation"]
         ),
@@ -290,6 +309,9 @@ def load_settings(
         addon_partner_timeout=_env_float("TENKU_ADDON_PARTNER_TIMEOUT", d["addon_partner_timeout"]),
         addon_call_grace=_env_float("TENKU_ADDON_CALL_GRACE", d["addon_call_grace"]),
         addon_unsafe_admin=os.environ.get("TENKU_ADDON_UNSAFE_ADMIN", "") in ("1", "true", "yes"),
+        pg_transfer_timeout=_env_float("TENKU_PG_TRANSFER_TIMEOUT", d["pg_transfer_timeout"]),
+        pg_transfer_max_mb=_env_int("TENKU_PG_TRANSFER_MAX_MB", d["pg_transfer_max_mb"]),
+        pg_bin_dir=Path(bins) if (bins := os.environ.get("TENKU_PG_BIN_DIR")) else None,
         smtp_url=os.environ.get("TENKU_SMTP_URL") or None,
         mail_from=os.environ.get("TENKU_MAIL_FROM") or None,
         sms_webhook_url=os.environ.get("TENKU_SMS_WEBHOOK_URL") or None,

@@ -259,7 +259,8 @@ def _load_ca(
 
 
 def _issue(
-    files: TlsFiles,
+    cert_path: Path,
+    key_path: Path,
     ca_cert: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
     names: list[str],
@@ -307,17 +308,19 @@ def _issue(
         .sign(ca_key, hashes.SHA256())
     )
     # The key before the certificate: a reader pairing a new cert with an old key fails.
-    _write(files.key, _key_pem(key), 0o600)
-    _write(files.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    _write(key_path, _key_pem(key), 0o600)
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
-def _needs_new_cert(files: TlsFiles, ca_cert: x509.Certificate, names: list[str]) -> bool:
-    if not (files.cert.exists() and files.key.exists()):
+def _needs_new_cert(
+    cert_path: Path, key_path: Path, ca_cert: x509.Certificate, names: list[str]
+) -> bool:
+    if not (cert_path.exists() and key_path.exists()):
         return True
     try:
-        cert = x509.load_pem_x509_certificate(files.cert.read_bytes())
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         cert.verify_directly_issued_by(ca_cert)
-        key = _load_key(files.key)
+        key = _load_key(key_path)
     except (ValueError, TypeError, InvalidSignature, TlsError):
         return True
     if key.public_key() != cert.public_key():
@@ -338,25 +341,42 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_tls(settings: Settings) -> TlsFiles:
-    """Make the CA if there is none, and (re)issue the server certificate when needed."""
-    files = tls_files(settings.data_dir)
-    files.ca_cert.parent.mkdir(parents=True, exist_ok=True)
-    names = cert_hostnames(settings)
+def _certify(files: TlsFiles, cert: Path, key: Path, names: list[str], advice: str) -> bool:
+    """(Re)issue the certificate at `cert` and `key` from the CA (made now if there is none)
+    when needed; True when it did."""
     with _locked(files.ca_cert.parent):
         ca_cert, ca_key = _load_ca(files, names)
         outside = [name for name in names if not _permits(ca_cert, name)]
         if outside:
             raise TlsError(
-                f"The server certificate must cover {', '.join(outside)}, which Tenku's "
+                f"The certificate at {cert} must cover {', '.join(outside)}, which Tenku's "
                 "certificate authority may not certify: it is constrained to the names it was "
-                "made for. Either leave those names out (TENKU_TLS_HOSTNAMES, TENKU_API_URL, "
-                f"--host), or remove {files.ca_cert.parent} to make a new authority (every "
-                "client must then trust the new ca.pem)."
+                f"made for. {advice}".rstrip()
             )
-        if _needs_new_cert(files, ca_cert, names):
-            _issue(files, ca_cert, ca_key, names)
+        if not _needs_new_cert(cert, key, ca_cert, names):
+            return False
+        _issue(cert, key, ca_cert, ca_key, names)
+    return True
+
+
+def ensure_tls(settings: Settings) -> TlsFiles:
+    """Make the CA if there is none, and (re)issue the server certificate when needed."""
+    files = tls_files(settings.data_dir)
+    files.ca_cert.parent.mkdir(parents=True, exist_ok=True)
+    advice = (
+        "Either leave those names out (TENKU_TLS_HOSTNAMES, TENKU_API_URL, --host), or remove "
+        f"{files.ca_cert.parent} to make a new authority (every client must then trust the "
+        "new ca.pem)."
+    )
+    _certify(files, files.cert, files.key, cert_hostnames(settings), advice)
     return files
+
+
+def ensure_leaf(settings: Settings, cert: Path, key: Path, names: list[str]) -> bool:
+    """A server certificate from Tenku's CA at `cert` and `key` (for servers other than
+    Tenku's listeners, such as the managed add-on servers), issued again when missing,
+    near its expiry or naming other hosts. True when a new one was written."""
+    return _certify(ensure_tls(settings), cert, key, sorted(names), "")
 
 
 def _server_context() -> ssl.SSLContext:

@@ -23,8 +23,10 @@ import pytest
 import redis
 from psycopg import sql
 
+from tenku.addons.catalog import ServiceSpec
 from tenku.addons.postgres import PostgresProvider
 from tenku.addons.postgres import names_for as pg_names
+from tenku.addons.provider import ProvisionRequest
 from tenku.addons.redis import REGISTRY, RedisProvider, user_for
 from tenku.app import create_app
 from tenku.config import Settings
@@ -37,6 +39,21 @@ REDIS_ADMIN = os.environ.get("TENKU_TEST_REDIS_ADMIN", "redis://127.0.0.1:6379/0
 CLOSED_PG = "postgresql://postgres@127.0.0.1:9/postgres"
 CLOSED_REDIS = "redis://127.0.0.1:9/0"
 PARTNER_PASSWORD = "partner-secret-0123456789abcdef"
+
+
+def provision_request(
+    spec: ServiceSpec, plan: str | None = None, *, may_share_admin: bool = True
+) -> ProvisionRequest:
+    addon_id = uuid.uuid4()
+    return ProvisionRequest(
+        uuid=addon_id,
+        name=f"test-{addon_id.hex[:6]}",
+        plan=spec.plan(plan) if plan else spec.default_plan,  # type: ignore[arg-type]
+        region="tenku::local",
+        options={},
+        callback_url=f"http://127.0.0.1:5000/addons/{addon_id}",
+        may_share_admin=may_share_admin,
+    )
 
 
 def pg_exists(addon_id: uuid.UUID) -> tuple[bool, bool]:

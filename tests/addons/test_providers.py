@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
 import psycopg
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError
 
-from tenku.addons.catalog import ServiceSpec, load_catalog, parse_manifest
+from tenku.addons.catalog import load_catalog, parse_manifest
 from tenku.addons.partner import PartnerProvider
 from tenku.addons.postgres import PostgresProvider, names_for, scram_verifier
-from tenku.addons.provider import ProviderError, ProvisionRequest
+from tenku.addons.provider import ProviderError
 from tenku.addons.redis import RedisProvider, user_for
 from tenku.egress import EgressPolicy
 from tests.addons.fake_partner import FakePartner
@@ -23,6 +21,7 @@ from tests.addons.support import (
     REDIS_ADMIN,
     manifest,
     pg_exists,
+    provision_request,
     redis_user_exists,
 )
 from tests.conftest import LOOPBACK
@@ -30,21 +29,6 @@ from tests.conftest import LOOPBACK
 CATALOG = load_catalog()
 PG = CATALOG.services["heroku-postgresql"]
 REDIS = CATALOG.services["heroku-redis"]
-
-
-def _request(
-    spec: ServiceSpec, plan: str | None = None, *, may_share_admin: bool = True
-) -> ProvisionRequest:
-    addon_id = uuid.uuid4()
-    return ProvisionRequest(
-        uuid=addon_id,
-        name=f"test-{addon_id.hex[:6]}",
-        plan=spec.plan(plan) if plan else spec.default_plan,  # type: ignore[arg-type]
-        region="tenku::local",
-        options={},
-        callback_url=f"http://127.0.0.1:5000/addons/{addon_id}",
-        may_share_admin=may_share_admin,
-    )
 
 
 def test_scram_verifier_shape() -> None:
@@ -55,7 +39,7 @@ def test_scram_verifier_shape() -> None:
 
 async def test_postgres_provision_is_repeatable_and_removable() -> None:
     provider = PostgresProvider(PG_ADMIN)
-    req = _request(PG)
+    req = provision_request(PG)
     first = await provider.provision(PG, req)
     again = await provider.provision(PG, req)
     assert first.provider_id == again.provider_id == names_for(req.uuid)[0]
@@ -85,10 +69,10 @@ async def test_postgres_provision_is_repeatable_and_removable() -> None:
 
 async def test_postgres_addon_roles_reach_no_other_database() -> None:
     provider = PostgresProvider(PG_ADMIN)
-    req = _request(PG)
+    req = provision_request(PG)
     result = await provider.provision(PG, req)
     url = result.config["HEROKU_POSTGRESQL_URL"]
-    other = _request(PG)
+    other = provision_request(PG)
     neighbour = (await provider.provision(PG, other)).config["HEROKU_POSTGRESQL_URL"]
     try:
         async with await psycopg.AsyncConnection.connect(url) as conn:
@@ -114,14 +98,14 @@ async def test_postgres_addon_roles_reach_no_other_database() -> None:
 async def test_postgres_unreachable() -> None:
     provider = PostgresProvider(CLOSED_PG)
     with pytest.raises(ProviderError) as caught:
-        await provider.provision(PG, _request(PG))
+        await provider.provision(PG, provision_request(PG))
     assert caught.value.unavailable
     assert "127.0.0.1:9" in caught.value.message
 
 
 async def test_redis_acl_user() -> None:
     provider = RedisProvider(REDIS_ADMIN)
-    req = _request(REDIS)
+    req = provision_request(REDIS)
     result = await provider.provision(REDIS, req)
     user = user_for(req.uuid)
     assert result.provider_id == user
@@ -152,13 +136,13 @@ async def test_redis_acl_user() -> None:
 async def test_redis_database_mode_is_refused_where_the_admin_password_is_not_to_share() -> None:
     provider = RedisProvider(REDIS_ADMIN, isolation="database")
     with pytest.raises(ProviderError, match="no ACLs") as caught:
-        await provider.provision(REDIS, _request(REDIS, may_share_admin=False))
+        await provider.provision(REDIS, provision_request(REDIS, may_share_admin=False))
     assert caught.value.unavailable
 
 
 async def test_redis_database_mode() -> None:
     provider = RedisProvider(REDIS_ADMIN, isolation="database")
-    one, two = _request(REDIS), _request(REDIS)
+    one, two = provision_request(REDIS), provision_request(REDIS)
     a = await provider.provision(REDIS, one)
     b = await provider.provision(REDIS, two)
     assert a.provider_id != b.provider_id
@@ -177,18 +161,18 @@ async def test_redis_database_mode() -> None:
 
 async def test_redis_unreachable() -> None:
     with pytest.raises(ProviderError) as caught:
-        await RedisProvider(CLOSED_REDIS).provision(REDIS, _request(REDIS))
+        await RedisProvider(CLOSED_REDIS).provision(REDIS, provision_request(REDIS))
     assert caught.value.unavailable
 
 
 async def test_partner_adapter(partner: FakePartner) -> None:
     spec = parse_manifest(manifest(partner), "test")
     provider = PartnerProvider(timeout=5, egress=EgressPolicy.parse(LOOPBACK))
-    req = _request(spec, "async")
+    req = provision_request(spec, "async")
     pending = await provider.provision(spec, req)
     assert (pending.done, pending.config) == (False, {})
     assert pending.message == "Your resource is being prepared."
-    req = _request(spec)
+    req = provision_request(spec)
     done = await provider.provision(spec, req)
     assert done.done
     assert done.provider_id == f"res-{req.uuid}"
@@ -204,5 +188,5 @@ async def test_partner_adapter(partner: FakePartner) -> None:
         manifest(partner, api={**manifest(partner)["api"], "password": "x"}), "t"
     )
     with pytest.raises(ProviderError, match="Could not communicate with vendor") as caught:
-        await provider.provision(wrong, _request(wrong))
+        await provider.provision(wrong, provision_request(wrong))
     assert caught.value.unavailable

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -40,6 +41,7 @@ from tests.conftest import uid_base
 REPO = Path(__file__).resolve().parents[2]
 HEROKU_BIN = REPO / ".tools" / "heroku-cli" / "node_modules" / ".bin" / "heroku"
 PG_ADMIN = os.environ.get("TENKU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_ADMIN = os.environ.get("TENKU_TEST_REDIS_ADMIN", "redis://127.0.0.1:6379/0")
 V3 = "application/vnd.heroku+json; version=3"
 PASSWORD = "correct horse battery staple"
 TENKU = (sys.executable, "-m", "tenku.cli")
@@ -56,8 +58,9 @@ BAD_PORTS = frozenset(
     | {5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080}
 )
 
-# What a child process needs to run at all; everything else is set explicitly.
-PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
+# What a child process needs to run at all; everything else is set explicitly. PYTHONPATH
+# makes `python -m tenku.cli` the Tenku under test, wherever the installed one is.
+PASSTHROUGH = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -262,6 +265,9 @@ def launch(
         http_port = free_port()
     env = base_env(root)
     env["PYTHONUNBUFFERED"] = "1"
+    # The server runs the code under test, also when that is put first on the path.
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     taken = {port, http_port}
     for name in ("TENKU_ROUTER_PORT", "TENKU_ROUTER_HTTPS_PORT", "TENKU_RENDEZVOUS_PORT"):
         chosen = free_port()
@@ -273,8 +279,11 @@ def launch(
         env["TENKU_DATABASE_URL"] = database_url
     # The drain receivers and partners the tests start listen on loopback.
     env["TENKU_ALLOW_PRIVATE_TARGETS"] = "127.0.0.0/8,::1,localhost"
-    # The machine's PostgreSQL and Redis take connections without passwords.
+    # The machine's PostgreSQL and Redis take connections without passwords. The add-on
+    # tests read back what they hold there; a test of Tenku's own servers says `managed`.
     env["TENKU_ADDON_UNSAFE_ADMIN"] = "1"
+    env["TENKU_ADDON_POSTGRES_URL"] = PG_ADMIN
+    env["TENKU_ADDON_REDIS_URL"] = REDIS_ADMIN
     env["TENKU_SANDBOX_UID_BASE"] = str(uid_base())
     env.update(extra_env or {})
     live = LiveServer(backend, port, http_port, root, env, root / "server.log")
@@ -373,6 +382,9 @@ class Heroku:
             GIT_SSL_CAINFO=str(self.server.ca),
             HEROKU_PARTICLEBOARD_URL=url,
             HEROKU_BUILDPACK_REGISTRY_URL=url,
+            # The Data API (pg:*, redis:*) is on the API host. The CLI passes this value as
+            # Node's `hostname`, which takes no port: the port stays HEROKU_HOST's.
+            HEROKU_DATA_HOST=urlsplit(url).hostname or "127.0.0.1",
             DISABLE_TELEMETRY="true",
             IS_HEROKU_TEST_ENV="true",
             HEROKU_SKIP_ANALYTICS="1",

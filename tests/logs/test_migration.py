@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Integer, String, Uuid, column, insert, table, text
 
 from tenku.db.base import UTCDateTime
+from tenku.db.changes import unjournaled
 from tenku.db.engine import Database
 from tenku.db.migrate import upgrade
 from tenku.db.models import App, LogDrain
@@ -69,6 +70,7 @@ async def test_kept_lines_are_numbered_in_their_order_and_positions_follow(
     now = datetime.now(UTC)
     one, two, drain = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with database.session(write=True) as db:
+        unjournaled(db.sync_session)
         owner = await create_account(db, "owner@example.com", "a long password 1")
         await db.execute(
             insert(App),

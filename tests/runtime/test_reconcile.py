@@ -7,9 +7,11 @@ import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, insert, select, update
 
 from tenku.config import Settings
 from tenku.db.engine import Database
+from tenku.db.models import App, Dyno, RuntimeChange
 from tenku.router import Backend
 from tenku.runtime.dynos import FULL_EVERY, DynoManager
 from tenku.runtime.rendezvous import Attachment
@@ -169,3 +171,106 @@ async def test_routes_follow_domains_and_maintenance_and_deleted_apps_go(
     assert await manager.lookup(host) is None
     assert await manager.lookup("www.example.com") is None
     assert manager.scheduler.removed == [uuid.UUID(app["id"])]  # type: ignore[attr-defined]
+
+
+async def journal(database: Database) -> list[uuid.UUID | None]:
+    async with database.session(write=False) as db:
+        rows = await db.execute(select(RuntimeChange.app_id).order_by(RuntimeChange.seq))
+        return list(rows.scalars())
+
+
+async def test_a_pass_reads_only_the_journaled_apps_and_empties_the_journal(
+    alice: User, api: ApiClient, manager: DynoManager, database: Database
+) -> None:
+    one = await deployed(alice, api, "rc-j-one")
+    await deployed(alice, api, "rc-j-two")
+    await manager.reconcile()
+    await manager.reconcile()
+    assert await journal(database) == []
+
+    r = await alice.patch("/apps/rc-j-one/config-vars", json={"COLOR": "red"})
+    assert r.status_code == 200
+    assert set(await journal(database)) == {uuid.UUID(one["id"])}
+    scopes: list[set[uuid.UUID] | None] = []
+    snapshot = manager._snapshot
+
+    async def spy(scope: set[uuid.UUID] | None) -> Any:
+        scopes.append(None if scope is None else set(scope))
+        return await snapshot(scope)
+
+    manager._snapshot = spy  # type: ignore[method-assign]
+    assert await applied(manager) == ["rc-j-one"]
+    assert scopes == [{uuid.UUID(one["id"])}]
+    # With nothing journaled, a pass reads no app at all.
+    await manager.reconcile()  # the dyno row pointed at the new release
+    scopes.clear()
+    assert await applied(manager) == []
+    assert scopes == []
+    assert await journal(database) == []
+
+
+async def test_an_entry_committed_late_with_a_smaller_number_is_not_lost(
+    alice: User, api: ApiClient, manager: DynoManager, database: Database
+) -> None:
+    """PostgreSQL hands out sequence numbers at insert, so a transaction that commits
+    after a pass may carry a number below the ones that pass already applied."""
+    late = await alice.create_app("rc-late")
+    await alice.create_app("rc-early")
+    assert await applied(manager) == ["rc-early", "rc-late"]
+    r = await alice.patch("/apps/rc-early", json={"maintenance": True})
+    assert r.status_code == 200
+    async with database.session(write=True) as db:
+        await db.execute(delete(RuntimeChange))
+        await db.execute(insert(RuntimeChange).values(seq=1_000_000, app_id=None))
+        await db.commit()
+    # (every app: a full pass)
+    assert await applied(manager) == ["rc-early"]
+    async with database.session(write=True) as db:
+        await db.execute(insert(RuntimeChange).values(seq=5, app_id=uuid.UUID(late["id"])))
+        await db.execute(
+            update(App)
+            .where(App.id == uuid.UUID(late["id"]))
+            .values(maintenance=True)
+            .execution_options(runtime_apps=())
+        )
+        await db.commit()
+    assert await applied(manager) == ["rc-late"]
+    assert await journal(database) == []
+
+
+async def test_writes_name_their_apps_and_unplaceable_ones_name_every_app(
+    alice: User, api: ApiClient, database: Database
+) -> None:
+    app = await alice.create_app("rc-names")
+    app_id = uuid.UUID(app["id"])
+    async with database.session(write=True) as db:
+        await db.execute(delete(RuntimeChange))
+        await db.commit()
+    async with database.session(write=True) as db:
+        # By the app in the WHERE clause (as releases lock their app)...
+        await db.execute(update(App).where(App.id == app_id).values(release_seq=App.release_seq))
+        await db.execute(
+            update(Dyno)
+            .where(Dyno.app_id.in_([app_id]), Dyno.oneoff.is_(False))
+            .values(restart_requested=True)
+        )
+        await db.commit()
+    assert await journal(database) == [app_id]
+    async with database.session(write=True) as db:
+        # ...and where the statement does not say, every app.
+        await db.execute(update(Dyno).where(Dyno.size == "basic").values(size="basic"))
+        await db.execute(update(App).where(App.id == app_id).values(maintenance=False))
+        await db.commit()
+    assert await journal(database) == [app_id, None]
+    async with database.session(write=True) as db:
+        await db.execute(delete(RuntimeChange))
+        await db.commit()
+    # A transaction that rolls back leaves nothing behind.
+    async with database.session(write=True) as db:
+        await db.execute(update(App).where(App.id == app_id).values(maintenance=True))
+        await db.rollback()
+    assert await journal(database) == []
+    # Tables the runtime does not read are not journaled.
+    r = await alice.patch("/account", json={"name": "Alice Again"})
+    assert r.status_code == 200, r.text
+    assert await journal(database) == []

@@ -21,12 +21,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from tenku.addons.servers import postgres_endpoint
 from tenku.db.models import Dyno
 from tenku.runtime import procs, untar
 from tenku.runtime.sandbox import Sandbox
@@ -108,7 +108,7 @@ def targets(
     live: Live, victim_id: str, victim_pid: int, victim_port: int, local: Locals
 ) -> dict[str, Any]:
     data = live.settings.data_dir
-    addon = urlsplit(live.settings.addon_postgres_url)
+    addon = postgres_endpoint(live.settings).public
     return {
         "read": {
             "secret_key": str(data / "secret.key"),
@@ -127,7 +127,7 @@ def targets(
         "router_port": live.settings.router_port,
         "local_service": local.tcp.getsockname()[1],
         "local_udp": local.udp.getsockname()[1],
-        "addon_server": [addon.hostname, addon.port or 5432],
+        "addon_server": [addon.host, addon.port],
         "nudge_dir": str(data / "run"),
         "secret": SECRET,
     }

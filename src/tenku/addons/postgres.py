@@ -24,10 +24,10 @@ from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 from tenku.addons.catalog import PlanSpec, ServiceSpec
 from tenku.addons.provider import PlanChangeResult, ProviderError, ProvisionRequest, ProvisionResult
+from tenku.addons.servers import Public, postgres_public
 
 log = logging.getLogger("tenku.addons")
 CONNECT_TIMEOUT = 5
@@ -60,8 +60,32 @@ def _connection_limit(plan: PlanSpec) -> int:
     return raw if isinstance(raw, int) and not isinstance(raw, bool) else -1
 
 
+async def login_role(
+    conn: psycopg.AsyncConnection[tuple[object, ...]],
+    role: str,
+    password: str,
+    limit: int,
+    comment: str,
+) -> None:
+    """A login role with no attributes but its password and connection limit, made or,
+    if it exists, reset to that (so a repeated call is safe)."""
+    r = sql.Identifier(role)
+    exists = await (
+        await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+    ).fetchone()
+    verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+    await conn.execute(
+        sql.SQL(
+            "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            "PASSWORD {} CONNECTION LIMIT {}"
+        ).format(verb, r, sql.Literal(scram_verifier(password)), sql.Literal(limit))
+    )
+    await conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(r, sql.Literal(comment)))
+
+
 ADDON_DATABASE = r"^d[a-z2-7]{13}$"
-ADDON_ROLE = r"^u[a-z2-7]{13}$"
+# An add-on's own role, and the roles of its named credentials (`<role>_<name>`).
+ADDON_ROLE = r"^u[a-z2-7]{13}(_[a-z0-9_]+)?$"
 # Databases whose ACL still grants PUBLIC CONNECT or TEMPORARY (a NULL ACL is the default).
 OPEN_DATABASES = """
 SELECT d.datname FROM pg_database d
@@ -78,23 +102,31 @@ WHERE rolcanlogin AND NOT rolsuper AND rolname !~ %s AND rolname !~ '^pg_'
 
 
 class PostgresProvider:
-    def __init__(self, admin_url: str) -> None:
+    """`admin_url` connects to the server as a role that creates roles and databases (a
+    managed server's is a unix socket); apps' URLs point at `public` (by default where the
+    admin URL does)."""
+
+    def __init__(self, admin_url: str, public: Public | None = None) -> None:
         self.admin_url = admin_url
         self._locked_down = False
-        params = conninfo_to_dict(admin_url)
-        host = str(params.get("host") or "127.0.0.1").split(",")[0]
-        port = str(params.get("port") or "5432").split(",")[0]
-        self.host, self.port = host, port
+        self.public = public or postgres_public(admin_url)
+        self.host, self.port = self.public.host, str(self.public.port)
 
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
     def url(self, role: str, password: str, database: str) -> str:
+        # Heroku's URLs carry no sslmode: its servers refuse connections without TLS, as
+        # managed ones do. Those of an operator's server ask for it if its admin's does.
+        tls = "sslmode=require" if self.public.tls else ""
         if self.host.startswith("/"):
-            return f"postgres://{role}:{password}@/{database}?host={quote(self.host, safe='')}"
+            query = "&".join(filter(None, [f"host={quote(self.host, safe='')}", tls]))
+            return f"postgres://{role}:{password}@/{database}?{query}"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"postgres://{role}:{password}@{host}:{self.port}/{database}"
+        return f"postgres://{role}:{password}@{host}:{self.port}/{database}" + (
+            f"?{tls}" if tls else ""
+        )
 
     async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         try:
@@ -177,18 +209,7 @@ class PostgresProvider:
         comment: str,
     ) -> None:
         r, d = sql.Identifier(role), sql.Identifier(database)
-        verifier = sql.Literal(scram_verifier(password))
-        exists = await (
-            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-        ).fetchone()
-        verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-        await conn.execute(
-            sql.SQL(
-                "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                "PASSWORD {} CONNECTION LIMIT {}"
-            ).format(verb, r, verifier, sql.Literal(limit))
-        )
-        await conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(r, sql.Literal(comment)))
+        await login_role(conn, role, password, limit, comment)
         found = await (
             await conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         ).fetchone()
@@ -216,12 +237,16 @@ class PostgresProvider:
         await conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {}{}").format(sql.Identifier(database), force)
         )
-        exists = await (
-            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-        ).fetchone()
-        if exists:
-            await conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-            await conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        # The add-on's role and its named credentials' (which own nothing elsewhere).
+        found = await (
+            await conn.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname = %s OR starts_with(rolname, %s)",
+                (role, role + "_"),
+            )
+        ).fetchall()
+        for (name,) in sorted(found, key=lambda r: str(r[0]) == role):
+            await conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(str(name))))
+            await conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(str(name))))
 
     async def deprovision(self, spec: ServiceSpec, addon_id: uuid.UUID, provider_id: str) -> None:
         database, role = names_for(addon_id)

@@ -14,15 +14,16 @@ import logging
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from tenku.addons.catalog import PlanSpec, ServiceSpec
 from tenku.addons.provider import PlanChangeResult, ProviderError, ProvisionRequest, ProvisionResult
+from tenku.addons.servers import Public, redis_public
 
 log = logging.getLogger("tenku.addons")
 CONNECT_TIMEOUT = 5.0
@@ -52,6 +53,16 @@ async def _command(client: aioredis.Redis, *args: str | int) -> Any:
     return await client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
+async def _save_acl(client: aioredis.Redis) -> None:
+    """Keep the users across restarts where the server has an ACL file (a managed one
+    does); one without keeps them until it restarts, as before."""
+    try:
+        await _command(client, "ACL", "SAVE")
+    except ResponseError as exc:
+        if "ACL file" not in str(exc):
+            log.warning("Redis add-on users could not be saved: %s", exc)
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -62,18 +73,25 @@ def user_for(addon_id: uuid.UUID) -> str:
 
 
 class RedisProvider:
-    def __init__(self, admin_url: str, isolation: str = "auto") -> None:
+    """`admin_url` connects as a user that may manage ACLs (a managed server's is a unix
+    socket); apps' URLs point at `public` (by default where the admin URL does)."""
+
+    def __init__(
+        self, admin_url: str, isolation: str = "auto", public: Public | None = None
+    ) -> None:
         if isolation not in ("auto", "acl", "database"):
             raise ValueError("TENKU_ADDON_REDIS_ISOLATION must be auto, acl or database")
         self.admin_url = admin_url
         self.isolation = isolation
+        public = public or redis_public(admin_url)
+        self.scheme = "rediss" if public.tls else "redis"
+        self.host = public.host
+        self.port = public.port
         parts = urlsplit(admin_url)
-        self.scheme = parts.scheme or "redis"
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 6379
         self.admin_password = parts.password
         path = parts.path.strip("/")
-        self.admin_db = int(path) if path.isdigit() else 0
+        db = parse_qs(parts.query).get("db", [""])[0]
+        self.admin_db = int(path) if path.isdigit() else int(db) if db.isdigit() else 0
 
     @property
     def where(self) -> str:
@@ -135,6 +153,7 @@ class RedisProvider:
                         f"&{user}:*",
                         *ACL_RULES,
                     )
+                    await _save_acl(client)
                     config = {
                         f"{prefix}_URL": self._url(user, password, self.admin_db),
                         f"{prefix}_KEY_PREFIX": f"{user}:",
@@ -184,6 +203,7 @@ class RedisProvider:
                     user = user_for(addon_id)
                     # Deleting the user also disconnects its clients.
                     await _command(client, "ACL", "DELUSER", user)
+                    await _save_acl(client)
                     await self._delete_keys(client, f"{user}:*")
                 else:
                     await self._release_database(client, addon_id)
@@ -226,3 +246,12 @@ class RedisProvider:
                 if not found:
                     raise ProviderError("The Redis user of this add-on no longer exists.")
         return PlanChangeResult()
+
+    # For the Data API (tenku.data_api.redis), which reads and changes add-ons in place.
+    def admin(self) -> AbstractAsyncContextManager[aioredis.Redis]:
+        """An admin connection; an unreachable server is a ProviderError (unavailable)."""
+        return self._admin()
+
+    async def mode(self, client: aioredis.Redis) -> str:
+        """How add-ons are kept apart on this server: "acl" or "database"."""
+        return await self._mode(client)

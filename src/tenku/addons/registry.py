@@ -45,9 +45,11 @@ class AddonRegistry:
 
     def _make(self, kind: str) -> AddonProvider:
         if kind == "postgresql":
-            return PostgresProvider(self.settings.postgres_url)
+            pg = self.settings.postgres
+            return PostgresProvider(pg.admin_url, pg.public)
         if kind == "redis":
-            return RedisProvider(self.settings.redis_url, self.settings.redis_isolation)
+            kv = self.settings.redis
+            return RedisProvider(kv.admin_url, self.settings.redis_isolation, kv.public)
         return PartnerProvider(
             self.settings.partner_timeout, EgressPolicy.parse(self.settings.allow_private_targets)
         )

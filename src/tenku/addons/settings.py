@@ -8,13 +8,14 @@ from urllib.parse import urlsplit
 
 from psycopg.conninfo import conninfo_to_dict
 
+from tenku.addons.servers import Endpoint, postgres_endpoint, redis_endpoint
 from tenku.config import Settings
 
 
 @dataclass(frozen=True)
 class AddonSettings:
-    postgres_url: str
-    redis_url: str
+    postgres: Endpoint
+    redis: Endpoint
     # "acl" (a user per add-on), "database" (a logical database each) or "auto".
     redis_isolation: str
     catalog_path: Path
@@ -26,8 +27,8 @@ class AddonSettings:
     @classmethod
     def of(cls, settings: Settings) -> AddonSettings:
         return cls(
-            postgres_url=settings.addon_postgres_url,
-            redis_url=settings.addon_redis_url,
+            postgres=postgres_endpoint(settings),
+            redis=redis_endpoint(settings),
             redis_isolation=settings.addon_redis_isolation,
             catalog_path=settings.addon_catalog or settings.data_dir / "addons",
             api_url=settings.public_api_url.rstrip("/"),
@@ -37,13 +38,16 @@ class AddonSettings:
         )
 
     def admin_has_password(self, provider: str) -> bool:
-        """Whether the built-in provider's admin URL carries a password (without one, the
-        server trusts whoever connects from here, and dynos connect from here)."""
+        """Whether the built-in provider's admin needs a password (without one, the server
+        trusts whoever connects from here, and dynos connect from here). A managed server's
+        admin connects through a socket only Tenku may reach."""
         if provider == "postgresql":
+            if self.postgres.managed:
+                return True
             try:
-                return bool(conninfo_to_dict(self.postgres_url).get("password"))
+                return bool(conninfo_to_dict(self.postgres.admin_url).get("password"))
             except Exception:
                 return False
         if provider == "redis":
-            return bool(urlsplit(self.redis_url).password)
+            return self.redis.managed or bool(urlsplit(self.redis.admin_url).password)
         return True

@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+# And journals the apps whose desired state it changed, for the runtime.
+from tenku.db import changes as _changes  # noqa: F401
+
 # Every session of every process that opens the database moves the auth generation.
 from tenku.db import generation as _generation  # noqa: F401
 

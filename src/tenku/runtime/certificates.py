@@ -58,6 +58,10 @@ class CertificateRows:
     # ssl_cert_id -> (endpoint id, chain, sealed key)
     material: dict[uuid.UUID, tuple[uuid.UUID, str, str]] = field(default_factory=dict)
 
+    def apps(self) -> set[uuid.UUID]:
+        """The apps with an endpoint: only their domains can be served a certificate."""
+        return {e.app_id for e in self.endpoints}
+
 
 class Certificates:
     def __init__(self, settings: Settings) -> None:

@@ -20,9 +20,9 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 
 from tenku.config import Settings
 from tenku.db.base import utcnow
@@ -35,6 +35,7 @@ from tenku.db.models import (
     Dyno,
     Formation,
     Release,
+    RuntimeChange,
     Slug,
 )
 from tenku.db.models.dyno import COMPLETE, STARTING
@@ -55,11 +56,16 @@ from tenku.runtime.scheduler import (
 from tenku.storage.blobs import BlobStore
 
 log = logging.getLogger("tenku.runtime.dynos")
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 POLL = 1.0
 FLUSH = 0.2
-# Every this many passes, every app's state is applied again, changed or not.
+# Every this many passes, every app's state is read and applied again, changed or not.
 FULL_EVERY = 30
+# A pass for more changed apps than this reads every app instead (one query each).
+MAX_PARTIAL = 500
+# Journal entries deleted per statement (well under SQLite's bound-parameter limit).
+FORGET_BATCH = 500
 # A pass reads every app's desired state: under a stream of writes (each nudges), passes
 # run at most this often instead of back to back, leaving the CPU to the API.
 PASS_GAP = 0.1
@@ -83,6 +89,8 @@ _Line = tuple[uuid.UUID, str, str, str, datetime]
 class _Pending:
     states: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     gone: set[uuid.UUID] = field(default_factory=set)
+    # The app of each dyno in `states` and `gone`.
+    apps: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     lines: list[_Line] = field(default_factory=list)
     chars: int = 0
     # Lines dropped per app, and when the first of them was logged.
@@ -220,6 +228,8 @@ class _Snapshot:
     domains: list[DomainRow] = field(default_factory=list)
     specs: dict[uuid.UUID, ReleaseSpec] = field(default_factory=dict)
     certificates: CertificateRows = field(default_factory=CertificateRows)
+    # Apps whose current slug could not be had yet: read again on the next pass.
+    unready: set[uuid.UUID] = field(default_factory=set)
 
 
 @dataclass
@@ -279,8 +289,7 @@ class DynoManager:
         )
         self._flusher_task: asyncio.Task[None] | None = None
         self._routes: dict[str, _Route] = {}
-        # The same routes by app, and who hears of their changes (the router's processes).
-        self._by_app: dict[uuid.UUID, _Route] = {}
+        # Who hears of changes to the routes (the router's other processes).
         self._route_watchers: list[Callable[[Collection[uuid.UUID] | None], None]] = []
         # The router's certificate table (apps' own certificates by host name).
         self.certificates = Certificates(settings)
@@ -290,6 +299,10 @@ class DynoManager:
         self._specs: dict[uuid.UUID, ReleaseSpec] = {}
         self._seen: dict[uuid.UUID, tuple[Any, ...]] = {}
         self._app_routes: dict[uuid.UUID, _Route] = {}
+        self._domains: dict[uuid.UUID, list[DomainRow]] = {}
+        # The host names each app holds in `_routes`.
+        self._hosts: dict[uuid.UUID, list[str]] = {}
+        self._unready: set[uuid.UUID] = set()
         self._passes = 0
         # How many app states have been handed to the scheduler (benchmarks read it).
         self.applied = 0
@@ -360,6 +373,7 @@ class DynoManager:
         port: int | None = None,
         pgid: int | None = None,
     ) -> None:
+        self._pending.apps[dyno_id] = app_id
         self._pending.states[dyno_id] = {
             "state": state,
             "port": port,
@@ -369,6 +383,7 @@ class DynoManager:
         }
 
     async def dyno_gone(self, app_id: uuid.UUID, dyno_id: uuid.UUID) -> None:
+        self._pending.apps[dyno_id] = app_id
         self._pending.gone.add(dyno_id)
         self._pending.states.pop(dyno_id, None)
 
@@ -403,7 +418,7 @@ class DynoManager:
             for dyno_id, values in pending.states.items():
                 await db.execute(
                     update(Dyno)
-                    .where(Dyno.id == dyno_id)
+                    .where(Dyno.id == dyno_id, Dyno.app_id == pending.apps[dyno_id])
                     .values(**values)
                     .execution_options(synchronize_session=False)
                 )
@@ -411,7 +426,10 @@ class DynoManager:
                 await db.execute(
                     delete(Dyno)
                     .where(Dyno.id.in_(pending.gone))
-                    .execution_options(synchronize_session=False)
+                    .execution_options(
+                        synchronize_session=False,
+                        runtime_apps={pending.apps[d] for d in pending.gone},
+                    )
                 )
             await db.commit()
 
@@ -447,7 +465,7 @@ class DynoManager:
         bounds (or, when they failed too often, not at all); what is not put back is
         counted as dropped, and its L10 line goes with the next write."""
         later = self._pending
-        self._pending = _Pending(states=later.states, gone=later.gone)
+        self._pending = _Pending(states=later.states, gone=later.gone, apps=later.apps)
         for line in failed.lines:
             if keep:
                 self._pending.add(line)
@@ -480,31 +498,128 @@ class DynoManager:
     async def reconcile(self, *, full: bool = False) -> None:
         """Bring the scheduler and the formation's dyno rows in line with the database.
 
-        Every pass reads, for every app, the narrow columns its desired state is made of,
-        and rebuilds and applies the state only of the apps where any of them changed (of
-        all apps when `full`, and on every FULL_EVERY-th pass as a safety net). A
-        release's spec (its config and slug) never changes, so it is read once.
+        A pass reads the journal of changed apps (tenku/db/changes.py) and re-reads the
+        desired state of those apps only; it rebuilds and applies the state of the ones
+        where any of it changed. Every app is read when `full`, on the first pass, when the
+        journal names every app or too many, and on every FULL_EVERY-th pass as a safety
+        net. A release's spec (its config and slug) never changes, so it is read once.
         """
         self._passes += 1
+        seqs, changed = await self._journal()
         full = full or self._passes % FULL_EVERY == 1
-        snap = await self._snapshot()
+        scope: set[uuid.UUID] | None = None
+        if not full and changed is not None:
+            scope = changed | self._unready
+            if len(scope) > MAX_PARTIAL:
+                scope = None
+        if scope is not None and not scope:
+            await self._forget(seqs)
+            return
+        snap = await self._snapshot(scope)
         plan = _Plan()
         for app_id, name, maintenance in snap.apps:
             self._plan_app(plan, snap, app_id, name, maintenance, full)
-        self._set_routes(plan.routes, snap.domains)
-        await self.certificates.apply(snap.certificates, snap.domains, self._app_of)
+        domains: dict[uuid.UUID, list[DomainRow]] = defaultdict(list)
+        for row in snap.domains:
+            domains[row[1]].append(row)
+        # Routes follow the database at once, whatever happens to the rest of the pass.
+        self._place(plan.routes, domains, scope)
+        with_certificates = snap.certificates.apps()
+        await self.certificates.apply(
+            snap.certificates,
+            [row for app_id in with_certificates for row in self._domains.get(app_id, ())],
+            self._app_of,
+        )
         if plan.writes or plan.deletes or plan.cleared:
-            await self._write_rows(plan.writes, plan.deletes, plan.cleared, plan.current)
+            await self._write_rows(
+                plan.writes,
+                plan.deletes,
+                plan.cleared,
+                plan.current,
+                {state.app_id for state in plan.states},
+            )
         if plan.states and self.sandbox is not None and self.sandbox.refuses_shared_use:
             plan.states = await self._unless_shared(plan.states)
         for state in plan.states:
             await self.scheduler.apply(state)
-        for gone in self.scheduler.apps() - set(plan.routes):
+        running = self.scheduler.apps()
+        for gone in (running if scope is None else running & scope) - self._app_routes.keys():
             await self.scheduler.remove(gone)
         # Only once all of it is done: a pass that failed is redone for the same apps.
-        self._seen = plan.seen
-        self._app_routes = plan.routes
+        if scope is None:
+            self._seen = plan.seen
+        else:
+            for app_id in scope:
+                self._seen.pop(app_id, None)
+            self._seen.update(plan.seen)
+        self._unready = snap.unready
         self.applied += len(plan.states)
+        await self._forget(seqs)
+
+    def _place(
+        self,
+        routes: dict[uuid.UUID, _Route],
+        domains: dict[uuid.UUID, list[DomainRow]],
+        scope: set[uuid.UUID] | None,
+    ) -> None:
+        """The route table (host name to app) after a pass over the apps in `scope` (every
+        app when None): each app's default host, and its custom domains where they do not
+        shadow a default host."""
+        before = {app_id: self._hosts.get(app_id) for app_id in scope or ()}
+        if scope is None:
+            self._routes, self._hosts = {}, {}
+            self._app_routes, self._domains = {}, {}
+        for app_id in scope or ():
+            for host in self._hosts.pop(app_id, ()):
+                if (found := self._routes.get(host)) is not None and found.app_id == app_id:
+                    del self._routes[host]
+            self._app_routes.pop(app_id, None)
+            self._domains.pop(app_id, None)
+        base = self.settings.base_domain
+        for app_id, route in routes.items():
+            default = f"{route.app_name}.{base}"
+            self._routes[default] = route
+            self._hosts[app_id] = [default]
+            self._app_routes[app_id] = route
+        for app_id, route in routes.items():
+            rows = domains.get(app_id, [])
+            self._domains[app_id] = rows
+            for hostname, _, _ in rows:
+                host = hostname.lower()
+                if host not in self._routes:
+                    self._routes[host] = route
+                    self._hosts[app_id].append(host)
+        # The router's other processes: a change of which hosts route where is looked at
+        # whole; otherwise only the apps of the pass can have changed.
+        moved = scope is None or any(self._hosts.get(a) != hosts for a, hosts in before.items())
+        self._routes_changed(None if moved else scope)
+
+    async def _journal(self) -> tuple[list[int], set[uuid.UUID] | None]:
+        """The journal's entries: their numbers, and the apps they name (None: every app)."""
+        async with self.db.session(write=False) as db:
+            conn = await db.connection()
+            rows = (await conn.execute(select(RuntimeChange.seq, RuntimeChange.app_id))).all()
+        apps: set[uuid.UUID] | None = set()
+        for _, app_id in rows:
+            if app_id is None:
+                apps = None
+            elif apps is not None:
+                apps.add(app_id)
+        return [row[0] for row in rows], apps
+
+    async def _forget(self, seqs: list[int]) -> None:
+        """Delete the entries a pass applied; entries committed since (even with smaller
+        numbers, as PostgreSQL's sequences allow) stay for the next pass."""
+        if not seqs:
+            return
+        async with self.db.session(write=True) as db:
+            for start in range(0, len(seqs), FORGET_BATCH):
+                await db.execute(
+                    delete(RuntimeChange).where(
+                        RuntimeChange.seq.in_(seqs[start : start + FORGET_BATCH])
+                    )
+                )
+            await db.commit()
 
     def _plan_app(
         self,
@@ -599,54 +714,31 @@ class DynoManager:
         plan.deletes.extend(row.id for dyno_name, row in rows.items() if dyno_name not in wanted)
         return ids
 
-    def _set_routes(self, app_routes: dict[uuid.UUID, _Route], domains: list[DomainRow]) -> None:
-        """Route by this pass's table from now on; watchers hear which apps changed."""
-        routes = self._route_table(app_routes, domains)
-        old_hosts = {host: route.app_id for host, route in self._routes.items()}
-        new_hosts = {host: route.app_id for host, route in routes.items()}
-        previous = self._by_app
-        self._routes, self._by_app = routes, app_routes
-        if new_hosts != old_hosts:
-            self._routes_changed(None)
-            return
-        # A pass keeps an unchanged app's route object: only changed ones are new.
-        changed = {a for a, route in app_routes.items() if previous.get(a) is not route}
-        changed.update(previous.keys() - app_routes.keys())
-        if changed:
-            self._routes_changed(changed)
-
-    def _route_table(
-        self, app_routes: dict[uuid.UUID, _Route], domains: list[DomainRow]
-    ) -> dict[str, _Route]:
-        """Host name to app: every app's default host, then custom domains not shadowing one."""
-        base = self.settings.base_domain
-        routes = {f"{r.app_name}.{base}": r for r in app_routes.values()}
-        for hostname, app_id, _ in domains:
-            owned = app_routes.get(app_id)
-            if owned is not None and hostname.lower() not in routes:
-                routes[hostname.lower()] = owned
-        return routes
-
     def _app_of(self, host: str) -> uuid.UUID | None:
         route = self._routes.get(host)
         return route.app_id if route is not None else None
 
-    async def _snapshot(self) -> _Snapshot:
+    async def _snapshot(self, scope: set[uuid.UUID] | None) -> _Snapshot:
+        """The desired state of the apps in `scope` (of every app when None)."""
         snap = _Snapshot()
+
+        def of(stmt: _S, column: Any) -> _S:
+            return stmt if scope is None else stmt.where(column.in_(scope))
+
         async with self.db.session(write=False) as db:
             # Plain Core rows: nothing here needs the ORM's identity map, which costs more
             # than the query on every pass.
             conn = await db.connection()
             for app_id, name, maintenance in (
-                await conn.execute(select(App.id, App.name, App.maintenance))
+                await conn.execute(of(select(App.id, App.name, App.maintenance), App.id))
             ).all():
                 snap.apps.append((app_id, name, maintenance))
-            latest = (
+            latest = of(
                 select(Release.app_id, func.max(Release.version).label("version"))
                 .where(Release.status == "succeeded")
-                .group_by(Release.app_id)
-                .subquery()
-            )
+                .group_by(Release.app_id),
+                Release.app_id,
+            ).subquery()
             for app_id, release_id in (
                 await conn.execute(
                     select(Release.app_id, Release.id).join(
@@ -658,29 +750,40 @@ class DynoManager:
                 snap.current[app_id] = release_id
             for app_id, kind, quantity, size, command in (
                 await conn.execute(
-                    select(
+                    of(
+                        select(
+                            Formation.app_id,
+                            Formation.type,
+                            Formation.quantity,
+                            Formation.size,
+                            Formation.command,
+                        ),
                         Formation.app_id,
-                        Formation.type,
-                        Formation.quantity,
-                        Formation.size,
-                        Formation.command,
                     )
                 )
             ).all():
                 snap.formations[app_id].append((kind, quantity, size, command))
             for app_id, feature in (
                 await conn.execute(
-                    select(AppFeatureState.app_id, AppFeatureState.name).where(
-                        AppFeatureState.enabled.is_(True)
+                    of(
+                        select(AppFeatureState.app_id, AppFeatureState.name).where(
+                            AppFeatureState.enabled.is_(True)
+                        ),
+                        AppFeatureState.app_id,
                     )
                 )
             ).all():
                 snap.features[app_id].add(feature)
-            for row in (await conn.execute(select(*_DynoRow.COLUMNS))).all():
+            for row in (await conn.execute(of(select(*_DynoRow.COLUMNS), Dyno.app_id))).all():
                 dyno = _DynoRow.of(row)
                 snap.dynos[dyno.app_id].append(dyno)
             for hostname, app_id, endpoint_id in (
-                await conn.execute(select(Domain.hostname, Domain.app_id, Domain.sni_endpoint_id))
+                await conn.execute(
+                    of(
+                        select(Domain.hostname, Domain.app_id, Domain.sni_endpoint_id),
+                        Domain.app_id,
+                    )
+                )
             ).all():
                 snap.domains.append((hostname, app_id, endpoint_id))
             snap.certificates = await self.certificates.read(conn)
@@ -697,13 +800,16 @@ class DynoManager:
                 ).scalars():
                     slugs[found.id] = found
         live = set(snap.current.values())
-        self._specs = {rid: spec for rid, spec in self._specs.items() if rid in live}
+        if scope is None:
+            self._specs = {rid: spec for rid, spec in self._specs.items() if rid in live}
         for release in releases:
             slug = slugs.get(release.slug_id) if release.slug_id else None
             spec = await self._release_spec(release, slug)
             # A slug whose tarball is not to be had yet is looked for again on the next pass.
             if slug is None or spec.slug_path is not None:
                 self._specs[release.id] = spec
+            else:
+                snap.unready.add(release.app_id)
             snap.specs[release.id] = spec
         snap.specs.update(self._specs)
         return snap
@@ -729,7 +835,9 @@ class DynoManager:
         deletes: list[uuid.UUID],
         cleared: list[uuid.UUID],
         current: dict[uuid.UUID, ReleaseSpec],
+        apps: set[uuid.UUID],
     ) -> None:
+        """`apps`: the apps these rows belong to (for the journal)."""
         async with self.db.session(write=True) as db:
             for write in writes:
                 release = current.get(write.app_id)
@@ -765,14 +873,14 @@ class DynoManager:
                 await db.execute(
                     delete(Dyno)
                     .where(Dyno.id.in_(deletes))
-                    .execution_options(synchronize_session=False)
+                    .execution_options(synchronize_session=False, runtime_apps=apps)
                 )
             if cleared:
                 await db.execute(
                     update(Dyno)
                     .where(Dyno.id.in_(cleared), Dyno.oneoff.is_(False))
                     .values(restart_requested=False, stop_requested=False)
-                    .execution_options(synchronize_session=False)
+                    .execution_options(synchronize_session=False, runtime_apps=apps)
                 )
             await db.commit()
 
@@ -789,7 +897,7 @@ class DynoManager:
         return {host: route.app_id for host, route in self._routes.items()}
 
     def target(self, app_id: uuid.UUID) -> Target | None:
-        route = self._by_app.get(app_id)
+        route = self._app_routes.get(app_id)
         return None if route is None else self._target(route)
 
     def watch(self, changed: Callable[[Collection[uuid.UUID] | None], None]) -> None:

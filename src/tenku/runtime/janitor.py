@@ -11,6 +11,8 @@ janitor runs in the one runtime of an installation and removes:
   expired, unless a build still waiting to run, or an app setup still under way, needs one;
 - git repositories and build caches of apps that no longer exist, and cached slugs
   whose slug row is gone;
+- Postgres backup dumps no live backup names (their app deleted, or a deletion whose
+  removal of the dump did not go through);
 - half-written uploads that a crash left behind.
 
 Nothing is removed the first time it looks unneeded: it must still look so on the next
@@ -34,7 +36,7 @@ from sqlalchemy import select
 
 from tenku.config import Settings
 from tenku.db.engine import Database
-from tenku.db.models import App, AppSetup, Build, Slug
+from tenku.db.models import App, AppSetup, Build, PgTransfer, Slug
 from tenku.loops import Passes, Periodic
 from tenku.resources.git.routes import repos_root
 from tenku.runtime.builder import GIT_KEY_PREFIX
@@ -51,6 +53,7 @@ SOURCE_KEEP = 2.0 * DEFAULT_TTL
 # An upload still being written after a day was cut off by a crash.
 PARTIAL_KEEP = 86400.0
 SLUG_PREFIX = "slugs/"
+BACKUP_PREFIX = "backups/"
 SOURCE_PREFIXES = ("sources/", GIT_KEY_PREFIX)
 
 
@@ -62,6 +65,7 @@ class Swept:
     repos: int = 0
     build_caches: int = 0
     slug_caches: int = 0
+    backups: int = 0
 
     @property
     def total(self) -> int:
@@ -72,6 +76,7 @@ class Swept:
             + self.repos
             + self.build_caches
             + self.slug_caches
+            + self.backups
         )
 
 
@@ -81,6 +86,7 @@ class _Known:
     slugs: frozenset[uuid.UUID]
     slug_keys: frozenset[str]
     waiting_sources: frozenset[str]
+    backup_keys: frozenset[str]
 
 
 def _partial(key: str) -> bool:
@@ -147,13 +153,15 @@ class Janitor(Periodic):
             suspects.add(tag)
             return False
 
-        for prefix in (SLUG_PREFIX, *SOURCE_PREFIXES):
+        for prefix in (SLUG_PREFIX, BACKUP_PREFIX, *SOURCE_PREFIXES):
             for key, mtime in await self.blobs.listing(prefix):
                 age = now - mtime
                 if _partial(key):
                     needed, kind = age < PARTIAL_KEEP, "partial"
                 elif prefix == SLUG_PREFIX:
                     needed, kind = key in known.slug_keys or age < self.grace, "slugs"
+                elif prefix == BACKUP_PREFIX:
+                    needed, kind = key in known.backup_keys or age < self.grace, "backups"
                 else:
                     keep = max(self.source_keep, self.grace)
                     needed, kind = key in known.waiting_sources or age < keep, "sources"
@@ -178,6 +186,15 @@ class Janitor(Periodic):
         async with self.db.session(write=False) as db:
             apps = frozenset((await db.execute(select(App.id))).scalars())
             slugs = list((await db.execute(select(Slug.id, Slug.blob_key))).all())
+            backups = frozenset(
+                (
+                    await db.execute(
+                        select(PgTransfer.blob_key).where(
+                            PgTransfer.blob_key.is_not(None), PgTransfer.deleted_at.is_(None)
+                        )
+                    )
+                ).scalars()
+            )
             waiting = list(
                 (
                     await db.execute(
@@ -209,6 +226,7 @@ class Janitor(Periodic):
             slugs=frozenset(slug_id for slug_id, _ in slugs),
             slug_keys=frozenset(key for _, key in slugs if key),
             waiting_sources=frozenset(sources),
+            backup_keys=frozenset(k for k in backups if k),
         )
 
     async def _dirs(

@@ -74,7 +74,7 @@ def kill_leftovers(pgid: int, marker: str) -> int:
     return killed
 
 
-async def _pump(stream: asyncio.StreamReader | None, name: str, sink: Sink) -> None:
+async def pump(stream: asyncio.StreamReader | None, name: str, sink: Sink) -> None:
     if stream is None:
         return
     partial = b""
@@ -113,7 +113,7 @@ async def run(
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
     )
-    pumps = asyncio.gather(_pump(proc.stdout, "STDOUT", sink), _pump(proc.stderr, "STDERR", sink))
+    pumps = asyncio.gather(pump(proc.stdout, "STDOUT", sink), pump(proc.stderr, "STDERR", sink))
     try:
         if on_start is not None:
             await on_start(proc.pid)

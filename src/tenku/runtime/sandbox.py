@@ -39,6 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
+
+from tenku.addons.servers import postgres_endpoint, redis_endpoint
 from tenku.config import Settings
 from tenku.egress import EgressPolicy
 from tenku.runtime import cgroups, procs, untar
@@ -270,10 +273,11 @@ def reach_of(settings: Settings) -> Reach:
         ),
     ]
     services: set[tuple[str, int]] = set()
-    for url, port in ((settings.addon_postgres_url, 5432), (settings.addon_redis_url, 6379)):
-        with contextlib.suppress(ValueError):
-            parts = urlsplit(url)
-            services |= _resolved(parts.hostname or "localhost", (parts.port or port,))
+    for endpoint in (postgres_endpoint, redis_endpoint):
+        with contextlib.suppress(ValueError, psycopg.Error):
+            public = endpoint(settings).public
+            if not public.host.startswith("/"):
+                services |= _resolved(public.host, (public.port,))
     for entry in entries:
         try:
             found = _endpoints(entry)
@@ -288,6 +292,95 @@ def reach_of(settings: Settings) -> Reach:
         services=tuple(sorted(services)),
         networks=EgressPolicy.of(settings).networks,
     )
+
+
+def write_identity(directory: Path, uid: int, user: str, home: str) -> None:
+    """/etc/passwd and /etc/group as a confined process sees them: root, its user, nobody."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "passwd").write_text(
+        "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"{user}:x:{uid}:{uid}:{user}:{home}:/bin/bash\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+    (directory / "group").write_text(f"root:x:0:\n{user}:x:{uid}:\nnogroup:x:65534:\n")
+    for f in (directory / "passwd", directory / "group"):
+        f.chmod(0o644)
+
+
+def confine(
+    argv: Sequence[str],
+    *,
+    bwrap: str,
+    setpriv: str,
+    uid: int,
+    identity: Path,
+    writable: Sequence[Path],
+    readable: Sequence[Path] = (),
+    system: Sequence[Path] = (),
+    cwd: Path | None = None,
+    hostname: str = "dyno",
+    own_ipc: bool = True,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """`argv` under bubblewrap as `uid`: the system (and `system`) read-only, `/etc` pared
+    down (with `identity`'s passwd and group), only `readable` and `writable` of the rest, its
+    own pid namespace, no capabilities. `extra` bwrap arguments come after `/proc`, `/dev`
+    and the private `/tmp`; `own_ipc=False` keeps the host's System V IPC (a server's shared
+    memory interlock must see its predecessor's)."""
+    args = [bwrap, "--die-with-parent", "--unshare-pid"]
+    if own_ipc:
+        args.append("--unshare-ipc")
+    args += ["--unshare-uts", "--unshare-cgroup-try", "--hostname", hostname[:63]]
+    for top in TOP_LEVEL:
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for d in SYSTEM_DIRS:
+        args += ["--ro-bind-try", d, d]
+    made: set[Path] = set()
+
+    def parents_of(path: Path) -> list[str]:
+        # bwrap would make missing parents mode 0700 (root's), which the confined uid
+        # could not pass through.
+        out: list[str] = []
+        for parent in reversed(path.parents):
+            if parent != Path("/") and parent not in made:
+                made.add(parent)
+                out += ["--perms", "0755", "--dir", str(parent)]
+        return out
+
+    args += parents_of(Path("/etc/x"))
+    for name in ETC:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--ro-bind", str(identity / "passwd"), "/etc/passwd"]
+    args += ["--ro-bind", str(identity / "group"), "/etc/group"]
+    for p in system:
+        args += [*parents_of(p), "--ro-bind", str(p), str(p)]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += [*parents_of(Path("/var/tmp")), "--perms", "1777", "--tmpfs", "/var/tmp"]
+    args += ["--perms", "1777", "--tmpfs", "/tmp"]
+    made.add(Path("/tmp"))
+    args += extra
+    for p in readable:
+        args += [*parents_of(p), "--ro-bind", str(p), str(p)]
+    for p in writable:
+        args += [*parents_of(p), "--bind", str(p), str(p)]
+    if cwd is not None:
+        args += ["--chdir", str(cwd)]
+    return [
+        *args,
+        "--",
+        setpriv,
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+        *argv,
+    ]
 
 
 class Sandbox:
@@ -401,17 +494,7 @@ class Sandbox:
         return self.state_dir / "etc" / str(uid)
 
     def _write_identity(self, uid: int) -> None:
-        """/etc/passwd and /etc/group as the sandbox shows them: root, the app's user, nobody."""
-        d = self._identity_dir(uid)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "passwd").write_text(
-            "root:x:0:0:root:/root:/usr/sbin/nologin\n"
-            f"{USER}:x:{uid}:{uid}:{USER}:/app:/bin/bash\n"
-            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-        )
-        (d / "group").write_text(f"root:x:0:\n{USER}:x:{uid}:\nnogroup:x:65534:\n")
-        for f in (d / "passwd", d / "group"):
-            f.chmod(0o644)
+        write_identity(self._identity_dir(uid), uid, USER, "/app")
 
     # --- directories ------------------------------------------------------------------
 
@@ -488,67 +571,21 @@ class Sandbox:
             return list(argv)
         assert self.bwrap is not None
         assert self.setpriv is not None
-        args = [
-            self.bwrap,
-            "--die-with-parent",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--hostname",
-            (hostname or "dyno")[:63],
-        ]
-        for top in TOP_LEVEL:
-            if os.path.islink(top):
-                args += ["--symlink", os.readlink(top), top]
-            elif os.path.isdir(top):
-                args += ["--ro-bind", top, top]
-        for d in SYSTEM_DIRS:
-            args += ["--ro-bind-try", d, d]
-        made: set[Path] = set()
-
-        def parents_of(path: Path) -> list[str]:
-            # bwrap would make missing parents mode 0700 (root's), which the app's uid
-            # could not pass through.
-            out: list[str] = []
-            for parent in reversed(path.parents):
-                if parent != Path("/") and parent not in made:
-                    made.add(parent)
-                    out += ["--perms", "0755", "--dir", str(parent)]
-            return out
-
-        args += parents_of(Path("/etc/x"))
-        for name in ETC:
-            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         identity = self._identity_dir(uid)
         if not (identity / "passwd").exists():
             self._write_identity(uid)
-        args += ["--ro-bind", str(identity / "passwd"), "/etc/passwd"]
-        args += ["--ro-bind", str(identity / "group"), "/etc/group"]
-        for p in self.paths:
-            args += [*parents_of(p), "--ro-bind", str(p), str(p)]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        args += [*parents_of(Path("/var/tmp")), "--perms", "1777", "--tmpfs", "/var/tmp"]
-        args += ["--perms", "1777", "--tmpfs", "/tmp"]
-        made.add(Path("/tmp"))
-        for p in readable:
-            args += [*parents_of(p), "--ro-bind", str(p), str(p)]
-        for p in writable:
-            args += [*parents_of(p), "--bind", str(p), str(p)]
-        if cwd is not None:
-            args += ["--chdir", str(cwd)]
-        args += [
-            "--",
-            self.setpriv,
-            f"--reuid={uid}",
-            f"--regid={uid}",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--no-new-privs",
-            "--",
-            *argv,
-        ]
+        args = confine(
+            argv,
+            bwrap=self.bwrap,
+            setpriv=self.setpriv,
+            uid=uid,
+            identity=identity,
+            writable=writable,
+            readable=readable,
+            system=self.paths,
+            cwd=cwd,
+            hostname=hostname or "dyno",
+        )
         # The process joins its cgroup before bwrap starts, so nothing it forks escapes; the
         # umask is the usual one again (Tenku's own keeps its files private).
         files = [str(f) for f in group.procs_files] if group is not None else []

@@ -41,7 +41,7 @@ def expected_sha256(checksum: str | None) -> str | None:
     return digest
 
 
-def _client_tls(settings: Settings) -> ssl.SSLContext:
+def client_tls(settings: Settings) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     # Trust Tenku's own CA as well, for source URLs served by another Tenku host.
     from tenku.tls import tls_files
@@ -66,7 +66,7 @@ async def _download(url: str, dest: Path, settings: Settings) -> None:
     size = 0
     async with (
         EgressPolicy.of(settings).client(
-            timeout=timeout, follow_redirects=True, verify=_client_tls(settings)
+            timeout=timeout, follow_redirects=True, verify=client_tls(settings)
         ) as client,
         client.stream("GET", url) as response,
     ):

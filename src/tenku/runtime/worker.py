@@ -52,6 +52,7 @@ from tenku.runtime.dynos import DynoManager
 from tenku.runtime.janitor import Janitor
 from tenku.runtime.local import LocalOptions, LocalScheduler
 from tenku.runtime.output import STDERR, OutputWriter
+from tenku.runtime.pg_transfers import TransferRunner
 from tenku.runtime.procs import kill_leftovers
 from tenku.runtime.promotions import Promoter
 from tenku.runtime.rendezvous import RendezvousServer
@@ -113,6 +114,7 @@ class Runtime:
         self._janitor: Janitor | None = None
         self._addons: AddonSweeper | None = None
         self.promoter: Promoter | None = None
+        self.pg_transfers: TransferRunner | None = None
         self._setups: SetupRunner | None = None
         self._poll_interval = poll_interval
         self.run_dynos = run_dynos
@@ -142,6 +144,16 @@ class Runtime:
             await self.recover()
             self.promoter = Promoter(self.db, self.id, self._poll_interval, self._released)
             await self.promoter.recover()
+            self.pg_transfers = TransferRunner(
+                self.settings,
+                self.db,
+                self.build_settings.blobs,
+                registry,
+                self.id,
+                poll_interval=self._poll_interval,
+            )
+            await self.pg_transfers.recover()
+            self.pg_transfers.start()
             # Only the runtime that owns the data directory delivers, so no line goes twice.
             self._drains = DrainForwarder(self.settings, self.db)
             self._drains.start()
@@ -180,6 +192,10 @@ class Runtime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.pg_transfers is not None:
+            # Running backups, restores and copies fail: none can be resumed half-way.
+            await self.pg_transfers.stop()
+            self.pg_transfers = None
         if self.promoter is not None:
             # A promotion it was carrying out stays claimed: the next runtime resumes it.
             await self.promoter.stop()
@@ -215,6 +231,8 @@ class Runtime:
             self._addons.wake()
         if self.promoter is not None:
             self.promoter.wake()
+        if self.pg_transfers is not None:
+            self.pg_transfers.wake()
         if self._setups is not None:
             self._setups.wake()
         if self.dynos is not None:
@@ -518,12 +536,22 @@ class Supervisor:
 
     The new runtime takes over from the dead one as after any crash: it fails the builds
     the old one left, kills what is left of its processes, and starts the formation's dynos
-    again (`Runtime.recover`, `DynoManager.recover`).
+    again (`Runtime.recover`, `DynoManager.recover`). The managed add-on servers are kept
+    running the same way (`name` and `stopper` say what they are and how they stop).
     """
 
-    def __init__(self, settings: Settings, spawner: Callable[[], subprocess.Popen[bytes]]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        spawner: Callable[[], subprocess.Popen[bytes]],
+        *,
+        name: str = "the runtime",
+        stopper: Callable[[subprocess.Popen[bytes], float], None] = stop_spawned,
+    ) -> None:
         self.settings = settings
         self.spawner = spawner
+        self.name = name
+        self.stopper = stopper
         self.restarts = 0
         self._stopping = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -541,7 +569,17 @@ class Supervisor:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                self._proc = self.spawner()
+                try:
+                    self._proc = self.spawner()
+                except Exception:
+                    up_log.exception(
+                        "%s could not be started; trying again in %.0f s", self.name, delay
+                    )
+                    self._proc = None
+            if self._proc is None:
+                self._stopping.wait(delay)
+                delay = min(delay * 2, MAX_DELAY)
+                continue
             started = time.monotonic()
             status = self._proc.wait()
             if self._stopping.is_set():
@@ -550,14 +588,17 @@ class Supervisor:
                 # Asked to stop (SIGTERM, or ^C reaching the whole process group while
                 # `tenku up` shuts down): not a crash.
                 up_log.warning(
-                    "the runtime (pid %d) stopped; it starts again with `tenku up`", self._proc.pid
+                    "%s (pid %d) stopped; it starts again with `tenku up`",
+                    self.name,
+                    self._proc.pid,
                 )
                 return
             if time.monotonic() - started >= STEADY:
                 delay = FIRST_DELAY
             self.restarts += 1
             up_log.error(
-                "the runtime (pid %d) exited with status %d; starting it again in %.0f s",
+                "%s (pid %d) exited with status %d; starting it again in %.0f s",
+                self.name,
                 self._proc.pid,
                 status,
                 delay,
@@ -570,5 +611,5 @@ class Supervisor:
             self._stopping.set()
             proc = self._proc
         if proc is not None:
-            stop_spawned(proc, grace)
+            self.stopper(proc, grace)
         self._thread.join()

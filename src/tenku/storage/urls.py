@@ -48,7 +48,8 @@ def slug_subject(slug_id: object) -> str:
     return f"{SLUG_REF}{slug_id}"
 
 
-def _ours(settings: Settings, url: str) -> bool:
+def is_ours(settings: Settings, url: str) -> bool:
+    """Whether `url` is on this installation's API (either listener)."""
     origin = urlsplit(url)
     for base in (settings.public_api_url, settings.http_api_url):
         if base is None:
@@ -65,7 +66,7 @@ def subject_of(settings: Settings, signer: Signer, url: str, method: str = "GET"
     Lets the platform read a blob it serves straight from the store instead of
     downloading it from itself.
     """
-    if not _ours(settings, url):
+    if not is_ours(settings, url):
         return None
     path = urlsplit(url).path
     if not path.startswith(PREFIX):

@@ -56,7 +56,10 @@ def unversioned(path: str) -> bool:
 # open the OAuth approval page; testing tools read the OpenAPI document. None of them
 # sends Heroku's Accept header.
 UNVERSIONED_PATHS = frozenset({"/oauth/token", "/oauth/authorize", "/openapi.json"})
-UNVERSIONED_PREFIXES: tuple[str, ...] = ("/blobs/", "/streams/", "/healthz")
+# Heroku's Data API (tenku.data_api) versions itself in its paths; the CLI sends the
+# Platform API's Accept header there, other clients need not.
+DATA_API_PREFIXES = ("/client/v11/", "/postgres/v0/", "/redis/v0/", "/data/")
+UNVERSIONED_PREFIXES: tuple[str, ...] = ("/blobs/", "/streams/", "/healthz", *DATA_API_PREFIXES)
 
 
 def check_version(accept: str) -> None:

@@ -9,7 +9,13 @@ from tenku.db.models.account import (
     OAuthClient,
     RateLimitBucket,
 )
-from tenku.db.models.addon import Addon, AddonAttachment, AddonToken, ReleaseAddonVars
+from tenku.db.models.addon import (
+    Addon,
+    AddonAttachment,
+    AddonToken,
+    PostgresCredential,
+    ReleaseAddonVars,
+)
 from tenku.db.models.app import (
     App,
     AppFeatureState,
@@ -27,6 +33,7 @@ from tenku.db.models.buildpack import BuildpackInstallation
 from tenku.db.models.drain import DrainCursor
 from tenku.db.models.dyno import Dyno
 from tenku.db.models.log import LogLine, LogStream
+from tenku.db.models.pg_transfer import PgTransfer, PgTransferSchedule
 from tenku.db.models.pipeline import (
     Pipeline,
     PipelineCoupling,
@@ -34,7 +41,7 @@ from tenku.db.models.pipeline import (
     PipelinePromotionTarget,
 )
 from tenku.db.models.release import Release, Slug
-from tenku.db.models.runtime import RuntimeBeat
+from tenku.db.models.runtime import RuntimeBeat, RuntimeChange
 from tenku.db.models.second_factor import (
     AuthThrottle,
     OtpSecret,
@@ -74,15 +81,19 @@ __all__ = [
     "OAuthClient",
     "OtpSecret",
     "PasswordReset",
+    "PgTransfer",
+    "PgTransferSchedule",
     "Pipeline",
     "PipelineCoupling",
     "PipelinePromotion",
     "PipelinePromotionTarget",
+    "PostgresCredential",
     "RateLimitBucket",
     "RecoveryCode",
     "Release",
     "ReleaseAddonVars",
     "RuntimeBeat",
+    "RuntimeChange",
     "Slug",
     "SmsCode",
     "SniEndpoint",

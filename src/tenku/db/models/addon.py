@@ -56,6 +56,23 @@ class AddonAttachment(Timestamps, Base):
     name: Mapped[str] = mapped_column(String(64))
 
 
+class PostgresCredential(Timestamps, Base):
+    """A named credential of a built-in Postgres add-on: a login role of its own that may
+    connect to the add-on's database (the default credential is the add-on's own role)."""
+
+    __tablename__ = "postgres_credentials"
+    __table_args__ = (UniqueConstraint("addon_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    addon_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("addons.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(64))
+    # Sealed with the row's id (tenku.storage.sealing): `pg:credentials:url` shows it.
+    password: Mapped[str] = mapped_column(Text)
+
+
 class AddonToken(Base):
     """Credentials a partner holds for one add-on: a grant, access and refresh tokens."""
 

@@ -15,7 +15,7 @@ from tenku.addons.catalog import ActionSpec, Catalog, PlanSpec, ServiceSpec
 from tenku.addons.naming import renamed
 from tenku.db.models import Addon, AddonAttachment, App
 from tenku.ids import EPOCH, stable_id
-from tenku.resources.addon.schemas import ActionOut, AddonOut, BilledPriceOut
+from tenku.resources.addon.schemas import ActionOut, AddonOut, BilledPriceOut, BillingEntityOut
 from tenku.resources.addon_attachment.schemas import AttachedAddonOut, AttachmentOut
 from tenku.resources.addon_service.schemas import AddonServiceOut
 from tenku.resources.common import Ref
@@ -166,6 +166,7 @@ async def render_addons(
                     contract=addon.billed_contract,
                     unit=addon.billed_unit,
                 ),
+                billing_entity=BillingEntityOut(id=app.id, name=app.name, type="app"),
                 config_vars=(
                     exposed_vars(addon, billing_names[addon.id])
                     if shown_state == "provisioned"

@@ -46,13 +46,22 @@ class BilledPriceOut(Out):
     unit: str
 
 
+class BillingEntityOut(Out):
+    id: uuid.UUID
+    name: str
+    type: str
+
+
 class AddonOut(Out):
-    # The reference types `actions` as one object; `state`, `billed_price` and
-    # `provision_message` are read by today's CLI though the reference lacks them.
+    # The reference types `actions` as one object; `state`, `billed_price`,
+    # `billing_entity` and `provision_message` are read by today's CLI though the
+    # reference lacks them.
     actions: ActionOut
     addon_service: Ref | AddonServiceOut
     app: Ref
     billed_price: BilledPriceOut | None = None
+    # Who pays: always the add-on's app here (`redis:cli` reads its config vars by name).
+    billing_entity: BillingEntityOut | None = None
     config_vars: list[str]
     created_at: Timestamp
     id: uuid.UUID

@@ -39,15 +39,17 @@ async def owners(
     if team_ids:
         rows = await db.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
         teams.update((row[0], Ref.model_construct(id=row[0], name=row[1])) for row in rows)
+    # One body per owner and team, shared by their apps (a page is mostly one owner's).
+    refs: dict[uuid.UUID, tuple[AccountRef, Ref | None]] = {}
+    for team_id, team in teams.items():
+        refs[team_id] = (team_owner(team, settings), team)
+    for owner_id, email in emails.items():
+        refs[owner_id] = (AccountRef.model_construct(email=email, id=owner_id), None)
     found: dict[uuid.UUID, tuple[AccountRef, Ref | None]] = {}
     for app in apps:
-        if app.organization_id is not None:
-            team = teams[app.organization_id]
-            found[app.id] = (team_owner(team, settings), team)
-        else:
-            assert app.owner_id is not None
-            owner = AccountRef.model_construct(email=emails[app.owner_id], id=app.owner_id)
-            found[app.id] = (owner, None)
+        holder = app.organization_id if app.organization_id is not None else app.owner_id
+        assert holder is not None
+        found[app.id] = refs[holder]
     return found
 
 

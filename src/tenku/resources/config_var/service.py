@@ -82,7 +82,9 @@ async def update_config(
             f"Config vars are limited to {MAX_CONFIG_BYTES // 1024} kB per app (keys and "
             "values together); this change would go beyond it."
         )
-    await replace_config(db, app.id, own)
+    await replace_config(db, app.id, own, managed)
     config = {**own, **managed}
-    await releases.create_release(db, app, user, describe(changes), config=config)
+    await releases.create_release(
+        db, app, user, describe(changes), config=config, addon_vars=managed
+    )
     return dict(sorted(config.items()))

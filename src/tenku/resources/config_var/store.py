@@ -45,9 +45,16 @@ async def current_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
     return dict(sorted(config.items()))
 
 
-async def replace_config(db: AsyncSession, app_id: uuid.UUID, config: dict[str, str]) -> None:
-    """Make `config` the app's own vars; names an attachment provides are not stored."""
-    managed = await attachment_config(db, app_id)
+async def replace_config(
+    db: AsyncSession,
+    app_id: uuid.UUID,
+    config: dict[str, str],
+    managed: dict[str, str] | None = None,
+) -> None:
+    """Make `config` the app's own vars; names an attachment provides (`managed`, read
+    here unless the caller has just read them) are not stored."""
+    if managed is None:
+        managed = await attachment_config(db, app_id)
     await db.execute(delete(ConfigVar).where(ConfigVar.app_id == app_id))
     db.add_all(
         ConfigVar(app_id=app_id, key=k, value=v) for k, v in config.items() if k not in managed

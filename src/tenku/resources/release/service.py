@@ -54,9 +54,11 @@ async def create_release(
     description: str,
     *,
     config: dict[str, str] | None = None,
+    addon_vars: dict[str, str] | None = None,
     slug_id: uuid.UUID | None = None,
     status: str = "succeeded",
 ) -> Release:
+    """`addon_vars`: the app's attachment vars, when the caller has just read them."""
     if slug_id is None:
         # A config or add-on release runs the code already released, as on Heroku.
         slug_id = (
@@ -87,12 +89,20 @@ async def create_release(
     app.released_at = now
     await db.flush()
     # Remembered so a rollback restores the app's own vars and leaves add-on vars alone.
-    from_addons = sorted(k for k in await attachment_config(db, app.id) if k in config)
+    if addon_vars is None:
+        addon_vars = await attachment_config(db, app.id)
+    from_addons = sorted(k for k in addon_vars if k in config)
     if from_addons:
         db.add(ReleaseAddonVars(release_id=release.id, keys=from_addons))
         await db.flush()
-    await logs.append(db, app.id, "heroku", "api", f"{description} by {user.email}")
-    await logs.append(db, app.id, "heroku", "api", f"Release v{version} created by {user.email}")
+    await logs.append_many(
+        db,
+        app.id,
+        [
+            ("heroku", "api", f"{description} by {user.email}", now),
+            ("heroku", "api", f"Release v{version} created by {user.email}", now),
+        ],
+    )
     return release
 
 

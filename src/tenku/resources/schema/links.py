@@ -83,13 +83,14 @@ class Link:
 
 
 def api_routes(routes: Iterable[Any]) -> list[APIRoute]:
-    """Every APIRoute of an application, included routers unwrapped, in routing order."""
+    """Every APIRoute of an application the schemas describe (not the Data API's), included
+    routers unwrapped, in routing order."""
     found: list[APIRoute] = []
     for route in routes:
         nested = getattr(route, "original_router", None)
         if nested is not None:
             found += api_routes(nested.routes)
-        elif isinstance(route, APIRoute):
+        elif isinstance(route, APIRoute) and route.include_in_schema:
             found.append(route)
     return found
 

@@ -1,0 +1,1 @@
+"""Heroku Postgres backups, restores, copies and backup schedules (`pg:backups*`, `pg:copy`)."""

@@ -1,0 +1,1 @@
+"""Heroku Data's maintenances (`data:maintenances:*`): none is ever scheduled here."""
