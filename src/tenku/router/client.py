@@ -27,6 +27,7 @@ from tenku.router.logline import RequestRecord
 from tenku.router.options import DRAIN_TIME, MAX_AHEAD, MAX_LINE, MAX_REQUEST_HEAD
 from tenku.router.pages import bad_request
 from tenku.router.request import Request
+from tenku.router.wire import Chunk
 
 if TYPE_CHECKING:
     from tenku.router.proxy import Router
@@ -185,11 +186,11 @@ class ClientConnection(asyncio.Protocol):
 
     # --- what the exchange asks of its client -------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Chunk) -> None:
         if self.transport is not None and not self.gone:
             self.transport.write(data)
 
-    def writelines(self, data: list[bytes]) -> None:
+    def writelines(self, data: list[Chunk]) -> None:
         if self.transport is not None and not self.gone:
             self.transport.writelines(data)
 

@@ -47,6 +47,7 @@ from tenku.router.logline import RequestRecord
 from tenku.router.options import DRAIN_LIMIT, DRAIN_TIME
 from tenku.router.routes import Target
 from tenku.router.tunnel import Tunnel
+from tenku.router.wire import Chunk
 
 if TYPE_CHECKING:
     from tenku.router.client import ClientConnection
@@ -128,7 +129,7 @@ class Exchange:
         self._switch: tuple[bytes, Fields] | None = None
         self._framing: Framing = "none"
         self._close_after = False
-        self._out: list[bytes] = []
+        self._out: list[Chunk] = []
 
     # --- starting -----------------------------------------------------------------------
 
@@ -340,9 +341,9 @@ class Exchange:
         start = b"%s %s HTTP/1.1" % (request.method, request.target)
         return wire.head(start, headers, router_set)
 
-    def _framed(self, chunks: list[bytes]) -> list[bytes]:
+    def _framed(self, chunks: list[bytes]) -> list[Chunk]:
         if not self.request.chunked:
-            return chunks
+            return list(chunks)
         return [part for data in chunks for part in wire.chunk(data)]
 
     def _forward(self, data: bytes) -> None:
@@ -416,7 +417,7 @@ class Exchange:
             tail += b"Set-Cookie: %s\r\n" % self.affinity_cookie
         return tail
 
-    def response_body(self, data: bytes) -> None:
+    def response_body(self, data: Chunk) -> None:
         if not self._attempting or self._framing == "none":
             return
         if self._framing == "chunked":
@@ -453,7 +454,7 @@ class Exchange:
         else:
             self.client.writelines(out)
 
-    def upgraded(self, ahead: bytes) -> None:
+    def upgraded(self, ahead: Chunk) -> None:
         """The dyno switched protocols (101): from now on the two sockets are a tunnel."""
         upstream, pool, switch = self.upstream, self.pool, self._switch
         if not self._attempting or upstream is None or pool is None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tenku.router.client import ClientConnection
     from tenku.router.upstream import Upstream
+    from tenku.router.wire import Chunk
 
 
 class Tunnel:
@@ -30,7 +31,7 @@ class Tunnel:
         self.upstream.write(data)
         self._touch()
 
-    def from_dyno(self, data: bytes) -> None:
+    def from_dyno(self, data: Chunk) -> None:
         self.client.write(data)
         self._touch()
 

@@ -39,8 +39,10 @@ from tenku.router.options import (
     RouterOptions,
 )
 from tenku.router.routes import Backend
+from tenku.router.wire import Chunk
 
 if TYPE_CHECKING:
+    from tenku.router.client import ClientConnection
     from tenku.router.exchange import Exchange
     from tenku.router.tunnel import Tunnel
 
@@ -61,7 +63,34 @@ class _Unsolicited(Exception):
     pass
 
 
-class Upstream(asyncio.Protocol):
+class ReadBuffer:
+    """The buffer every dyno connection of a router process reads into, one read at a time.
+
+    A read is handed on as a view of it, without a copy. Once the read is dealt with, the
+    buffer is read into again only if nothing it holds is still waiting to be written (a
+    client that could not take it all at once); otherwise the next read gets a new one.
+    """
+
+    SIZE = 1024 * 1024
+
+    def __init__(self) -> None:
+        self._view: memoryview | None = None
+
+    def get(self) -> memoryview:
+        if self._view is None:
+            self._view = memoryview(bytearray(self.SIZE))
+        return self._view
+
+    def done(self, client: ClientConnection | None) -> None:
+        """The last read was dealt with; `client` is where it went, if anywhere."""
+        if client is None:
+            return
+        transport = client.transport
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size():
+            self._view = None
+
+
+class Upstream(asyncio.BufferedProtocol):
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
@@ -112,11 +141,11 @@ class Upstream(asyncio.Protocol):
         self._parser = None
         self.resume()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Chunk) -> None:
         if self.transport is not None and not self.closed:
             self.transport.write(data)
 
-    def writelines(self, data: list[bytes]) -> None:
+    def writelines(self, data: list[Chunk]) -> None:
         if self.transport is not None and not self.closed:
             self.transport.writelines(data)
 
@@ -174,7 +203,22 @@ class Upstream(asyncio.Protocol):
         elif self.exchange is not None:
             self.exchange.upstream_writable(True)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.pool.pools.reader.get()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        reader = self.pool.pools.reader
+        data = reader.get()[:nbytes]
+        tunnel, exchange = self.tunnel, self.exchange
+        try:
+            self.data_received(data)
+        finally:
+            if tunnel is not None:
+                reader.done(tunnel.client)
+            elif exchange is not None:
+                reader.done(exchange.client)
+
+    def data_received(self, data: memoryview) -> None:
         if self.tunnel is not None:
             self.tunnel.from_dyno(data)
             return
@@ -190,7 +234,7 @@ class Upstream(asyncio.Protocol):
             exchange.flush()
 
     def _receive(
-        self, exchange: Exchange, parser: httptools.HttpResponseParser, data: bytes
+        self, exchange: Exchange, parser: httptools.HttpResponseParser, data: memoryview
     ) -> None:
         if self._bypass:
             self._pass_body(exchange, data)
@@ -221,7 +265,7 @@ class Upstream(asyncio.Protocol):
         elif self._remaining > 0 and not self.complete and self.exchange is exchange:
             self._bypass = True
 
-    def _pass_body(self, exchange: Exchange, data: bytes) -> None:
+    def _pass_body(self, exchange: Exchange, data: memoryview) -> None:
         left = self._remaining
         if len(data) > left:
             # More than the response holds: this connection cannot carry another request.
@@ -439,6 +483,7 @@ class Pools:
         self.options = options
         # Keyed by plain values: UUID and dataclass hashes are Python code, run per request.
         self._pools: dict[tuple[int, str, str, int], Pool] = {}
+        self.reader = ReadBuffer()
         # Requests waiting in any of an app's queues.
         self.waiting: defaultdict[int, int] = defaultdict(int)
 

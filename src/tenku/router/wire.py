@@ -11,6 +11,9 @@ import http
 
 from tenku.router.headers import Header
 
+# Body bytes as they are passed on: a read of its own, or a view of the read buffer.
+Chunk = bytes | memoryview
+
 CRLF = b"\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 
@@ -33,7 +36,7 @@ def status_line(status: int, phrase: bytes) -> bytes:
     return b"HTTP/1.1 %d %s" % (status, phrase)
 
 
-def chunk(data: bytes) -> list[bytes]:
+def chunk(data: Chunk) -> list[Chunk]:
     """`data` as one chunk of a chunked body, for writelines (no copy of `data`)."""
     return [b"%X\r\n" % len(data), data, CRLF]
 
