@@ -342,3 +342,45 @@ async def test_a_body_ended_by_the_dyno_closing_reaches_the_client_chunked(
     assert r.text == "until the end"
     [line] = await log.wait(target)
     assert (line["status"], line["bytes"]) == ("200", "13")
+
+
+async def test_bodies_stay_intact_for_clients_that_read_slowly(
+    routes: Routes, log: Log, dynos: Any
+) -> None:
+    """Reads from dynos share one buffer: what a slow client has not taken yet must not be
+    overwritten by the next read, for it or for anyone else. The router's other processes
+    run on uvloop, whose writes keep a view of what they could not send at once (the test
+    loop's copy it); with a dozen connections over three processes, they serve some."""
+    body = hashlib.sha256(b"seed").digest() * (4 * 1024 * 1024 // 32)
+    digest = hashlib.sha256(body).hexdigest()
+
+    async def big(call: DynoCall) -> None:
+        await call.body()
+        await call.respond(200, body)
+
+    target = routes.add("app", [await dynos(handler=big)])
+    router = Router(routes, log, processes=3)
+    await router.start("127.0.0.1", 0, None)
+
+    async def fetch(pause: float) -> str:
+        async with raw(router.http_port) as conn:
+            await conn.send(b"GET /big HTTP/1.1\r\nHost: app.tenku.localhost\r\n\r\n")
+            await conn.head()
+            received = hashlib.sha256()
+            left = len(body)
+            while left:
+                chunk = await conn.exactly(min(left, 64 * 1024))
+                received.update(chunk)
+                left -= len(chunk)
+                # A client slower than the dyno: the router holds what it cannot take.
+                await asyncio.sleep(pause)
+            return received.hexdigest()
+
+    try:
+        await router.sync()
+        digests = await asyncio.gather(*(fetch(0.001 * (i % 3)) for i in range(12)))
+        assert set(digests) == {digest}
+        await log.wait(target, 12)
+        assert router.line_stats().delivered == 12
+    finally:
+        await router.stop()
