@@ -3,11 +3,12 @@
     .venv/bin/python bench/router_bench.py [--quick] [--duration SECONDS] [--concurrency N]
 
 Starts a tiny ASGI backend under uvicorn, and Tenku's Router in a process of its own
-routing bench.tenku.localhost to that backend. Then loads the backend directly and
+routing bench.tenku.localhost to that backend, first with one router process, then with
+two sharing the port (TENKU_ROUTER_PROCESSES). For each, loads the backend directly and
 through the router with the same client, for a small response and a 1 MiB one, and
-prints requests/s and latency side by side, followed by the router process's memory
-(VmHWM/VmRSS from /proc, so Linux only). It only prints; see bench/README.md for how
-to read the output.
+prints requests/s and latency side by side, followed by the router processes' memory
+(VmHWM/VmRSS from /proc, so Linux only) and what became of their log lines. It only
+prints; see bench/README.md for how to read the output.
 
 The same file is the entry point of both servers (`--serve-backend`, `--serve-router`),
 so the router runs in the process layout the measurement needs and nowhere else.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import platform
@@ -28,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -62,6 +64,10 @@ STARTUP_TIMEOUT = 30.0
 # A worker gives up after this many failed requests in a row (server gone, say).
 MAX_FAILURES_IN_A_ROW = 20
 MIB = 1024 * 1024
+# The router is measured with each of these process counts (TENKU_ROUTER_PROCESSES).
+PROCESSES = (1, 2)
+# How often the router process writes its line counters for the benchmark to read.
+STATS_INTERVAL = 0.2
 
 
 # --- the backend (runs in its own process) --------------------------------------------
@@ -116,20 +122,54 @@ def serve_backend(port: int) -> None:
 
 
 class FixedRoutes:
-    """A route table with one app whose one web dyno is the backend."""
+    """A route table with one app whose one web dyno is the backend (a RouteFeed, so the
+    router's other processes get it too)."""
 
-    def __init__(self, target: Target) -> None:
-        self.target = target
+    def __init__(self, app: Target) -> None:
+        self.app = app
 
     async def lookup(self, host: str) -> Target | None:
-        return self.target if host == ROUTE_HOST else None
+        return self.find(host)
+
+    def find(self, host: str) -> Target | None:
+        return self.app if host == ROUTE_HOST else None
+
+    def hosts(self) -> dict[str, uuid.UUID]:
+        return {ROUTE_HOST: self.app.app_id}
+
+    def target(self, app_id: uuid.UUID) -> Target | None:
+        return self.app if app_id == self.app.app_id else None
+
+    def watch(self, changed: Callable[[Collection[uuid.UUID] | None], None]) -> None:
+        """The table never changes."""
 
 
-def discard_log(_app_id: uuid.UUID, _line: str) -> None:
-    """The router still formats every log line; nothing stores it."""
+class CountingLog:
+    """Where the router's lines go: counted (as the runtime would queue them for the
+    database), and then dropped."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def __call__(self, _app_id: uuid.UUID, _line: str) -> None:
+        self.lines += 1
 
 
-async def run_router(port: int, backend_port: int) -> None:
+def write_stats(path: Path, router: Router, sink: CountingLog) -> None:
+    stats = router.line_stats()
+    data = {
+        "sink": sink.lines,
+        "delivered": stats.delivered,
+        "batches": stats.batches,
+        "dropped": stats.dropped,
+        "workers": router.worker_pids(),
+    }
+    part = path.with_suffix(".part")
+    part.write_text(json.dumps(data))
+    part.replace(path)
+
+
+async def run_router(port: int, backend_port: int, processes: int, stats: Path) -> None:
     target = Target(
         app_id=uuid.uuid4(),
         app_name="bench",
@@ -138,24 +178,29 @@ async def run_router(port: int, backend_port: int) -> None:
         web_state="up",
         config={},
     )
-    router = Router(FixedRoutes(target), discard_log)
+    sink = CountingLog()
+    router = Router(FixedRoutes(target), sink, processes=processes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await router.start(HOST, port, None)
     try:
-        await stop.wait()
+        while not stop.is_set():
+            write_stats(stats, router, sink)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STATS_INTERVAL)
     finally:
         await router.stop()
+        write_stats(stats, router, sink)
 
 
-def serve_router(port: int, backend_port: int) -> None:
+def serve_router(port: int, backend_port: int, processes: int, stats: Path) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     # uvicorn runs Tenku on uvloop when it is installed, and so the router with it.
-    uvloop.run(run_router(port, backend_port))
+    uvloop.run(run_router(port, backend_port, processes, stats))
 
 
 # --- processes ------------------------------------------------------------------------
@@ -169,6 +214,8 @@ class Server:
     host_header: str
     proc: subprocess.Popen[bytes]
     log: Path
+    # Requests answered so far, warm-ups and checks included.
+    answered: int = 0
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -325,9 +372,11 @@ async def fetch(server: Server, path: str) -> Reply:
     """One request on a connection of its own (setup only, never measured)."""
     conn = await Connection.open(server, keep_body=True)
     try:
-        return await conn.send(build_request(server, path))
+        reply = await conn.send(build_request(server, path))
     finally:
         conn.close()
+    server.answered += 1
+    return reply
 
 
 async def wait_until_serving(server: Server) -> None:
@@ -406,6 +455,7 @@ async def hammer(server: Server, raw: bytes, length: int, concurrency: int, seco
             started = time.perf_counter()
             try:
                 reply = await conns[slot].send(raw)
+                server.answered += 1
             except (OSError, TimeoutError, httptools.HttpParserError) as exc:
                 errors += 1
                 failures_in_a_row += 1
@@ -469,8 +519,34 @@ def plan(args: argparse.Namespace) -> Plan:
 
 
 @dataclass
+class RouterUnderTest:
+    """A router under test: its process (which starts any others) and its counters."""
+
+    server: Server
+    processes: int
+    stats_file: Path
+
+    def stats(self) -> dict[str, Any]:
+        try:
+            return cast(dict[str, Any], json.loads(self.stats_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def pids(self) -> list[int]:
+        return [self.server.proc.pid, *self.stats().get("workers", [])]
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(pid)
+        return total
+
+
+@dataclass
 class Measured:
     response: Response
+    processes: int
     router: Run
     direct: Run
 
@@ -478,13 +554,17 @@ class Measured:
 @dataclass
 class Memory:
     stage: str
-    peak_kb: int
-    rss_kb: int
+    # pid -> (VmHWM, VmRSS) in kB
+    processes: dict[int, tuple[int, int]]
 
 
-def memory(router: Server, stage: str) -> Memory:
-    status = proc_status(router.proc.pid)
-    return Memory(stage, status["VmHWM"], status["VmRSS"])
+def memory(router: RouterUnderTest, stage: str) -> Memory:
+    found = {}
+    for pid in router.pids():
+        with contextlib.suppress(OSError, KeyError):
+            status = proc_status(pid)
+            found[pid] = (status["VmHWM"], status["VmRSS"])
+    return Memory(stage, found)
 
 
 async def check(router: Server, direct: Server) -> None:
@@ -503,27 +583,48 @@ async def check(router: Server, direct: Server) -> None:
 
 
 async def measure(
-    router: Server, direct: Server, concurrency: int, p: Plan
+    router: RouterUnderTest, direct: Server, concurrency: int, p: Plan
 ) -> tuple[list[Measured], list[Memory]]:
     results = []
     memories = [memory(router, "before load")]
     for response in RESPONSES:
-        sides = ((router, Run()), (direct, Run()))
+        sides = ((router.server, Run()), (direct, Run()))
         raws = {server.name: build_request(server, response.path) for server, _ in sides}
         length = len(response.body)
         for server, _ in sides:
             await hammer(server, raws[server.name], length, concurrency, p.warmup)
         for _ in range(p.turns):
             for server, total in sides:
-                cpu_before = cpu_seconds(router.proc.pid)
+                cpu_before = router.cpu_seconds()
                 total.add(
                     await hammer(server, raws[server.name], length, concurrency, p.turn_seconds)
                 )
-                if server is router:
-                    total.router_cpu += cpu_seconds(router.proc.pid) - cpu_before
-        results.append(Measured(response, sides[0][1], sides[1][1]))
+                if server is router.server:
+                    total.router_cpu += router.cpu_seconds() - cpu_before
+        results.append(Measured(response, router.processes, sides[0][1], sides[1][1]))
         memories.append(memory(router, f"after {response.label}"))
     return results, memories
+
+
+@dataclass
+class Lines:
+    """What became of the router's log lines during one router's runs."""
+
+    processes: int
+    requests: int
+    stats: dict[str, Any]
+
+
+async def settled_lines(router: RouterUnderTest) -> dict[str, Any]:
+    """The router's line counters once the last batches are in (they go every 50 ms)."""
+    stats = router.stats()
+    for _ in range(20):
+        await asyncio.sleep(STATS_INTERVAL * 2)
+        again = router.stats()
+        if again.get("sink") == stats.get("sink"):
+            return again
+        stats = again
+    return stats
 
 
 # --- output ---------------------------------------------------------------------------
@@ -566,12 +667,17 @@ def mib(kb: int) -> str:
     return f"{kb / 1024:.1f} MiB"
 
 
+def label(m: Measured) -> str:
+    return f"{m.response.label}, {m.processes} proc"
+
+
 def print_table(results: list[Measured], concurrency: int, p: Plan) -> None:
     print()
     print(
         f"Throughput and latency: {concurrency} keep-alive connections, {p.warmup:g} s "
         f"warm-up, then {p.duration:g} s per target and response ({p.turns} turns of "
-        f"{p.turn_seconds:g} s, the targets taking turns)"
+        f"{p.turn_seconds:g} s, the targets taking turns); the router with 1 and with 2 "
+        "processes (TENKU_ROUTER_PROCESSES), each against its own direct runs"
     )
     print("  R/D = through the router / direct to the backend, for every column:")
     print("    req/s: the share of the direct throughput the router passes (higher is better)")
@@ -579,12 +685,13 @@ def print_table(results: list[Measured], concurrency: int, p: Plan) -> None:
         "    p50, p99: how many times longer a request through the router takes (lower is better)"
     )
     print()
+    width = max(len(label(m)) for m in results)
     head = (
-        f"{'response':<12} | {'req/s':>8} {'':>8} {'':>7} | {'p50 ms':>7} {'':>7} {'':>6} "
+        f"{'response':<{width}} | {'req/s':>8} {'':>8} {'':>7} | {'p50 ms':>7} {'':>7} {'':>6} "
         f"| {'p99 ms':>7} {'':>7} {'':>6}"
     )
     sub = (
-        f"{'':<12} | {'router':>8} {'direct':>8} {'R/D':>7} | {'router':>7} {'direct':>7} "
+        f"{'':<{width}} | {'router':>8} {'direct':>8} {'R/D':>7} | {'router':>7} {'direct':>7} "
         f"{'R/D':>6} | {'router':>7} {'direct':>7} {'R/D':>6}"
     )
     print(head.rstrip())
@@ -594,7 +701,7 @@ def print_table(results: list[Measured], concurrency: int, p: Plan) -> None:
         r, d = m.router, m.direct
         r50, d50, r99, d99 = r.percentile(50), d.percentile(50), r.percentile(99), d.percentile(99)
         print(
-            f"{m.response.label:<12} | {r.rps:>8,.0f} {d.rps:>8,.0f} "
+            f"{label(m):<{width}} | {r.rps:>8,.0f} {d.rps:>8,.0f} "
             f"{ratio(safe_div(r.rps, d.rps)):>7} | {ms(r50):>7} {ms(d50):>7} "
             f"{ratio(safe_div(r50, d50)):>6} | {ms(r99):>7} {ms(d99):>7} "
             f"{ratio(safe_div(r99, d99)):>6}"
@@ -603,13 +710,13 @@ def print_table(results: list[Measured], concurrency: int, p: Plan) -> None:
     for m in results:
         r, d = m.router, m.direct
         size = len(m.response.body)
-        line = f"  {m.response.label}: router {r.requests:,} requests, direct {d.requests:,}"
+        line = f"  {label(m)}: router {r.requests:,} requests, direct {d.requests:,}"
         if size >= MIB:
             line += (
                 f"; body throughput router {r.rps * size / MIB:,.0f} MiB/s, "
                 f"direct {d.rps * size / MIB:,.0f} MiB/s"
             )
-        line += f"; router process CPU {safe_div(r.router_cpu, r.elapsed):.0%} of one core"
+        line += f"; router processes' CPU {safe_div(r.router_cpu, r.elapsed):.0%} of one core"
         problems = [
             f"{name} {run.errors} errors (first: {run.first_error})"
             for name, run in (("router", r), ("direct", d))
@@ -618,17 +725,75 @@ def print_table(results: list[Measured], concurrency: int, p: Plan) -> None:
         print(line + ("; " + "; ".join(problems) if problems else "; no errors"))
 
 
-def print_memory(router: Server, memories: list[Memory]) -> None:
+def print_memory(processes: int, memories: list[Memory]) -> None:
     print()
-    print(f"Router process memory (pid {router.proc.pid}, /proc/<pid>/status):")
-    print(f"  {'when':<22} {'VmHWM (peak)':>13} {'VmRSS (now)':>13}")
+    print(
+        f"Router memory with {processes} process{'es' if processes > 1 else ''} "
+        "(/proc/<pid>/status; the first pid started the others):"
+    )
+    pids = list(memories[0].processes)
+    print(f"  {'when':<22} " + " ".join(f"{f'pid {pid} peak / now':>26}" for pid in pids))
     for m in memories:
-        print(f"  {m.stage:<22} {mib(m.peak_kb):>13} {mib(m.rss_kb):>13}")
-    grown = memories[-1].peak_kb - memories[0].peak_kb
-    print(f"  peak grew by {mib(grown)} under load")
+        cells = []
+        for pid in pids:
+            peak, now = m.processes.get(pid, (0, 0))
+            cells.append(f"{mib(peak):>12} / {mib(now):>11}")
+        print(f"  {m.stage:<22} " + " ".join(cells))
+    grown = [
+        memories[-1].processes.get(pid, (0, 0))[0] - memories[0].processes[pid][0] for pid in pids
+    ]
+    print(f"  peak grew under load by {', '.join(mib(g) for g in grown)}")
+
+
+def print_lines(lines: list[Lines]) -> None:
+    print()
+    print("Router log lines (a heroku[router] line per request, as in production; the sink")
+    print("counts them where the runtime would queue them for the database):")
+    for entry in lines:
+        stats = entry.stats
+        sink, batches = stats.get("sink", 0), stats.get("batches", 0)
+        others = "; the other process's came over its socket pair" if entry.processes > 1 else ""
+        print(
+            f"  {entry.processes} proc: {entry.requests:,} requests answered, {sink:,} lines "
+            f"reached the sink in the router's first process, in {batches:,} batches "
+            f"(about {safe_div(sink, batches):,.0f} a batch{others}); "
+            f"{stats.get('dropped', 0):,} dropped"
+        )
 
 
 # --- main -----------------------------------------------------------------------------
+
+
+async def start_router(
+    processes: int, backend_port: int, workdir: Path, cleanup: contextlib.ExitStack
+) -> RouterUnderTest:
+    [port] = free_ports(1)
+    stats = workdir / f"router-{processes}.json"
+    server = start_server(
+        f"router ({processes} proc)",
+        [
+            "--serve-router",
+            str(port),
+            "--backend-port",
+            str(backend_port),
+            "--processes",
+            str(processes),
+            "--stats",
+            str(stats),
+        ],
+        port,
+        ROUTE_HOST,
+        workdir,
+        cleanup,
+    )
+    await wait_until_serving(server)
+    router = RouterUnderTest(server, processes, stats)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while len(router.pids()) < processes:
+        if time.monotonic() > deadline:
+            raise SetupError(f"the router's other processes did not start:\n{server.log_tail()}")
+        await asyncio.sleep(0.1)
+    return router
 
 
 async def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack) -> None:
@@ -639,39 +804,40 @@ async def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
         f"{platform.system()} {platform.machine()}; {os.cpu_count()} CPUs"
     )
     print(f"  load average at start: {load_average()}")
-    backend_port, router_port = free_ports(2)
+    [backend_port] = free_ports(1)
     backend = start_server(
         "backend", ["--serve-backend", str(backend_port)], backend_port, HOST, workdir, cleanup
     )
     await wait_until_serving(backend)
-    router = start_server(
-        "router",
-        ["--serve-router", str(router_port), "--backend-port", str(backend_port)],
-        router_port,
-        ROUTE_HOST,
-        workdir,
-        cleanup,
-    )
-    await wait_until_serving(router)
     print(
         f"  backend: uvicorn {version('uvicorn')} (httptools, uvloop), one process on "
         f"{HOST}:{backend_port}, answering from memory"
     )
     print(
-        f"  router: tenku.router.Router on uvloop (h11 {version('h11')}), one process "
-        f"(pid {router.proc.pid}) on {HOST}:{router_port}, {ROUTE_HOST} -> the backend; "
-        "a new backend connection per request, log lines formatted and dropped"
+        f"  router: tenku.router.Router on uvloop (httptools {version('httptools')}), "
+        f"{ROUTE_HOST} -> the backend over kept connections; with 1 process, then with 2 "
+        "sharing the port (SO_REUSEPORT)"
     )
     print(
         "  client: one process, asyncio on uvloop with the httptools parser, "
         "same code for both targets"
     )
-    await check(router, backend)
+    results: list[Measured] = []
+    memories: dict[int, list[Memory]] = {}
+    lines: list[Lines] = []
+    for processes in PROCESSES:
+        router = await start_router(processes, backend_port, workdir, cleanup)
+        await check(router.server, backend)
+        measured, memories[processes] = await measure(router, backend, args.concurrency, p)
+        results += measured
+        lines.append(Lines(processes, router.server.answered, await settled_lines(router)))
+        stop_group(router.server.proc)
     print("  checked: both targets send the same status and body bytes; the router adds Via")
-
-    results, memories = await measure(router, backend, args.concurrency, p)
+    results.sort(key=lambda m: RESPONSES.index(m.response))
     print_table(results, args.concurrency, p)
-    print_memory(router, memories)
+    for processes, stages in memories.items():
+        print_memory(processes, stages)
+    print_lines(lines)
     print()
     print(f"load average at the end: {load_average()}")
 
@@ -706,13 +872,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--serve-backend", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-router", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--backend-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--stats", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
     if args.duration is not None and args.duration <= 0:
         parser.error("--duration must be positive")
-    if args.serve_router is not None and args.backend_port is None:
-        parser.error("--serve-router needs --backend-port")
+    if args.serve_router is not None and (args.backend_port is None or args.stats is None):
+        parser.error("--serve-router needs --backend-port and --stats")
     return args
 
 
@@ -722,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_backend(args.serve_backend)
         return 0
     if args.serve_router is not None:
-        serve_router(args.serve_router, args.backend_port)
+        serve_router(args.serve_router, args.backend_port, args.processes, args.stats)
         return 0
     if not Path("/proc/self/status").exists():
         print("error: this benchmark reads /proc and runs on Linux only", file=sys.stderr)

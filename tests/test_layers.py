@@ -46,6 +46,7 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
                 "tenku.loops",
                 "tenku.privacy",
                 "tenku.egress",
+                "tenku.children",
             }
         ),
     ),

@@ -3,7 +3,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,6 +48,18 @@ def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
 def _env_list(name: str, separator: str = ",") -> tuple[str, ...]:
     raw = os.environ.get(name) or ""
     return tuple(item.strip() for item in raw.split(separator) if item.strip())
+
+
+ROUTER_PROCESSES_CAP = 8
+
+
+def default_router_processes() -> int:
+    """One router process per CPU this process may use, up to ROUTER_PROCESSES_CAP."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, ROUTER_PROCESSES_CAP))
 
 
 def url_host(host: str) -> str:
@@ -96,6 +108,9 @@ class Settings:
     # The router: apps' web dynos over HTTP and HTTPS (None: that listener is off).
     router_port: int | None = 5080
     router_https_port: int | None = 5443
+    # Router processes serving those ports (Python uses one core per process): one per
+    # CPU by default, at most ROUTER_PROCESSES_CAP.
+    router_processes: int = field(default_factory=default_router_processes)
     # TLS listener `heroku run` attaches to (attach_url rendezvous://host:port/secret).
     rendezvous_port: int = 5001
     # What one source or buildpack tarball (MiB, members) and one slug (MiB) may unpack to.
@@ -257,6 +272,7 @@ def load_settings(
         local_source_dirs=tuple(map(Path, _env_list("TENKU_LOCAL_SOURCE_DIRS", os.pathsep))),
         router_port=_env_port("TENKU_ROUTER_PORT", d["router_port"]),
         router_https_port=_env_port("TENKU_ROUTER_HTTPS_PORT", d["router_https_port"]),
+        router_processes=max(1, _env_int("TENKU_ROUTER_PROCESSES", default_router_processes())),
         rendezvous_port=_env_int("TENKU_RENDEZVOUS_PORT", d["rendezvous_port"]),
         unpack_max_mb=_env_int("TENKU_UNPACK_MAX_MB", d["unpack_max_mb"]),
         unpack_max_members=_env_int("TENKU_UNPACK_MAX_MEMBERS", d["unpack_max_members"]),

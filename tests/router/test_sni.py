@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from tenku.config import Settings
 from tenku.router import Router
 from tenku.tls import client_ssl_context, pem_ssl_context, server_ssl_context, tls_files
 from tests.certificates import Issued, make_ca, make_leaf
-from tests.router.test_router import WAIT, Dyno, Log, Routes
+from tests.router.standins import WAIT, Dyno, Log, Routes
 
 
 class Certificates:
@@ -25,8 +25,16 @@ class Certificates:
 
     def __init__(self) -> None:
         self.hosts: dict[str, ssl.SSLContext] = {}
+        self.pem: dict[str, tuple[bytes, bytes]] = {}
         self.asked: list[str] = []
         self.broken = False
+        self.watchers: list[Callable[[], None]] = []
+
+    def pems(self) -> dict[str, tuple[bytes, bytes]]:
+        return self.pem
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        self.watchers.append(changed)
 
     def certificate(self, host: str) -> ssl.SSLContext | None:
         self.asked.append(host)
@@ -35,9 +43,13 @@ class Certificates:
         return self.hosts.get(host)
 
     def serve(self, issued: Issued, *chain: Issued, hosts: tuple[str, ...]) -> None:
-        context = pem_ssl_context(issued.chain(*chain).encode(), issued.key_pem.encode())
+        pem = (issued.chain(*chain).encode(), issued.key_pem.encode())
+        context = pem_ssl_context(*pem)
         for host in hosts:
             self.hosts[host] = context
+            self.pem[host] = pem
+        for changed in self.watchers:
+            changed()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ class RouterError:
 
 
 H10 = RouterError("H10", "App crashed", 503)
+H11 = RouterError("H11", "Backlog too deep", 503)
 H12 = RouterError("H12", "Request timeout", 503)
 H13 = RouterError("H13", "Connection closed without response", 503)
 H14 = RouterError("H14", "No web dynos running", 503)
@@ -32,6 +33,14 @@ H18 = RouterError("H18", "Server Request Interrupted", 503, sock="backend")
 H19 = RouterError("H19", "Backend connection timeout", 503)
 H20 = RouterError("H20", "App boot timeout", 503)
 H21 = RouterError("H21", "Backend connection refused", 503)
+H22 = RouterError("H22", "Connection limit reached", 503)
+# Responses the router will not pass on (Heroku's HTTP restrictions).
+H25_STATUS_LINE = RouterError("H25", "HTTP restriction: oversized status line", 502)
+H25_HEADER = RouterError("H25", "HTTP restriction: oversized header", 502)
+H25_COOKIE = RouterError("H25", "HTTP restriction: oversized cookie", 502)
+H25_CONTENT_LENGTH = RouterError("H25", "HTTP restriction: invalid content length", 502)
+# A request head over the router's limits, for an app it names (the client gets 431).
+H25_REQUEST_HEADER = RouterError("H25", "HTTP restriction: oversized request header", 431)
 H26 = RouterError("H26", "Request Error", 400)
 H26_EXPECT = RouterError("H26", "Request Error", 417)
 H27 = RouterError(

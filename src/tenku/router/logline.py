@@ -7,6 +7,7 @@ that do not exist (a request that never reached a dyno) are kept exactly.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from tenku.router.codes import RouterError
@@ -14,16 +15,24 @@ from tenku.router.codes import RouterError
 
 def _quoted(value: str) -> str:
     # Backslash-escaped so a `"` in a path cannot end the field early.
+    if '"' not in value and "\\" not in value:
+        return f'"{value}"'
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 
 
+# What _bare escapes; `\s` is str.isspace()'s set.
+_SPLITS = re.compile(r'[\s"\\]')
+
+
 def _bare(value: str) -> str:
     # Unquoted fields end at whitespace; anything that would split them is escaped.
+    if not _SPLITS.search(value):
+        return value
     return "".join(f"%{ord(c):02X}" if c.isspace() or c in '"\\' else c for c in value)
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestRecord:
     """What the line says about one request, filled in as the request progresses."""
 
@@ -43,30 +52,23 @@ class RequestRecord:
     cause: str | None = None
 
     def line(self) -> str:
-        fields: list[str] = []
         error = self.error
-        if error is not None and error.sock:
-            fields.append(f"sock={error.sock}")
-        fields.append(f"at={error.at if error else 'info'}")
+        head = "at=info"
         if error is not None:
-            fields.append(f"code={error.code}")
-            fields.append(f"desc={_quoted(error.desc)}")
+            head = f"at={error.at} code={error.code} desc={_quoted(error.desc)}"
+            if error.sock:
+                head = f"sock={error.sock} {head}"
             if self.cause:
-                fields.append(f"cause={_quoted(self.cause)}")
-        fields += [
-            f"method={_bare(self.method)}",
-            f"path={_quoted(self.path)}",
-            f"host={_bare(self.host)}",
-            f"request_id={_bare(self.request_id)}",
-            f"fwd={_quoted(self.fwd)}",
-            f"dyno={_bare(self.dyno or '')}",
-            f"connect={_ms(self.connect_ms)}",
-            f"service={_ms(self.service_ms)}",
-            f"status={'' if self.status is None else self.status}",
-            f"bytes={'' if self.bytes is None else self.bytes}",
-            f"protocol={self.protocol}",
-        ]
-        return " ".join(fields)
+                head = f"{head} cause={_quoted(self.cause)}"
+        status, size = self.status, self.bytes
+        return (
+            f"{head} method={_bare(self.method)} path={_quoted(self.path)}"
+            f" host={_bare(self.host)} request_id={_bare(self.request_id)}"
+            f" fwd={_quoted(self.fwd)} dyno={_bare(self.dyno or '')}"
+            f" connect={_ms(self.connect_ms)} service={_ms(self.service_ms)}"
+            f" status={'' if status is None else status} bytes={'' if size is None else size}"
+            f" protocol={self.protocol}"
+        )
 
 
 def _ms(value: int | None) -> str:

@@ -55,10 +55,11 @@ from tenku.addons.servers import (
     redis_socket,
     server_files,
 )
+from tenku.children import die_with_parent
 from tenku.config import Settings
 from tenku.db.models import Addon
 from tenku.runtime.sandbox import SYSTEM_DIRS, TOP_LEVEL, confine, write_identity
-from tenku.runtime.worker import Supervisor, die_with_parent, up_log
+from tenku.runtime.worker import Supervisor, up_log
 from tenku.tls import LOOPBACK, ensure_leaf, tls_files
 
 START_TIMEOUT = 60.0

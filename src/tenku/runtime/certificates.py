@@ -2,8 +2,10 @@
 
 The dyno manager's passes read the apps' SNI endpoints with the rest of the desired state
 (`read` in its snapshot's session, `apply` once the route table is built). A certificate
-is decrypted and loaded into a TLS context once, when its `ssl_cert_id` is first seen;
-the plaintext key is not kept. Handshakes only look a host name up in a dict.
+is decrypted and loaded into a TLS context once, when its `ssl_cert_id` is first seen.
+The plaintext key is kept only when the router has processes of its own, which load the
+same contexts from it (see tenku.router.processes); it never leaves memory. Handshakes
+only look a host name up in a dict.
 
 A custom domain is served with the endpoint it names, else with the newest of its app's
 endpoints whose certificate covers it, else with Tenku's certificate (as are the apps'
@@ -69,9 +71,21 @@ class Certificates:
         # Certificates that could not be loaded; not tried again (a new upload has a new id).
         self._failed: set[uuid.UUID] = set()
         self._hosts: dict[str, ssl.SSLContext] = {}
+        # For the router's other processes: each loaded certificate's chain and key, and
+        # each host's; and who hears of changes.
+        self._keep_pems = settings.router_processes > 1
+        self._pems: dict[uuid.UUID, tuple[bytes, bytes]] = {}
+        self._host_pems: dict[str, tuple[bytes, bytes]] = {}
+        self._watchers: list[Callable[[], None]] = []
 
     def certificate(self, host: str) -> ssl.SSLContext | None:
         return self._hosts.get(host)
+
+    def pems(self) -> dict[str, tuple[bytes, bytes]]:
+        return self._host_pems
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        self._watchers.append(changed)
 
     @property
     def hosts(self) -> frozenset[str]:
@@ -121,8 +135,20 @@ class Certificates:
             self._contexts.update(loaded)
         live = {e.ssl_cert_id for e in rows.endpoints}
         self._contexts = {k: v for k, v in self._contexts.items() if k in live}
+        self._pems = {k: v for k, v in self._pems.items() if k in live}
         self._failed &= live
-        self._hosts = self._table(rows.endpoints, domains, app_of)
+        hosts = self._table(rows.endpoints, domains, app_of)
+        changed = hosts.keys() != self._hosts.keys() or any(
+            hosts[h] is not self._hosts[h] for h in hosts
+        )
+        self._hosts = hosts
+        if changed and self._keep_pems:
+            by_context = {id(self._contexts[k]): pem for k, pem in self._pems.items()}
+            self._host_pems = {
+                h: by_context[id(c)] for h, c in hosts.items() if id(c) in by_context
+            }
+            for watcher in self._watchers:
+                watcher()
 
     def _load(
         self, material: dict[uuid.UUID, tuple[uuid.UUID, str, str]]
@@ -134,6 +160,8 @@ class Certificates:
             try:
                 key = self._sealer.open(sealed, seal_context(endpoint_id))
                 loaded[cert_id] = pem_ssl_context(chain.encode(), key)
+                if self._keep_pems:
+                    self._pems[cert_id] = (chain.encode(), key)
             except (SealError, ssl.SSLError, ValueError) as exc:
                 # Its domains get Tenku's certificate until a new one is uploaded.
                 log.warning(

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -289,6 +289,8 @@ class DynoManager:
         )
         self._flusher_task: asyncio.Task[None] | None = None
         self._routes: dict[str, _Route] = {}
+        # Who hears of changes to the routes (the router's other processes).
+        self._route_watchers: list[Callable[[Collection[uuid.UUID] | None], None]] = []
         # The router's certificate table (apps' own certificates by host name).
         self.certificates = Certificates(settings)
         self._slug_cache = settings.data_dir / "slug-cache"
@@ -563,6 +565,7 @@ class DynoManager:
         """The route table (host name to app) after a pass over the apps in `scope` (every
         app when None): each app's default host, and its custom domains where they do not
         shadow a default host."""
+        before = {app_id: self._hosts.get(app_id) for app_id in scope or ()}
         if scope is None:
             self._routes, self._hosts = {}, {}
             self._app_routes, self._domains = {}, {}
@@ -586,6 +589,10 @@ class DynoManager:
                 if host not in self._routes:
                     self._routes[host] = route
                     self._hosts[app_id].append(host)
+        # The router's other processes: a change of which hosts route where is looked at
+        # whole; otherwise only the apps of the pass can have changed.
+        moved = scope is None or any(self._hosts.get(a) != hosts for a, hosts in before.items())
+        self._routes_changed(None if moved else scope)
 
     async def _journal(self) -> tuple[list[int], set[uuid.UUID] | None]:
         """The journal's entries: their numbers, and the apps they name (None: every app)."""
@@ -880,9 +887,36 @@ class DynoManager:
     # --- the router's route table -------------------------------------------------------
 
     async def lookup(self, host: str) -> Target | None:
+        return self.find(host)
+
+    def find(self, host: str) -> Target | None:
         route = self._routes.get(host.lower().rstrip("."))
-        if route is None:
-            return None
+        return None if route is None else self._target(route)
+
+    def hosts(self) -> dict[str, uuid.UUID]:
+        return {host: route.app_id for host, route in self._routes.items()}
+
+    def target(self, app_id: uuid.UUID) -> Target | None:
+        route = self._app_routes.get(app_id)
+        return None if route is None else self._target(route)
+
+    def watch(self, changed: Callable[[Collection[uuid.UUID] | None], None]) -> None:
+        """Call `changed` with the apps whose routing may have changed (None: any app's,
+        or which hosts route where), after every pass and every change of their dynos."""
+        self._route_watchers.append(changed)
+
+    def routing_changed(self, app_id: uuid.UUID) -> None:
+        """The scheduler changed an app's routable dynos or their state."""
+        self._routes_changed([app_id])
+
+    def _routes_changed(self, apps: Collection[uuid.UUID] | None) -> None:
+        for changed in self._route_watchers:
+            try:
+                changed(apps)
+            except Exception:
+                log.exception("a route table watcher failed")
+
+    def _target(self, route: _Route) -> Target:
         if route.blank:
             web_state = "blank"
         elif route.web_quantity == 0:

@@ -789,6 +789,7 @@ class LocalScheduler:
             d.stop("down") for d in [*app.dynos.values(), *app.retiring]
         ]
         app.backends = ()
+        self.reporter.routing_changed(app_id)
         waits += [one.stop() for one in app.oneoffs.values()]
         await asyncio.gather(*waits, return_exceptions=True)
         await asyncio.to_thread(shutil.rmtree, self.opts.root / str(app_id), True)
@@ -1038,14 +1039,15 @@ class LocalScheduler:
 
     def changed(self, app: _App) -> None:
         """Recompute the app's routable set; replaced as a whole, never edited in place."""
+        app.backends = self._routable(app)
+        self.reporter.routing_changed(app.id)
+
+    def _routable(self, app: _App) -> tuple[Backend, ...]:
         if app.preboot is not None:
             olds = [d for d in app.preboot.old if d.state == UP and d._stop is None]
             if olds:
-                app.backends = tuple(
-                    Backend(d.name, self.opts.host, d.port) for d in olds if d.port
-                )
-                return
-        app.backends = tuple(
+                return tuple(Backend(d.name, self.opts.host, d.port) for d in olds if d.port)
+        return tuple(
             Backend(d.name, self.opts.host, d.port)
             for d in app.dynos.values()
             if d.type == "web" and d.state == UP and d.port and d._stop is None

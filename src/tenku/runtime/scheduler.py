@@ -97,6 +97,10 @@ class Reporter(Protocol):
 
     def log(self, app_id: uuid.UUID, source: str, dyno: str, message: str) -> None: ...
 
+    def routing_changed(self, app_id: uuid.UUID) -> None:
+        """The app's routable dynos or `web_state` changed (the router's other processes
+        are told)."""
+
 
 class Scheduler(Protocol):
     async def recover(self) -> None:

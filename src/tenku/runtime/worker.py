@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
+import functools
 import hashlib
 import hmac
 import logging
@@ -37,6 +36,7 @@ from sqlalchemy import select, update
 
 from tenku.addons.registry import AddonRegistry
 from tenku.addons.settings import AddonSettings
+from tenku.children import die_with_parent
 from tenku.config import Settings
 from tenku.db import liveness
 from tenku.db.base import utcnow
@@ -65,7 +65,6 @@ from tenku.tls import server_ssl_context
 log = logging.getLogger("tenku.runtime")
 
 POLL_INTERVAL = 2.0
-PR_SET_PDEATHSIG = 1
 
 
 class Runtime:
@@ -299,11 +298,16 @@ class Runtime:
             self.dynos.router_log,
             affinity_key=affinity_key,
             certificates=self.dynos.certificates,
+            processes=settings.router_processes,
         )
         self.rendezvous = RendezvousServer(ssl_context, self.dynos.claim)
         try:
             await self.router.start(
-                settings.host, settings.router_port, settings.router_https_port, router_context
+                settings.host,
+                settings.router_port,
+                settings.router_https_port,
+                router_context,
+                ssl_factory=functools.partial(server_ssl_context, settings),
             )
             await self.rendezvous.start(settings.host, settings.rendezvous_port)
         except OSError as exc:
@@ -496,20 +500,13 @@ async def serve(settings: Settings) -> None:
         log.info("build runtime %s stopped", runtime.id)
 
 
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """In a child before it runs its program: `sig` reaches it when the thread that started
-    it ends, so it does not outlive `tenku up`, even when that is killed outright."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, sig)
-
-
 def spawn(settings: Settings) -> subprocess.Popen[bytes]:
     """Start `tenku runtime` beside the API (same process group, so ^C reaches both)."""
     return subprocess.Popen(
         [sys.executable, "-m", "tenku.cli", "runtime", "--data-dir", str(settings.data_dir)],
         env=os.environ.copy(),
         stdin=subprocess.DEVNULL,
+        # The runtime must not outlive `tenku up`, even when that is killed outright.
         preexec_fn=die_with_parent,  # noqa: PLW1509
     )
 
