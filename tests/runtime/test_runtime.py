@@ -193,7 +193,10 @@ async def test_a_build_interrupted_by_a_crash_fails_when_the_runtime_returns(
         async def started() -> bool:
             return pids.exists()
 
-        await until(started)
+        # A hang guard, not a timing: a runtime process that has just started (its router
+        # processes and loops with it) took over a minute to start its first build while
+        # the whole suite loaded this two-core machine.
+        await until(started, limit=240)
     finally:
         runtime.kill()
         await runtime.wait()
