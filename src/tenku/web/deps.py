@@ -361,10 +361,12 @@ async def authenticate(
         raise Unauthorized()
     if principal.account.suspended_at is not None:
         raise Forbidden("This account is suspended.")
-    # Hand the rows to the request's own session without querying again.
-    principal.account = await db.merge(principal.account, load=False)
+    # Hand the rows to the request's own session without querying again. A merge that
+    # loads nothing does no I/O, so it needs no trip through the async session's greenlet.
+    session = db.sync_session
+    principal.account = session.merge(principal.account, load=False)
     if principal.authorization is not None:
-        principal.authorization = await db.merge(principal.authorization, load=False)
+        principal.authorization = session.merge(principal.authorization, load=False)
     request.state.principal = principal
     return principal
 

@@ -13,7 +13,11 @@ JSON_TYPE = "application/json"
 
 
 def zulu(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Called for every timestamp of every body: isoformat costs less than strftime, and
+    # the rows' timestamps are in UTC already.
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
 # Every timestamp on the wire: ISO 8601, UTC, whole seconds, with `Z`.

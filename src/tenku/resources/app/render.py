@@ -22,7 +22,7 @@ TEAM_OWNER_DOMAIN = "herokumanager.com"
 
 def team_owner(team: Ref, settings: Settings) -> AccountRef:
     """Who a team app's `owner` is: the team, as `<team>@herokumanager.com`."""
-    return AccountRef.model_construct(email=f"{team.name}@{TEAM_OWNER_DOMAIN}", id=team.id)
+    return AccountRef.trusted(email=f"{team.name}@{TEAM_OWNER_DOMAIN}", id=team.id)
 
 
 async def owners(
@@ -38,13 +38,13 @@ async def owners(
     teams: dict[uuid.UUID, Ref] = {}
     if team_ids:
         rows = await db.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
-        teams.update((row[0], Ref.model_construct(id=row[0], name=row[1])) for row in rows)
+        teams.update((row[0], Ref.trusted(id=row[0], name=row[1])) for row in rows)
     # One body per owner and team, shared by their apps (a page is mostly one owner's).
     refs: dict[uuid.UUID, tuple[AccountRef, Ref | None]] = {}
     for team_id, team in teams.items():
         refs[team_id] = (team_owner(team, settings), team)
     for owner_id, email in emails.items():
-        refs[owner_id] = (AccountRef.model_construct(email=email, id=owner_id), None)
+        refs[owner_id] = (AccountRef.trusted(email=email, id=owner_id), None)
     found: dict[uuid.UUID, tuple[AccountRef, Ref | None]] = {}
     for app in apps:
         holder = app.organization_id if app.organization_id is not None else app.owner_id

@@ -67,7 +67,7 @@ class AppOut(Out):
     @classmethod
     def of(cls, app: App, owner: AccountRef, settings: Settings, team: Ref | None = None) -> AppOut:
         # Built from trusted rows: skip validation, which dominated long app lists.
-        return cls.model_construct(
+        return cls.trusted(
             acm=app.acm,
             archived_at=app.archived_at,
             buildpack_provided_description=app.buildpack_provided_description,

@@ -53,8 +53,8 @@ class OrganizationAppOut(Out):
         cls, app: App, owner: AccountRef, settings: Settings, team: Ref | None, joined: bool
     ) -> OrganizationAppOut:
         base = AppOut.of(app, owner, settings, team)
-        ref = None if team is None else TeamRef.model_construct(id=team.id, name=team.name)
-        return cls.model_construct(
+        ref = None if team is None else TeamRef.trusted(id=team.id, name=team.name)
+        return cls.trusted(
             archived_at=base.archived_at,
             buildpack_provided_description=base.buildpack_provided_description,
             build_stack=base.build_stack,
