@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from tenku.config import Settings
 from tenku.db.engine import Database
@@ -254,6 +254,13 @@ async def test_writes_name_their_apps_and_unplaceable_ones_name_every_app(
             .where(Dyno.app_id.in_([app_id]), Dyno.oneoff.is_(False))
             .values(restart_requested=True)
         )
+        await db.commit()
+    assert await journal(database) == [app_id]
+    async with database.session(write=True) as db:
+        await db.execute(delete(RuntimeChange))
+        # ...by the app a statement built once with a bound parameter is given...
+        once = update(App).where(App.id == bindparam("key", type_=App.id.type))
+        await db.execute(once.values(release_seq=App.release_seq), {"key": app_id})
         await db.commit()
     assert await journal(database) == [app_id]
     async with database.session(write=True) as db:

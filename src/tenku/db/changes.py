@@ -93,17 +93,21 @@ def _on_flush(session: Session, _ctx: UOWTransaction) -> None:
         _journal(session, apps)
 
 
-def _bound(value: Any) -> list[uuid.UUID] | None:
+def _bound(value: Any, params: Any) -> list[uuid.UUID] | None:
+    """The values a bound parameter holds: its own, or (a statement built once with a
+    `bindparam`) those the execution passes under its key."""
     if not isinstance(value, BindParameter):
         return None
     raw = value.effective_value
+    if raw is None and isinstance(params, dict):
+        raw = params.get(value.key)
     values = raw if isinstance(raw, list | tuple | set | frozenset) else [raw]
     if not all(isinstance(v, uuid.UUID) for v in values):
         return None
     return list(values)
 
 
-def _apps_in(clause: Any) -> list[uuid.UUID] | None:
+def _apps_in(clause: Any, params: Any) -> list[uuid.UUID] | None:
     """The apps a WHERE clause confines a statement to, if one of its AND-ed conditions is
     `apps.id` or an `app_id` equal to, or in, bound values."""
     terms = (
@@ -121,7 +125,7 @@ def _apps_in(clause: Any) -> list[uuid.UUID] | None:
         if not isinstance(column, Column) or column.table is None:
             continue
         if column.name == "app_id" or (column.table is App.__table__ and column.key == "id"):
-            found = _bound(term.right)
+            found = _bound(term.right, params)
             if found is not None:
                 return found
     return None
@@ -144,7 +148,9 @@ def _on_execute(state: ORMExecuteState) -> None:
         if not state.is_update:
             _journal(state.session, [EVERY_APP])
         return
-    found = None if state.is_insert else _apps_in(state.statement.whereclause)  # type: ignore[attr-defined]
+    found = (
+        None if state.is_insert else _apps_in(state.statement.whereclause, state.parameters)  # type: ignore[attr-defined]
+    )
     _journal(state.session, found if found is not None else [EVERY_APP])
 
 

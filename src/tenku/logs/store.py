@@ -19,9 +19,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,6 +146,33 @@ def _dialect(db: AsyncSession) -> str:
     return bind.dialect.name
 
 
+def _reserving(upsert: Any) -> Any:
+    count = bindparam("count", type_=LogStream.last_seq.type)
+    return (
+        upsert(LogStream)
+        .values(app_id=bindparam("app_id", type_=LogStream.app_id.type), last_seq=count)
+        .on_conflict_do_update(
+            index_elements=[LogStream.app_id], set_={"last_seq": LogStream.last_seq + count}
+        )
+        .returning(LogStream.last_seq)
+    )
+
+
+# Built once per dialect: every release and every router batch reserves numbers, and
+# building a statement cost more than running it.
+_RESERVE = {"postgresql": _reserving(postgresql.insert), "sqlite": _reserving(sqlite.insert)}
+# The table's own insert: rows as they are, without the ORM's bulk-insert bookkeeping.
+_INSERT = insert(cast(Table, LogLine.__table__))
+_TRIM = (
+    delete(LogLine)
+    .where(
+        LogLine.app_id == bindparam("app_id", type_=LogLine.app_id.type),
+        LogLine.seq <= bindparam("upto", type_=LogLine.seq.type),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 async def reserve(db: AsyncSession, app_id: uuid.UUID, count: int) -> int:
     """Numbers for `count` new lines of the app; the first of them.
 
@@ -153,16 +180,8 @@ async def reserve(db: AsyncSession, app_id: uuid.UUID, count: int) -> int:
     the same app waits: lines commit in number order and readers never see a hole that
     fills later. Keep the transaction short.
     """
-    upsert = postgresql.insert if _dialect(db) == "postgresql" else sqlite.insert
-    stmt = (
-        upsert(LogStream)
-        .values(app_id=app_id, last_seq=count)
-        .on_conflict_do_update(
-            index_elements=[LogStream.app_id], set_={"last_seq": LogStream.last_seq + count}
-        )
-        .returning(LogStream.last_seq)
-    )
-    last: int = (await db.execute(stmt)).scalar_one()
+    stmt = _RESERVE["postgresql" if _dialect(db) == "postgresql" else "sqlite"]
+    last: int = (await db.execute(stmt, {"app_id": app_id, "count": count})).scalar_one()
     return last - count + 1
 
 
@@ -195,7 +214,7 @@ async def append_many(
         return
     first = await reserve(db, app_id, len(pieces))
     await db.execute(
-        insert(LogLine),
+        _INSERT,
         [
             {
                 "app_id": app_id,
@@ -213,11 +232,7 @@ async def append_many(
 
 async def trim(db: AsyncSession, app_id: uuid.UUID, last_seq: int) -> None:
     """Drop the app's lines older than its last KEEP, `last_seq` being the newest."""
-    await db.execute(
-        delete(LogLine)
-        .where(LogLine.app_id == app_id, LogLine.seq <= last_seq - KEEP)
-        .execution_options(synchronize_session=False)
-    )
+    await db.execute(_TRIM, {"app_id": app_id, "upto": last_seq - KEEP})
 
 
 @dataclass(frozen=True)

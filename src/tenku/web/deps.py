@@ -361,12 +361,11 @@ async def authenticate(
         raise Unauthorized()
     if principal.account.suspended_at is not None:
         raise Forbidden("This account is suspended.")
-    # Hand the rows to the request's own session without querying again. A merge that
-    # loads nothing does no I/O, so it needs no trip through the async session's greenlet.
-    session = db.sync_session
-    principal.account = session.merge(principal.account, load=False)
-    if principal.authorization is not None:
-        principal.authorization = session.merge(principal.authorization, load=False)
+    # Hand the account to the request's own session (services change it) without querying
+    # again: a merge that loads nothing does no I/O, so it needs no trip through the async
+    # session's greenlet. The authorization is only read (its id, client, expiry), so the
+    # cached copy serves as it is.
+    principal.account = db.sync_session.merge(principal.account, load=False)
     request.state.principal = principal
     return principal
 

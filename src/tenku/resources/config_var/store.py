@@ -10,29 +10,36 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.addons.naming import rename_vars
 from tenku.db.models import Addon, AddonAttachment, ConfigVar
 
+# Built once: a config change runs each of these, and building a statement cost more than
+# running it.
+_APP_ID = bindparam("app_id", type_=ConfigVar.app_id.type)
+_OWN = (
+    select(ConfigVar.key, ConfigVar.value)
+    .where(ConfigVar.app_id == _APP_ID)
+    .order_by(ConfigVar.key)
+)
+_ATTACHED = (
+    select(AddonAttachment.name, Addon.config, Addon.config_prefix)
+    .join(Addon, Addon.id == AddonAttachment.addon_id)
+    .where(AddonAttachment.app_id == _APP_ID, Addon.state == "provisioned")
+    .order_by(AddonAttachment.created_at, AddonAttachment.name)
+)
+_CLEAR = delete(ConfigVar).where(ConfigVar.app_id == _APP_ID)
+
 
 async def own_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
-    rows = await db.execute(
-        select(ConfigVar.key, ConfigVar.value)
-        .where(ConfigVar.app_id == app_id)
-        .order_by(ConfigVar.key)
-    )
+    rows = await db.execute(_OWN, {"app_id": app_id})
     return {row.key: row.value for row in rows}
 
 
 async def attachment_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
-    rows = await db.execute(
-        select(AddonAttachment.name, Addon.config, Addon.config_prefix)
-        .join(Addon, Addon.id == AddonAttachment.addon_id)
-        .where(AddonAttachment.app_id == app_id, Addon.state == "provisioned")
-        .order_by(AddonAttachment.created_at, AddonAttachment.name)
-    )
+    rows = await db.execute(_ATTACHED, {"app_id": app_id})
     found: dict[str, str] = {}
     for name, config, prefix in rows:
         found.update(rename_vars(config, prefix, name))
@@ -55,7 +62,7 @@ async def replace_config(
     here unless the caller has just read them) are not stored."""
     if managed is None:
         managed = await attachment_config(db, app_id)
-    await db.execute(delete(ConfigVar).where(ConfigVar.app_id == app_id))
+    await db.execute(_CLEAR, {"app_id": app_id})
     db.add_all(
         ConfigVar(app_id=app_id, key=k, value=v) for k, v in config.items() if k not in managed
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import (
@@ -23,27 +23,42 @@ from tenku.resources.formation.service import sync_formation
 from tenku.web.errors import Forbidden, InvalidParams, NotFound
 from tenku.web.lookup import find_one
 
+# Built once (a release is made on every config change; building cost more than running).
+_APP = bindparam("app_id", type_=App.id.type)
+_LOCK = (
+    update(App)
+    .where(App.id == _APP)
+    .values(release_seq=App.release_seq)
+    .execution_options(synchronize_session=False)
+)
+_NEXT_VERSION = (
+    update(App)
+    .where(App.id == _APP)
+    .values(release_seq=App.release_seq + 1)
+    .returning(App.release_seq)
+    .execution_options(synchronize_session=False)
+)
+_RUNNING_SLUG = (
+    select(Release.slug_id)
+    .where(Release.app_id == _APP, Release.status == "succeeded")
+    .order_by(Release.version.desc())
+    .limit(1)
+)
+_PLAN_NAMES = (
+    select(Addon.plan)
+    .join(AddonAttachment, AddonAttachment.addon_id == Addon.id)
+    .where(AddonAttachment.app_id == _APP, Addon.state != "deprovisioned")
+    .distinct()
+)
+
 
 async def lock_app(db: AsyncSession, app: App) -> None:
     """Row-lock the app until commit (PostgreSQL); SQLite writers are already serial."""
-    await db.execute(
-        update(App)
-        .where(App.id == app.id)
-        .values(release_seq=App.release_seq)
-        .execution_options(synchronize_session=False)
-    )
+    await db.execute(_LOCK, {"app_id": app.id})
 
 
 async def _allocate_version(db: AsyncSession, app: App) -> int:
-    version: int = (
-        await db.execute(
-            update(App)
-            .where(App.id == app.id)
-            .values(release_seq=App.release_seq + 1)
-            .returning(App.release_seq)
-            .execution_options(synchronize_session=False)
-        )
-    ).scalar_one()
+    version: int = (await db.execute(_NEXT_VERSION, {"app_id": app.id})).scalar_one()
     return version
 
 
@@ -61,14 +76,7 @@ async def create_release(
     """`addon_vars`: the app's attachment vars, when the caller has just read them."""
     if slug_id is None:
         # A config or add-on release runs the code already released, as on Heroku.
-        slug_id = (
-            await db.execute(
-                select(Release.slug_id)
-                .where(Release.app_id == app.id, Release.status == "succeeded")
-                .order_by(Release.version.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        slug_id = (await db.execute(_RUNNING_SLUG, {"app_id": app.id})).scalar_one_or_none()
     version = await _allocate_version(db, app)
     if config is None:
         config = await current_config(db, app.id)
@@ -108,12 +116,7 @@ async def create_release(
 
 async def addon_plan_names(db: AsyncSession, app_id: uuid.UUID) -> list[str]:
     """`service:plan` of every add-on attached to the app, as releases record them."""
-    rows = await db.execute(
-        select(Addon.plan)
-        .join(AddonAttachment, AddonAttachment.addon_id == Addon.id)
-        .where(AddonAttachment.app_id == app_id, Addon.state != "deprovisioned")
-        .distinct()
-    )
+    rows = await db.execute(_PLAN_NAMES, {"app_id": app_id})
     return sorted(rows.scalars())
 
 
