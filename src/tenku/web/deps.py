@@ -7,7 +7,7 @@ import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends
@@ -56,9 +56,14 @@ def _session(request: Request, write: bool) -> AsyncSession:
     return db
 
 
-async def get_db(request: Request) -> AsyncSession:
+def request_session(request: Request) -> AsyncSession:
     """The request's one session: a writer unless the method is GET or HEAD."""
     return _session(request, write=request.method not in ("GET", "HEAD"))
+
+
+async def get_db(request: Request) -> AsyncSession:
+    """The request's one session: a writer unless the method is GET or HEAD."""
+    return request_session(request)
 
 
 async def get_read_db(request: Request) -> AsyncSession:
@@ -230,11 +235,36 @@ SCOPE_GRANTS: dict[str, frozenset[str]] = {
 
 @dataclass
 class Principal:
-    account: Account
+    # The caller's account as authentication found it: for a token, the cache's copy,
+    # which no session holds and every request with that token shares. Read its columns
+    # (`known.id`, `known.email`) freely; change the account through `account`.
+    known: Account
     authorization: Authorization | None
     scopes: frozenset[str]
     # The token this request presented (None after a password login).
     token: str | None = None
+    _session: AsyncSession | None = field(default=None, repr=False)
+    _attached: Account | None = field(default=None, repr=False)
+
+    @property
+    def account(self) -> Account:
+        """The account in the request's session, for services to read and change. Put
+        there on first use: a merge costs about a tenth of a small request, and most
+        requests need only the account's id."""
+        if self._attached is None:
+            session = self._session
+            # A merge that loads nothing does no I/O: no trip through the async session.
+            self._attached = (
+                self.known
+                if session is None
+                else session.sync_session.merge(self.known, load=False)
+            )
+        return self._attached
+
+    def attach(self, session: AsyncSession) -> None:
+        """Make `account` the copy in `session` (the request's own) once it is asked for."""
+        self._session = session
+        self._attached = None
 
     def allows(self, need: str) -> bool:
         if need == "any" or "global" in self.scopes:
@@ -302,7 +332,7 @@ async def page_login(
         principal: Principal | None = await _by_password(request, email, password, code=code)
     except Unauthorized:
         principal = None
-    subject = f"account:{principal.account.id}" if principal else f"ip:{client_address(request)}"
+    subject = f"account:{principal.known.id}" if principal else f"ip:{client_address(request)}"
     allowed, _ = await app_context(request).ratelimiter.consume(subject)
     if not allowed:
         raise RateLimited()
@@ -332,7 +362,7 @@ async def authenticate(
                 token,
             )
     if principal is not None and count:
-        allowed, remaining = await ctx.ratelimiter.consume(f"account:{principal.account.id}")
+        allowed, remaining = await ctx.ratelimiter.consume(f"account:{principal.known.id}")
     elif principal is None and count and not (password_login and user and token):
         allowed, remaining = await ctx.ratelimiter.consume(f"ip:{client_address(request)}")
     if principal is None and password_login and user and token:
@@ -344,9 +374,9 @@ async def authenticate(
             if not allowed:
                 raise RateLimited() from None
             raise
-        allowed, remaining = await ctx.ratelimiter.consume(f"account:{principal.account.id}")
+        allowed, remaining = await ctx.ratelimiter.consume(f"account:{principal.known.id}")
     if principal is not None and not count:
-        remaining = await ctx.ratelimiter.remaining(f"account:{principal.account.id}")
+        remaining = await ctx.ratelimiter.remaining(f"account:{principal.known.id}")
     if remaining is not None:
         request.state.ratelimit_remaining = remaining
     if not allowed:
@@ -359,13 +389,11 @@ async def authenticate(
                 '`Authorization: Basic <base64-encoded email + ":" + password>`.'
             )
         raise Unauthorized()
-    if principal.account.suspended_at is not None:
+    if principal.known.suspended_at is not None:
         raise Forbidden("This account is suspended.")
-    # Hand the account to the request's own session (services change it) without querying
-    # again: a merge that loads nothing does no I/O, so it needs no trip through the async
-    # session's greenlet. The authorization is only read (its id, client, expiry), so the
-    # cached copy serves as it is.
-    principal.account = db.sync_session.merge(principal.account, load=False)
+    # The account joins the request's session when a service asks for it; the
+    # authorization is only read (its id, client, expiry), so the cached copy serves.
+    principal.attach(db)
     request.state.principal = principal
     return principal
 

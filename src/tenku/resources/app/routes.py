@@ -34,10 +34,10 @@ async def list_apps(request: Request, caller: AppsReader, db: Db, ctx: Context) 
     return await paged(
         request,
         db,
-        service.visible_apps(caller.account.id),
+        service.visible_apps(caller.known.id),
         service.SORT,
         AppOut,
-        lambda apps: render_apps(db, apps, ctx.settings, known=caller.account),
+        lambda apps: render_apps(db, apps, ctx.settings, known=caller.known),
     )
 
 
@@ -62,13 +62,13 @@ async def list_user_apps(
         service.personal_apps(account.id),
         service.SORT,
         AppOut,
-        lambda apps: render_apps(db, apps, ctx.settings, known=caller.account),
+        lambda apps: render_apps(db, apps, ctx.settings, known=caller.known),
     )
 
 
 @router.get("/apps/{app_id_or_name}", response_model=AppOut)
 async def info(on: ViewApp, ctx: Context) -> Response:
-    return model_response(await render_app(on.db, on.app, ctx.settings, on.caller.account))
+    return model_response(await render_app(on.db, on.app, ctx.settings, on.caller.known))
 
 
 @router.patch("/apps/{app_id_or_name}", response_model=AppOut)
