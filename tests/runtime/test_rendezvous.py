@@ -400,9 +400,17 @@ async def test_death_by_signal_is_reported_as_128_plus_signal(serving: Harness) 
     assert await run.exit_code() == 128 + 15
 
 
-async def test_client_going_away_hangs_up_the_process(serving: Harness) -> None:
-    secret, run = serving.dynos.add("echo ready; sleep 300")
-    client = await serving.attach(secret)
+@pytest.fixture
+async def patient(tls: Tls, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A server that waits long after SIGHUP: for tests of processes that do stop on it,
+    which a loaded machine may take longer than GRACE to reap."""
+    async with harness(tls, tmp_path, hangup_grace=WAIT) as h:
+        yield h
+
+
+async def test_client_going_away_hangs_up_the_process(patient: Harness) -> None:
+    secret, run = patient.dynos.add("echo ready; sleep 300")
+    client = await patient.attach(secret)
     await client.recv_until(b"ready")
     assert os.getpgid(run.pid) == run.pid
     client.close()
@@ -411,9 +419,9 @@ async def test_client_going_away_hangs_up_the_process(serving: Harness) -> None:
     assert run.logs == [HANGUP_MESSAGE]
 
 
-async def test_tty_client_going_away_hangs_up_the_process(serving: Harness) -> None:
-    secret, run = serving.dynos.add("echo ready; sleep 300", tty=True)
-    client = await serving.attach(secret)
+async def test_tty_client_going_away_hangs_up_the_process(patient: Harness) -> None:
+    secret, run = patient.dynos.add("echo ready; sleep 300", tty=True)
+    client = await patient.attach(secret)
     await client.recv_until(b"ready")
     client.close()
     await assert_group_gone(run.pid)
@@ -440,7 +448,7 @@ async def test_ignoring_sighup_and_sigterm_gets_sigkill(serving: Harness) -> Non
 
 
 async def test_idle_connection_is_closed(tls: Tls, tmp_path: Path) -> None:
-    async with harness(tls, tmp_path, idle_timeout=0.5) as h:
+    async with harness(tls, tmp_path, idle_timeout=0.5, hangup_grace=WAIT) as h:
         secret, run = h.dynos.add("sleep 300")
         client = await h.attach(secret)
         # The server closes the silent connection, then hangs up the process.
