@@ -169,7 +169,9 @@ def write_stats(path: Path, router: Router, sink: CountingLog) -> None:
     part.replace(path)
 
 
-async def run_router(port: int, backend_port: int, processes: int, stats: Path) -> None:
+async def run_router(
+    port: int, backend_port: int, processes: int, stats: Path, *, splice: bool
+) -> None:
     target = Target(
         app_id=uuid.uuid4(),
         app_name="bench",
@@ -179,7 +181,7 @@ async def run_router(port: int, backend_port: int, processes: int, stats: Path) 
         config={},
     )
     sink = CountingLog()
-    router = Router(FixedRoutes(target), sink, processes=processes)
+    router = Router(FixedRoutes(target), sink, processes=processes, splice=splice)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -195,12 +197,14 @@ async def run_router(port: int, backend_port: int, processes: int, stats: Path) 
         write_stats(stats, router, sink)
 
 
-def serve_router(port: int, backend_port: int, processes: int, stats: Path) -> None:
+def serve_router(
+    port: int, backend_port: int, processes: int, stats: Path, *, splice: bool
+) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     # uvicorn runs Tenku on uvloop when it is installed, and so the router with it.
-    uvloop.run(run_router(port, backend_port, processes, stats))
+    uvloop.run(run_router(port, backend_port, processes, stats, splice=splice))
 
 
 # --- processes ------------------------------------------------------------------------
@@ -765,7 +769,12 @@ def print_lines(lines: list[Lines]) -> None:
 
 
 async def start_router(
-    processes: int, backend_port: int, workdir: Path, cleanup: contextlib.ExitStack
+    processes: int,
+    backend_port: int,
+    workdir: Path,
+    cleanup: contextlib.ExitStack,
+    *,
+    splice: bool = True,
 ) -> RouterUnderTest:
     [port] = free_ports(1)
     stats = workdir / f"router-{processes}.json"
@@ -778,6 +787,7 @@ async def start_router(
             str(backend_port),
             "--processes",
             str(processes),
+            *([] if splice else ["--no-splice"]),
             "--stats",
             str(stats),
         ],
@@ -816,7 +826,8 @@ async def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     print(
         f"  router: tenku.router.Router on uvloop (httptools {version('httptools')}), "
         f"{ROUTE_HOST} -> the backend over kept connections; with 1 process, then with 2 "
-        "sharing the port (SO_REUSEPORT)"
+        "sharing the port (SO_REUSEPORT); large bodies "
+        + ("through its buffers (--no-splice)" if args.no_splice else "by splice(2)")
     )
     print(
         "  client: one process, asyncio on uvloop with the httptools parser, "
@@ -826,7 +837,9 @@ async def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     memories: dict[int, list[Memory]] = {}
     lines: list[Lines] = []
     for processes in PROCESSES:
-        router = await start_router(processes, backend_port, workdir, cleanup)
+        router = await start_router(
+            processes, backend_port, workdir, cleanup, splice=not args.no_splice
+        )
         await check(router.server, backend)
         measured, memories[processes] = await measure(router, backend, args.concurrency, p)
         results += measured
@@ -872,6 +885,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--serve-backend", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-router", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--backend-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-splice",
+        action="store_true",
+        help="the router passes every body through its buffers (no splice(2))",
+    )
     parser.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--stats", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -890,7 +908,13 @@ def main(argv: list[str] | None = None) -> int:
         serve_backend(args.serve_backend)
         return 0
     if args.serve_router is not None:
-        serve_router(args.serve_router, args.backend_port, args.processes, args.stats)
+        serve_router(
+            args.serve_router,
+            args.backend_port,
+            args.processes,
+            args.stats,
+            splice=not args.no_splice,
+        )
         return 0
     if not Path("/proc/self/status").exists():
         print("error: this benchmark reads /proc and runs on Linux only", file=sys.stderr)
