@@ -169,9 +169,7 @@ def write_stats(path: Path, router: Router, sink: CountingLog) -> None:
     part.replace(path)
 
 
-async def run_router(
-    port: int, backend_port: int, processes: int, stats: Path, *, splice: bool
-) -> None:
+async def run_router(port: int, backend_port: int, processes: int, stats: Path) -> None:
     target = Target(
         app_id=uuid.uuid4(),
         app_name="bench",
@@ -181,7 +179,7 @@ async def run_router(
         config={},
     )
     sink = CountingLog()
-    router = Router(FixedRoutes(target), sink, processes=processes, splice=splice)
+    router = Router(FixedRoutes(target), sink, processes=processes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -197,14 +195,12 @@ async def run_router(
         write_stats(stats, router, sink)
 
 
-def serve_router(
-    port: int, backend_port: int, processes: int, stats: Path, *, splice: bool
-) -> None:
+def serve_router(port: int, backend_port: int, processes: int, stats: Path) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     # uvicorn runs Tenku on uvloop when it is installed, and so the router with it.
-    uvloop.run(run_router(port, backend_port, processes, stats, splice=splice))
+    uvloop.run(run_router(port, backend_port, processes, stats))
 
 
 # --- processes ------------------------------------------------------------------------
@@ -769,12 +765,7 @@ def print_lines(lines: list[Lines]) -> None:
 
 
 async def start_router(
-    processes: int,
-    backend_port: int,
-    workdir: Path,
-    cleanup: contextlib.ExitStack,
-    *,
-    splice: bool = True,
+    processes: int, backend_port: int, workdir: Path, cleanup: contextlib.ExitStack
 ) -> RouterUnderTest:
     [port] = free_ports(1)
     stats = workdir / f"router-{processes}.json"
@@ -787,7 +778,6 @@ async def start_router(
             str(backend_port),
             "--processes",
             str(processes),
-            *([] if splice else ["--no-splice"]),
             "--stats",
             str(stats),
         ],
@@ -826,8 +816,7 @@ async def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     print(
         f"  router: tenku.router.Router on uvloop (httptools {version('httptools')}), "
         f"{ROUTE_HOST} -> the backend over kept connections; with 1 process, then with 2 "
-        "sharing the port (SO_REUSEPORT); large bodies "
-        + ("through its buffers (--no-splice)" if args.no_splice else "by splice(2)")
+        "sharing the port (SO_REUSEPORT)"
     )
     print(
         "  client: one process, asyncio on uvloop with the httptools parser, "
@@ -837,9 +826,7 @@ async def bench(args: argparse.Namespace, workdir: Path, cleanup: contextlib.Exi
     memories: dict[int, list[Memory]] = {}
     lines: list[Lines] = []
     for processes in PROCESSES:
-        router = await start_router(
-            processes, backend_port, workdir, cleanup, splice=not args.no_splice
-        )
+        router = await start_router(processes, backend_port, workdir, cleanup)
         await check(router.server, backend)
         measured, memories[processes] = await measure(router, backend, args.concurrency, p)
         results += measured
@@ -885,11 +872,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--serve-backend", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-router", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--backend-port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--no-splice",
-        action="store_true",
-        help="the router passes every body through its buffers (no splice(2))",
-    )
     parser.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--stats", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -908,13 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_backend(args.serve_backend)
         return 0
     if args.serve_router is not None:
-        serve_router(
-            args.serve_router,
-            args.backend_port,
-            args.processes,
-            args.stats,
-            splice=not args.no_splice,
-        )
+        serve_router(args.serve_router, args.backend_port, args.processes, args.stats)
         return 0
     if not Path("/proc/self/status").exists():
         print("error: this benchmark reads /proc and runs on Linux only", file=sys.stderr)

@@ -27,7 +27,6 @@ from tenku.router.logline import RequestRecord
 from tenku.router.options import DRAIN_TIME, MAX_AHEAD, MAX_LINE, MAX_REQUEST_HEAD
 from tenku.router.pages import bad_request
 from tenku.router.request import Request
-from tenku.router.splice import descriptor
 from tenku.router.wire import Chunk
 
 if TYPE_CHECKING:
@@ -57,8 +56,6 @@ class ClientConnection(asyncio.Protocol):
         self.scheme = scheme
         self.loop = router.loop
         self.transport: asyncio.Transport | None = None
-        # The socket under a plain HTTP transport, for splicing bodies (-1: none to splice).
-        self.fd = -1
         self.peer_ip = ""
         self.port = 0
         self.parser = httptools.HttpRequestParser(self)
@@ -99,8 +96,6 @@ class ClientConnection(asyncio.Protocol):
         self.peer_ip = str(peer[0]) if isinstance(peer, tuple) else ""
         self.port = int(local[1]) if isinstance(local, tuple) else 0
         self.transport.set_write_buffer_limits(high=self.router.client_write_buffer)
-        if self.scheme == "http" and self.router.options.splice:
-            self.fd = descriptor(transport)
         if self.router.stopping:
             self.transport.abort()
             return

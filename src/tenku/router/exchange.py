@@ -428,30 +428,6 @@ class Exchange:
         self.record.bytes += len(data)
         self._touch()
 
-    def splice_sink(self) -> int:
-        """The client's socket, if the rest of a sized body may be spliced into it now:
-        the response passes unchanged, and all written before it is in the socket."""
-        client = self.client
-        transport = client.transport
-        if (
-            not self._attempting
-            or self._framing != "length"
-            or self._out
-            or client.fd < 0
-            or client.gone
-            or transport is None
-            or transport.is_closing()
-            or transport.get_write_buffer_size()
-        ):
-            return -1
-        return client.fd
-
-    def body_moved(self, size: int) -> None:
-        """`size` bytes of the body went to the client by splice."""
-        assert self.record.bytes is not None
-        self.record.bytes += size
-        self._touch()
-
     def response_end(self) -> None:
         if not self._attempting:
             return
@@ -567,7 +543,7 @@ class Exchange:
         elif not self.request.complete:
             error = H15 if self.client.paused("upstream") else H28
         else:
-            error = H28 if upstream.waiting_on_client else H15
+            error = H28 if upstream.reading_paused else H15
         self._abort(Failure(error))
 
     # --- endings --------------------------------------------------------------------

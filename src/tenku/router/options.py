@@ -49,6 +49,3 @@ class RouterOptions:
     # the keep-alive timeouts of common app servers (2 s and up), so the dyno rarely
     # closes one just as the router reuses it.
     pool_idle: float = 1.5
-    # Large sized response bodies go from dyno to plain HTTP client by splice(2) on Linux
-    # (see splice.py); off, every body passes through the router's buffers.
-    splice: bool = True

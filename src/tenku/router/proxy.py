@@ -64,7 +64,6 @@ class Router:
         affinity_key: bytes | None = None,
         certificates: CertificateTable | None = None,
         processes: int = 1,
-        splice: bool = True,
     ) -> None:
         self.routes = routes
         # Routing from memory, without a task, where the table can.
@@ -83,7 +82,6 @@ class Router:
             dyno_backlog=dyno_backlog,
             app_connections=app_connections,
             pool_idle=pool_idle,
-            splice=splice,
         )
         # Signs session affinity cookies; give it a stable key so they outlive a restart.
         self.affinity_key = affinity_key or secrets.token_bytes(32)

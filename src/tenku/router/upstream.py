@@ -39,7 +39,6 @@ from tenku.router.options import (
     RouterOptions,
 )
 from tenku.router.routes import Backend
-from tenku.router.splice import AVAILABLE, HEAD_READ, SPLICE_MIN, Pipes, Splice, descriptor
 from tenku.router.wire import Chunk
 
 if TYPE_CHECKING:
@@ -62,6 +61,11 @@ class Restricted(Exception):
 
 class _Unsolicited(Exception):
     pass
+
+
+# What a dyno connection reads at once until a response's head is parsed: most heads
+# whole, and little of a body.
+HEAD_READ = 16 * 1024
 
 
 class ReadBuffer:
@@ -95,8 +99,6 @@ class Upstream(asyncio.BufferedProtocol):
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
-        # The socket under the transport, for splicing bodies (-1: none to splice).
-        self.fd = -1
         self.exchange: Exchange | None = None
         self.tunnel: Tunnel | None = None
         self.deadline = Deadline(pool.loop, self._idle_expired)
@@ -104,8 +106,6 @@ class Upstream(asyncio.BufferedProtocol):
         self.reused = False
         self.closed = False
         self.reading_paused = False
-        # The body being spliced to the client, if any (its transport does not read meanwhile).
-        self.splice: Splice | None = None
         self._parser: httptools.HttpResponseParser | None = None
         self._spare: httptools.HttpResponseParser | None = None
         self._head_request = False
@@ -140,9 +140,6 @@ class Upstream(asyncio.BufferedProtocol):
         self.deadline.clear()
 
     def detach(self) -> None:
-        if self.splice is not None:
-            # The exchange ended with the body half through: nothing more can go on here.
-            self.close()
         if self._parsed_whole:
             self._spare = self._parser
         self.exchange = None
@@ -165,18 +162,10 @@ class Upstream(asyncio.BufferedProtocol):
     def resume(self) -> None:
         if self.reading_paused and self.transport is not None and not self.closed:
             self.reading_paused = False
-            if self.splice is None:
-                self.transport.resume_reading()
-
-    @property
-    def waiting_on_client(self) -> bool:
-        """Not reading the dyno because the client has not taken what it was sent."""
-        splice = self.splice
-        return self.reading_paused or (splice is not None and splice.waiting_on_client)
+            self.transport.resume_reading()
 
     def close(self) -> None:
         self.deadline.cancel()
-        self._end_splice()
         if self.transport is not None and not self.closed:
             self.transport.close()
 
@@ -188,13 +177,10 @@ class Upstream(asyncio.BufferedProtocol):
         if sock is not None:
             # Request heads are small writes the dyno should get at once.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.pool.pools.splicing:
-            self.fd = descriptor(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.deadline.cancel()
-        self._end_splice()
         if self.tunnel is not None:
             self.tunnel.close()
             return
@@ -226,9 +212,10 @@ class Upstream(asyncio.BufferedProtocol):
         view = self.pool.pools.reader.get()
         if self._head_done or self.tunnel is not None:
             return view
-        # Until the head is parsed, a read takes little more than a head: the parser copies
-        # whatever body it is fed into a new bytes object, and the body of a large response
-        # is better left in the socket, to pass the parser by (or be spliced).
+        # Until the head is parsed, a read takes little more than a head. The parser hands
+        # on whatever body it is fed as a new bytes object: a whole large body read with its
+        # head was copied once more, into a fresh allocation. Left in the socket, the rest
+        # of a sized body passes the parser by (see _pass_body).
         return view[:HEAD_READ]
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -257,8 +244,6 @@ class Upstream(asyncio.BufferedProtocol):
         finally:
             # What the read produced for the client goes out in one write.
             exchange.flush()
-        if self._bypass and self._remaining >= SPLICE_MIN and self.fd >= 0:
-            self._start_splice(exchange)
 
     def _receive(
         self, exchange: Exchange, parser: httptools.HttpResponseParser, data: memoryview
@@ -302,61 +287,6 @@ class Upstream(asyncio.BufferedProtocol):
         exchange.response_body(data)
         if not self._remaining:
             self._completed()
-
-    def _start_splice(self, exchange: Exchange) -> None:
-        """The rest of the body goes to the client by splice, if it can from here."""
-        transport = self.transport
-        if (
-            self.splice is not None
-            or transport is None
-            or self.closed
-            or self.reading_paused
-            or self.complete
-            or self.exchange is not exchange
-        ):
-            return
-        sink = exchange.splice_sink()
-        if sink < 0:
-            return
-        pipes = self.pool.pools.pipes
-        pipe = pipes.take()
-        if pipe is None:
-            return
-        try:
-            splice = Splice(
-                self.pool.loop,
-                pipes,
-                pipe,
-                self.fd,
-                sink,
-                self._remaining,
-                moved=exchange.body_moved,
-                ended=self._splice_ended,
-                client_failed=exchange.client.abort,
-            )
-        except OSError:
-            pipes.give(pipe, empty=True)
-            return
-        self.splice = splice
-        transport.pause_reading()
-        splice.start()
-
-    def _splice_ended(self, complete: bool) -> None:
-        splice, self.splice = self.splice, None
-        if splice is None:
-            return
-        self._remaining = splice.left
-        transport = self.transport
-        if transport is not None and not self.closed and not self.reading_paused:
-            # Reading again: a dyno that hung up mid-body is found out as without splicing.
-            transport.resume_reading()
-        if complete:
-            self._completed()
-
-    def _end_splice(self) -> None:
-        splice, self.splice = self.splice, None
-        if splice is not None:
-            splice.cancel()
 
     def _failed(self, exchange: Exchange, error: RouterError) -> None:
         if self.exchange is exchange and not self.complete:
@@ -566,8 +496,6 @@ class Pools:
         # Keyed by plain values: UUID and dataclass hashes are Python code, run per request.
         self._pools: dict[tuple[int, str, str, int], Pool] = {}
         self.reader = ReadBuffer()
-        self.splicing = AVAILABLE and options.splice
-        self.pipes = Pipes()
         # Requests waiting in any of an app's queues.
         self.waiting: defaultdict[int, int] = defaultdict(int)
 
@@ -590,7 +518,6 @@ class Pools:
         for pool in list(self._pools.values()):
             pool.close()
         self._pools.clear()
-        self.pipes.close()
 
     def __len__(self) -> int:
         return len(self._pools)

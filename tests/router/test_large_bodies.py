@@ -1,8 +1,9 @@
-"""Large sized response bodies spliced from dyno to client (Linux): intact, counted and
-logged, with both connections kept for the next request, held back for a slow client,
-and ending as a body through the router's buffers ends when the dyno or the client
-fails. The scenarios run on the test loop and on uvloop (the router's processes run on
-it), with splicing on and, to show nothing changed, off."""
+"""Large sized response bodies through the router: intact and logged, with both
+connections kept for the next request, a slow client holding the dyno back (what the
+router holds is bounded), and the ends a dyno or a client can put to one mid-body. A
+response's head is read apart from its body (Upstream.get_buffer), so heads of several
+reads are here too. Each scenario runs on the test loop and on uvloop, which the
+router's processes run on."""
 
 from __future__ import annotations
 
@@ -16,44 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import h11
-import httpx
 import pytest
 import uvloop
 
-from tenku.config import Settings
 from tenku.router import Router, Target
-from tenku.router import upstream as upstream_module
-from tenku.router.splice import AVAILABLE, SPLICE_MIN, Splice
-from tenku.tls import client_ssl_context, server_ssl_context
-from tests.router.standins import WAIT, Dyno, DynoCall, Log, RawClient, Routes, host
-
-pytestmark = pytest.mark.skipif(not AVAILABLE, reason="splice(2) is Linux only")
+from tenku.router.upstream import HEAD_READ
+from tests.router.standins import WAIT, Dyno, DynoCall, Log, RawClient, Routes
 
 MIB = 1024 * 1024
 # A pattern with no period short enough for a shifted or repeated piece to compare equal.
 BODY = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(4 * MIB // 32))
 GET = b"GET %s HTTP/1.1\r\nHost: app.tenku.localhost\r\n\r\n"
-
-
-class Spliced:
-    """Counts the bodies the router splices (the class stands in for Splice)."""
-
-    count = 0
-
-    def __init__(self) -> None:
-        Spliced.count = 0
-
-    @staticmethod
-    def make(*args: Any, **kwargs: Any) -> Splice:
-        Spliced.count += 1
-        return Splice(*args, **kwargs)
-
-
-@pytest.fixture
-def spliced(monkeypatch: pytest.MonkeyPatch) -> type[Spliced]:
-    Spliced()
-    monkeypatch.setattr(upstream_module, "Splice", Spliced.make)
-    return Spliced
 
 
 Scenario = Callable[[], Awaitable[None]]
@@ -122,7 +96,7 @@ LOOPS = ["asyncio", "uvloop"]
 
 @pytest.mark.parametrize("loop", LOOPS)
 async def test_large_bodies_arrive_whole_and_both_connections_carry_the_next_request(
-    loop: str, spliced: type[Spliced]
+    loop: str,
 ) -> None:
     async def scenario() -> None:
         async with serving(big_or_small) as (router, dyno, target, log), connect(router) as conn:
@@ -131,12 +105,8 @@ async def test_large_bodies_arrive_whole_and_both_connections_carry_the_next_req
                 head = await conn.head()
                 assert head.startswith(b"HTTP/1.1 200 ")
                 body = await conn.exactly(length(head))
-                if path == b"/big":
-                    assert body == BODY
-                else:
-                    assert body == b"small 2"
-            # One connection each side carried all three: the dyno's third request came
-            # on the connection that carried two spliced bodies.
+                assert body == (BODY if path == b"/big" else b"small 2")
+            # One connection each side carried all three.
             assert [call.index for call in dyno.calls] == [0, 1, 2]
             assert dyno.connections == 1
             lines = await log.wait(target, 3)
@@ -147,14 +117,41 @@ async def test_large_bodies_arrive_whole_and_both_connections_carry_the_next_req
             ]
 
     await run(loop, scenario)
-    assert spliced.count == 2
 
 
-@pytest.mark.parametrize("splice", [True, False], ids=["splice", "buffers"])
 @pytest.mark.parametrize("loop", LOOPS)
-async def test_a_dyno_hanging_up_mid_body_is_h18_with_what_it_sent(
-    loop: str, splice: bool, spliced: type[Spliced]
-) -> None:
+async def test_a_head_of_several_reads_then_its_body(loop: str) -> None:
+    """A head longer than the router's first reads, and bodies that came with their head
+    or after it, pass whole."""
+    fields = [(f"X-Filler-{i}", "v" * 4000) for i in range(3 * HEAD_READ // 4000)]
+    bodies = {b"/long-head": BODY[: 300 * 1024], b"/tiny": b"tiny", b"/medium": BODY[:HEAD_READ]}
+
+    async def answer(call: DynoCall) -> None:
+        await call.body()
+        path = call.request.target
+        await call.respond(200, bodies[path], fields if path == b"/long-head" else [])
+
+    async def scenario() -> None:
+        async with serving(answer) as (router, dyno, target, log), connect(router) as conn:
+            for path, body in bodies.items():
+                await conn.send(GET % path)
+                head = await conn.head()
+                assert head.startswith(b"HTTP/1.1 200 ")
+                if path == b"/long-head":
+                    assert len(head) > 2 * HEAD_READ
+                    assert all(
+                        b"\r\n%s: %s\r\n" % (k.encode(), v.encode()) in head for k, v in fields
+                    )
+                assert await conn.exactly(length(head)) == body
+            assert dyno.connections == 1
+            lines = await log.wait(target, len(bodies))
+            assert [line["bytes"] for line in lines] == [str(len(b)) for b in bodies.values()]
+
+    await run(loop, scenario)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+async def test_a_dyno_hanging_up_mid_body_is_h18_with_what_it_sent(loop: str) -> None:
     part = len(BODY) // 3
 
     async def quitter(call: DynoCall) -> None:
@@ -165,7 +162,7 @@ async def test_a_dyno_hanging_up_mid_body_is_h18_with_what_it_sent(
         # Returning mid-response: the stand-in closes the connection.
 
     async def scenario() -> None:
-        async with serving(quitter, splice=splice) as (router, _, target, log):
+        async with serving(quitter) as (router, _, target, log):
             async with connect(router) as conn:
                 await conn.send(GET % b"/big")
                 head = await conn.head()
@@ -177,14 +174,10 @@ async def test_a_dyno_hanging_up_mid_body_is_h18_with_what_it_sent(
             assert (line["code"], line["status"], line["bytes"]) == ("H18", "503", str(part))
 
     await run(loop, scenario)
-    assert spliced.count == (1 if splice else 0)
 
 
-@pytest.mark.parametrize("splice", [True, False], ids=["splice", "buffers"])
 @pytest.mark.parametrize("loop", LOOPS)
-async def test_a_dyno_going_quiet_mid_body_is_h15(
-    loop: str, splice: bool, spliced: type[Spliced]
-) -> None:
+async def test_a_dyno_going_quiet_mid_body_is_h15(loop: str) -> None:
     part = MIB
 
     async def quiet(call: DynoCall) -> None:
@@ -195,7 +188,7 @@ async def test_a_dyno_going_quiet_mid_body_is_h15(
         await asyncio.Event().wait()
 
     async def scenario() -> None:
-        async with serving(quiet, splice=splice, idle_timeout=0.3) as (router, _, target, log):
+        async with serving(quiet, idle_timeout=0.3) as (router, _, target, log):
             async with connect(router) as conn:
                 await conn.send(GET % b"/big")
                 assert (await conn.head()).startswith(b"HTTP/1.1 200 ")
@@ -208,7 +201,6 @@ async def test_a_dyno_going_quiet_mid_body_is_h15(
             )
 
     await run(loop, scenario)
-    assert spliced.count == (1 if splice else 0)
 
 
 def flood_size() -> int:
@@ -252,21 +244,16 @@ class Flood:
                 await asyncio.sleep(0.2)
 
 
-@pytest.mark.parametrize(
-    ("loop", "splice"),
-    [("asyncio", True), ("asyncio", False), ("uvloop", True)],
-    ids=["asyncio-splice", "asyncio-buffers", "uvloop-splice"],
-)
-async def test_a_client_that_stops_reading_holds_the_dyno_back(
-    loop: str, splice: bool, spliced: type[Spliced]
-) -> None:
+@pytest.mark.skipif(not Path("/proc/sys/net/ipv4/tcp_rmem").exists(), reason="Linux only")
+@pytest.mark.parametrize("loop", LOOPS)
+async def test_a_client_that_stops_reading_holds_the_dyno_back(loop: str) -> None:
     """What the router holds for a slow client is bounded: the dyno's writes stop well
     short of the body (a router that kept reading would let all of it through), and
     once the client reads again the whole body arrives."""
     flood = Flood(flood_size())
 
     async def scenario() -> None:
-        async with serving(flood, splice=splice) as (router, _, target, log):
+        async with serving(flood) as (router, _, target, log):
             async with connect(router, rcvbuf=64 * 1024) as conn:
                 await conn.send(GET % b"/flood")
                 head = await conn.head()
@@ -286,60 +273,22 @@ async def test_a_client_that_stops_reading_holds_the_dyno_back(
             assert (line["status"], line["bytes"]) == ("200", str(flood.size))
 
     await run(loop, scenario)
-    assert spliced.count == (1 if splice else 0)
 
 
-@pytest.mark.parametrize("splice", [True, False], ids=["splice", "buffers"])
-async def test_a_client_that_stops_reading_for_too_long_is_h28(
-    splice: bool, spliced: type[Spliced]
-) -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+async def test_a_client_that_stops_reading_for_too_long_is_h28(loop: str) -> None:
     flood = Flood(64 * MIB)
 
-    options = {"splice": splice, "idle_timeout": 0.3}
-    async with (
-        serving(flood, **options) as (router, dyno, target, log),
-        connect(router, rcvbuf=64 * 1024) as conn,
-    ):
-        await conn.send(GET % b"/flood")
-        assert length(await conn.head()) == flood.size
-        [line] = await log.wait(target)
-        assert (line["code"], line["desc"]) == ("H28", "Client Connection Idle")
-        # The dyno's connection, half through a body, is closed rather than kept.
-        await dyno.wait_until(lambda: dyno.closed == 1)
-    assert spliced.count == (1 if splice else 0)
+    async def scenario() -> None:
+        async with (
+            serving(flood, idle_timeout=0.3) as (router, dyno, target, log),
+            connect(router, rcvbuf=64 * 1024) as conn,
+        ):
+            await conn.send(GET % b"/flood")
+            assert length(await conn.head()) == flood.size
+            [line] = await log.wait(target)
+            assert (line["code"], line["desc"]) == ("H28", "Client Connection Idle")
+            # The dyno's connection, half through a body, is closed rather than kept.
+            await dyno.wait_until(lambda: dyno.closed == 1)
 
-
-async def test_small_bodies_and_https_clients_are_not_spliced(
-    spliced: type[Spliced], tmp_path: Path
-) -> None:
-    settings = Settings(
-        data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"
-    )
-    small = BODY[: SPLICE_MIN // 2]
-
-    async def answer(call: DynoCall) -> None:
-        await call.body()
-        await call.respond(200, BODY if call.request.target == b"/big" else small)
-
-    routes, log = Routes(), Log()
-    dyno = Dyno("web.1", answer)
-    await dyno.start()
-    routes.add("app", [dyno])
-    router = Router(routes, log)
-    await router.start("127.0.0.1", 0, 0, server_ssl_context(settings))
-    try:
-        async with httpx.AsyncClient(
-            verify=client_ssl_context(settings), trust_env=False, timeout=WAIT
-        ) as http:
-            secure = await http.get(
-                f"https://127.0.0.1:{router.https_port}/big", headers=host("app")
-            )
-            plain = await http.get(
-                f"http://127.0.0.1:{router.http_port}/small", headers=host("app")
-            )
-        assert secure.content == BODY
-        assert plain.content == small
-    finally:
-        await router.stop()
-        await dyno.stop()
-    assert spliced.count == 0
+    await run(loop, scenario)
