@@ -63,6 +63,11 @@ class _Unsolicited(Exception):
     pass
 
 
+# What a dyno connection reads at once until a response's head is parsed: most heads
+# whole, and little of a body.
+HEAD_READ = 16 * 1024
+
+
 class ReadBuffer:
     """The buffer every dyno connection of a router process reads into, one read at a time.
 
@@ -204,7 +209,14 @@ class Upstream(asyncio.BufferedProtocol):
             self.exchange.upstream_writable(True)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self.pool.pools.reader.get()
+        view = self.pool.pools.reader.get()
+        if self._head_done or self.tunnel is not None:
+            return view
+        # Until the head is parsed, a read takes little more than a head. The parser hands
+        # on whatever body it is fed as a new bytes object: a whole large body read with its
+        # head was copied once more, into a fresh allocation. Left in the socket, the rest
+        # of a sized body passes the parser by (see _pass_body).
+        return view[:HEAD_READ]
 
     def buffer_updated(self, nbytes: int) -> None:
         reader = self.pool.pools.reader
