@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
 import tenku.resources
+from tenku.config import Settings
+from tenku.db.models import App
 from tenku.resources.app.schemas import CEDAR, AppOut
 from tenku.resources.common import AccountRef, Out, Ref
 from tenku.resources.organization_app.schemas import OrganizationAppOut, TeamRef
@@ -98,3 +102,29 @@ def test_response_models_have_no_default_factories() -> None:
 )
 def test_timestamps_are_utc_whole_seconds(value: datetime) -> None:
     assert zulu(value) == value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_an_app_body_has_utc_whole_second_timestamps() -> None:
+    when = datetime(2026, 12, 3, 9, 57, 25, 654321, tzinfo=timezone(timedelta(hours=-5)))
+    app = App(
+        id=uuid.uuid4(),
+        name="some-app",
+        region="us",
+        stack="heroku-24",
+        build_stack="heroku-24",
+        maintenance=False,
+        acm=False,
+        locked=False,
+        created_at=when,
+        updated_at=when,
+        released_at=None,
+        archived_at=None,
+    )
+    owner = AccountRef.trusted(email="a@example.com", id=uuid.uuid4())
+    body = json.loads(
+        AppOut.of(
+            app, owner, Settings(data_dir=Path("/nonexistent"), database_url="sqlite+aiosqlite://")
+        ).model_dump_json()
+    )
+    assert body["created_at"] == body["updated_at"] == "2026-12-03T14:57:25Z"
+    assert body["released_at"] is None

@@ -75,7 +75,8 @@ async def paged(
     """One page of `stmt` as a list response.
 
     `render` gets the page's rows: the entities themselves when `stmt` selects one, else
-    whole row tuples (whose first column carries the sort keys).
+    whole rows (whose first column carries the sort keys when it is an entity; otherwise
+    the row's columns do, by name).
     """
     page = await paginate(db, request, stmt, order.fields, order.id_column, order.default)
     single = len(stmt.column_descriptions) == 1

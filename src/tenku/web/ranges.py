@@ -195,8 +195,13 @@ async def paginate(
     more = len(rows) > size
     rows = rows[:size]
 
+    # The sort keys are read from the row's first column (an entity, or a bundle of
+    # keys), or from the row itself when the statement selects a table's columns (those
+    # are described without an entity).
+    by_name = stmt.column_descriptions[0].get("entity") is None
+
     def key_of(row: Any) -> str:
-        obj = row[0]
+        obj = row if by_name else row[0]
         shown = sort.show(getattr(obj, col.key))
         return f"{shown}{TIE}{getattr(obj, id_column.key)}" if tie_needed else shown
 

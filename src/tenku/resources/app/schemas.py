@@ -3,8 +3,10 @@ from __future__ import annotations
 import functools
 import re
 import uuid
+from typing import Any
 
 from pydantic import field_validator
+from sqlalchemy import Row
 
 from tenku.config import Settings
 from tenku.db.models import App
@@ -12,7 +14,7 @@ from tenku.ids import stable_id
 from tenku.resources.common import AccountRef, In, Out, Ref
 from tenku.resources.region.catalog import find_region
 from tenku.resources.stack.catalog import stack_named
-from tenku.web.render import Timestamp
+from tenku.web.render import WholeTimestamp, whole
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,29}$")
 
@@ -39,10 +41,10 @@ class AppOut(Out):
     # Fields after the reference's (acm, create_status, generation, ...) are read by
     # today's CLI; their defaults let the reference's own examples parse.
     acm: bool = False
-    archived_at: Timestamp | None
+    archived_at: WholeTimestamp | None
     buildpack_provided_description: str | None
     build_stack: Ref
-    created_at: Timestamp
+    created_at: WholeTimestamp
     create_status: str = "complete"
     generation: Ref = CEDAR
     git_url: str
@@ -55,24 +57,27 @@ class AppOut(Out):
     owner: AccountRef
     process_tier: str = "production"
     region: Ref
-    released_at: Timestamp | None
+    released_at: WholeTimestamp | None
     repo_size: int | None
     slug_size: int | None
     space: SpaceRef | None
     stack: Ref
     team: Ref | None = None
-    updated_at: Timestamp
+    updated_at: WholeTimestamp
     web_url: str
 
     @classmethod
-    def of(cls, app: App, owner: AccountRef, settings: Settings, team: Ref | None = None) -> AppOut:
-        # Built from trusted rows: skip validation, which dominated long app lists.
+    def of(
+        cls, app: App | Row[Any], owner: AccountRef, settings: Settings, team: Ref | None = None
+    ) -> AppOut:
+        """From an app, or a row of its columns (lists read those). Built from trusted rows:
+        no validation, which dominated long app lists; timestamps made whole here."""
         return cls.trusted(
             acm=app.acm,
-            archived_at=app.archived_at,
+            archived_at=None if app.archived_at is None else whole(app.archived_at),
             buildpack_provided_description=app.buildpack_provided_description,
             build_stack=_stack_ref(app.build_stack),
-            created_at=app.created_at,
+            created_at=whole(app.created_at),
             generation=CEDAR,
             git_url=f"https://{settings.git_host}/{app.name}.git",
             id=app.id,
@@ -84,13 +89,13 @@ class AppOut(Out):
             owner=owner,
             process_tier="production",
             region=_region_ref(app.region),
-            released_at=app.released_at,
+            released_at=None if app.released_at is None else whole(app.released_at),
             repo_size=app.repo_size,
             slug_size=app.slug_size,
             space=None,
             stack=_stack_ref(app.stack),
             team=team,
-            updated_at=app.updated_at,
+            updated_at=whole(app.updated_at),
             web_url=settings.app_web_url(app.name),
         )
 

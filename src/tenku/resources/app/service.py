@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,12 +29,18 @@ async def find_app(db: AsyncSession, ident: str) -> App | None:
     return (await db.execute(select(App).where(App.name == ident))).scalar_one_or_none()
 
 
-def visible_apps(account_id: uuid.UUID) -> Select[App]:
-    """Apps the account owns, collaborates on, or sees through a team."""
-    return select(App).where(App.id.in_(visible_app_ids(account_id)))
+# Lists read apps as rows of their columns, by name, not as entities: their bodies read
+# nothing else, and loading a page of 1,000 entities into the session cost more than the
+# query did.
+APP_ROWS = select(*App.__table__.columns)
 
 
-def personal_apps(account_id: uuid.UUID) -> Select[App]:
+def visible_apps(account_id: uuid.UUID) -> Select[Any]:
+    """Apps the account owns, collaborates on, or sees through a team (as rows)."""
+    return APP_ROWS.where(App.id.in_(visible_app_ids(account_id)))
+
+
+def personal_apps(account_id: uuid.UUID) -> Select[Any]:
     """Apps outside any team that the account owns or collaborates on."""
     return visible_apps(account_id).where(App.organization_id.is_(None))
 

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from pydantic import Field, field_validator
+from sqlalchemy import Row
 
 from tenku.config import Settings
 from tenku.db.models import App
@@ -50,7 +52,12 @@ class OrganizationAppOut(Out):
 
     @classmethod
     def of(
-        cls, app: App, owner: AccountRef, settings: Settings, team: Ref | None, joined: bool
+        cls,
+        app: App | Row[Any],
+        owner: AccountRef,
+        settings: Settings,
+        team: Ref | None,
+        joined: bool,
     ) -> OrganizationAppOut:
         base = AppOut.of(app, owner, settings, team)
         ref = None if team is None else TeamRef.trusted(id=team.id, name=team.name)

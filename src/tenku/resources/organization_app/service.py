@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,12 +39,12 @@ from tenku.web.errors import Forbidden, InvalidParams, NotFound
 CARRIED_OVER = ["view", "deploy", "operate"]
 
 
-def team_apps(team_id: uuid.UUID, account_id: uuid.UUID) -> Select[App]:
+def team_apps(team_id: uuid.UUID, account_id: uuid.UUID) -> Select[Any]:
     """The team's apps the account may see."""
     return visible_apps(account_id).where(App.organization_id == team_id)
 
 
-async def apps_listed_by_default(db: AsyncSession, caller: Account) -> Select[App]:
+async def apps_listed_by_default(db: AsyncSession, caller: Account) -> Select[Any]:
     """The caller's default team's apps, or their personal apps when they have none."""
     team = await default_team(db, caller.id)
     if team is None:
