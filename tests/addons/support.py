@@ -28,10 +28,9 @@ from tenku.addons.postgres import PostgresProvider
 from tenku.addons.postgres import names_for as pg_names
 from tenku.addons.provider import ProvisionRequest
 from tenku.addons.redis import REGISTRY, RedisProvider, user_for
-from tenku.app import create_app
 from tenku.config import Settings
 from tests.addons.fake_partner import FakePartner, Platform
-from tests.conftest import ApiClient, User
+from tests.conftest import ApiClient, User, serving_app
 
 PG_ADMIN = os.environ.get("TENKU_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_ADMIN = os.environ.get("TENKU_TEST_REDIS_ADMIN", "redis://127.0.0.1:6379/0")
@@ -227,7 +226,7 @@ def as_user_of(user: User, client: ApiClient) -> User:
 @contextlib.asynccontextmanager
 async def other_api(api: ApiClient, settings: Settings, **changes: Any) -> AsyncIterator[ApiClient]:
     """An API process over the same database whose add-on settings differ (closed ports...)."""
-    app = create_app(replace(settings, **changes), api.database)
+    app = serving_app(replace(settings, **changes), api.database)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5000") as http:
         yield ApiClient(http, api.database)

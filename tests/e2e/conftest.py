@@ -307,27 +307,66 @@ def launch(
         log.close()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    backend: str = request.param
-    root = tmp_path_factory.mktemp(f"tenku-{backend}")
+class Installations:
+    """The session's servers, one per backend, each started when first wanted and kept to
+    the end of the session, with the accounts and CLI homes made on it.
+
+    pytest holds one value of a parametrized session fixture at a time: each time the
+    backend changes between test files, `server` is made again. Were that a new `tenku
+    up` (a dozen seconds of starting processes), a worker that gets files of both backends
+    would start one per file; here it finds the one it started before.
+    """
+
+    def __init__(self, stack: contextlib.ExitStack, paths: pytest.TempPathFactory) -> None:
+        self._stack = stack
+        self._paths = paths
+        self._servers: dict[str, LiveServer] = {}
+        self._accounts: dict[tuple[str, str], Account] = {}
+        self._homes: dict[str, dict[str, Path]] = {}
+
+    def server(self, backend: str) -> LiveServer:
+        if backend not in self._servers:
+            root = self._paths.mktemp(f"tenku-{backend}")
+            url = None
+            if backend == "postgresql":
+                url = self._stack.enter_context(throwaway_pg_database())
+            self._servers[backend] = self._stack.enter_context(launch(backend, root, url))
+        return self._servers[backend]
+
+    def account(self, server: LiveServer, email: str) -> Account:
+        key = (server.backend, email)
+        if key not in self._accounts:
+            self._accounts[key] = server.create_user(email)
+        return self._accounts[key]
+
+    def homes(self, server: LiveServer) -> dict[str, Path]:
+        if server.backend not in self._homes:
+            self._homes[server.backend] = {
+                role: self._paths.mktemp(f"home-{role}-{server.backend}")
+                for role in ("owner", "other")
+            }
+        return self._homes[server.backend]
+
+
+@pytest.fixture(scope="session")
+def installations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installations]:
     with contextlib.ExitStack() as stack:
-        # A database of its own: pytest may start a second server of one backend in a
-        # session (when test order makes it tear the first one down).
-        url = stack.enter_context(throwaway_pg_database()) if backend == "postgresql" else None
-        yield stack.enter_context(launch(backend, root, url))
+        yield Installations(stack, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, installations: Installations) -> LiveServer:
+    return installations.server(request.param)
 
 
 @pytest.fixture(scope="session")
-def owner(server: LiveServer) -> Account:
-    return server.create_user("owner@example.com")
+def owner(server: LiveServer, installations: Installations) -> Account:
+    return installations.account(server, "owner@example.com")
 
 
 @pytest.fixture(scope="session")
-def other(server: LiveServer) -> Account:
-    return server.create_user("other@example.com")
+def other(server: LiveServer, installations: Installations) -> Account:
+    return installations.account(server, "other@example.com")
 
 
 @pytest.fixture(scope="session")
@@ -444,13 +483,10 @@ class Heroku:
 
 
 @pytest.fixture(scope="session")
-def cli_homes(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def cli_homes(server: LiveServer, installations: Installations) -> dict[str, Path]:
     # One HOME per account for the session: the CLI's first run in an empty HOME costs about
     # a second more than the next ones, and these accounts never log in (they use API keys).
-    return {
-        "owner": tmp_path_factory.mktemp(f"home-owner-{server.backend}"),
-        "other": tmp_path_factory.mktemp(f"home-other-{server.backend}"),
-    }
+    return installations.homes(server)
 
 
 @pytest.fixture(scope="session")

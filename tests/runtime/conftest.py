@@ -25,12 +25,11 @@ import httpx
 import pytest
 import uvicorn
 
-from tenku.app import create_app
 from tenku.config import Settings
 from tenku.db.engine import Database
 from tenku.runtime.worker import Runtime
 from tenku.serving import Listener, uvicorn_config
-from tests.conftest import LOOPBACK, V3, ApiClient, User, uid_base, wipe
+from tests.conftest import LOOPBACK, V3, ApiClient, User, serving_app, uid_base, wipe
 
 SAMPLES = Path(__file__).parent / "samples"
 BUILD_WAIT = 240.0
@@ -136,6 +135,7 @@ class Live:
             "TENKU_LOCAL_SOURCE_DIRS": os.pathsep.join(map(str, self.settings.local_source_dirs)),
             "TENKU_SANDBOX": self.settings.sandbox,
             "TENKU_SANDBOX_UID_BASE": str(self.settings.sandbox_uid_base),
+            "TENKU_ROUTER_PROCESSES": str(self.settings.router_processes),
         }
 
     @property
@@ -242,9 +242,13 @@ async def live(
         router_port=free_port(),
         router_https_port=free_port(),
         rendezvous_port=free_port(),
+        # One router process, not one per CPU: another would start (and import Tenku) for
+        # every test here. The router's own processes are tested in tests/router, and the
+        # end-to-end servers run the installation's default.
+        router_processes=1,
     )
     settings.data_dir.mkdir()
-    app = create_app(settings, database)
+    app = serving_app(settings, database)
     plain = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -10,12 +10,15 @@ import signal
 import sys
 import tarfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from tenku.db.models import Build
 from tenku.runtime.worker import Runtime
 from tests.conftest import User
 from tests.resources.build.test_streams import parse_events
@@ -191,7 +194,14 @@ async def test_a_build_interrupted_by_a_crash_fails_when_the_runtime_returns(
         build = await gated_build(live, owner, "crash-app")
 
         async def started() -> bool:
-            return pids.exists()
+            # The build runs, and the runtime has recorded its process group: the script
+            # can write its pids before that commit lands, and a runtime killed in between
+            # leaves its successor no group to clean up.
+            if not pids.exists():
+                return False
+            async with live.api.database.session(write=False) as db:
+                pgid = await db.scalar(select(Build.pgid).where(Build.id == uuid.UUID(build["id"])))
+            return pgid is not None
 
         # A hang guard, not a timing: a runtime process that has just started (its router
         # processes and loops with it) took over a minute to start its first build while
