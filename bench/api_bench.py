@@ -51,6 +51,7 @@ from processes import (
     free_ports,
     has_exited,
     run_until_stopped,
+    settled,
     stop_group,
     tenku_command,
 )
@@ -1058,6 +1059,12 @@ async def bench(ctx: Context) -> None:
     compare_replays(recorded, await record(baseline, baseline_sources))
     print("  baseline: bench/baseline_app.py replays the same status, headers and body bytes")
 
+    took = await settled(tenku.proc.pid)
+    print(
+        "  settled: Tenku's processes went idle "
+        + (f"after {took:.0f} s" if took is not None else "NEVER (measured anyway)")
+        + " (start-up work, such as the runtime's first pass over every app, is not measured)"
+    )
     results = await measure(ctx, tenku, baseline, token, recorded, tenku_sources)
     print_table(ctx, results)
     print_paging(ctx, await paging_depth(ctx, tenku, tokens))

@@ -55,6 +55,40 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     proc.wait()
 
 
+def session_cpu_seconds(session: int) -> float:
+    """CPU time used so far by the live processes of a session (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: fields follow its last ")".
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if int(fields[3]) == session:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+async def settled(session: int, *, idle: float = 0.1, limit: float = 120.0) -> float | None:
+    """Wait until a session's processes use under `idle` of one CPU over a second; the
+    seconds it took, or None if they were still busy after `limit` seconds. A server that
+    has just started may still be doing its start-up work (the runtime's first pass over
+    every app) and would compete with what is measured for the same CPUs."""
+    started = time.monotonic()
+    before = session_cpu_seconds(session)
+    while time.monotonic() - started < limit:
+        await asyncio.sleep(1.0)
+        now = session_cpu_seconds(session)
+        if now - before < idle:
+            return time.monotonic() - started
+        before = now
+    return None
+
+
 class SetupError(Exception):
     """The benchmark could not set up what it measures; printed without a traceback."""
 

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection
@@ -60,8 +61,10 @@ _S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 POLL = 1.0
 FLUSH = 0.2
-# Every this many passes, every app's state is read and applied again, changed or not.
-FULL_EVERY = 30
+# At least this often (seconds), every app's state is read and applied again, changed or
+# not. By time, not by pass: under a stream of writes passes come every PASS_GAP, and a
+# pass over every app of a large platform costs far more than the API's writes it follows.
+FULL_EVERY = 30.0
 # A pass for more changed apps than this reads every app instead (one query each).
 MAX_PARTIAL = 500
 # Journal entries deleted per statement (well under SQLite's bound-parameter limit).
@@ -304,6 +307,8 @@ class DynoManager:
         self._hosts: dict[uuid.UUID, list[str]] = {}
         self._unready: set[uuid.UUID] = set()
         self._passes = 0
+        # When the next pass reads every app (monotonic seconds): the first one does.
+        self._next_full = 0.0
         # How many app states have been handed to the scheduler (benchmarks read it).
         self.applied = 0
         self.ready = asyncio.Event()
@@ -501,12 +506,13 @@ class DynoManager:
         A pass reads the journal of changed apps (tenku/db/changes.py) and re-reads the
         desired state of those apps only; it rebuilds and applies the state of the ones
         where any of it changed. Every app is read when `full`, on the first pass, when the
-        journal names every app or too many, and on every FULL_EVERY-th pass as a safety
-        net. A release's spec (its config and slug) never changes, so it is read once.
+        journal names every app or too many, and at least every FULL_EVERY seconds as a
+        safety net. A release's spec (its config and slug) never changes, so it is read once.
         """
         self._passes += 1
+        started = time.monotonic()
         seqs, changed = await self._journal()
-        full = full or self._passes % FULL_EVERY == 1
+        full = full or started >= self._next_full
         scope: set[uuid.UUID] | None = None
         if not full and changed is not None:
             scope = changed | self._unready
@@ -548,6 +554,7 @@ class DynoManager:
         # Only once all of it is done: a pass that failed is redone for the same apps.
         if scope is None:
             self._seen = plan.seen
+            self._next_full = started + FULL_EVERY
         else:
             for app_id in scope:
                 self._seen.pop(app_id, None)
