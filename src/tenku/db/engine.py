@@ -97,6 +97,17 @@ def _sqlite_engine(url: str, begin: str, **pool: Any) -> AsyncEngine:
     return engine
 
 
+def dialect_name(db: AsyncSession) -> str:
+    """ "sqlite" or "postgresql": the database the session speaks to."""
+    bind = db.bind
+    assert bind is not None
+    return bind.dialect.name
+
+
+def is_sqlite(db: AsyncSession) -> bool:
+    return dialect_name(db) == "sqlite"
+
+
 class Database:
     """Engines and session factories.
 

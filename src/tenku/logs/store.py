@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, or
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenku.db.engine import dialect_name
 from tenku.db.models import LogLine, LogStream
 
 # The budget of one app's stream: this many lines a second, a second's worth at once,
@@ -140,12 +141,6 @@ def _pieces(message: str) -> list[str]:
     ]
 
 
-def _dialect(db: AsyncSession) -> str:
-    bind = db.bind
-    assert bind is not None
-    return bind.dialect.name
-
-
 def _reserving(upsert: Any) -> Any:
     count = bindparam("count", type_=LogStream.last_seq.type)
     return (
@@ -180,8 +175,9 @@ async def reserve(db: AsyncSession, app_id: uuid.UUID, count: int) -> int:
     the same app waits: lines commit in number order and readers never see a hole that
     fills later. Keep the transaction short.
     """
-    stmt = _RESERVE["postgresql" if _dialect(db) == "postgresql" else "sqlite"]
-    last: int = (await db.execute(stmt, {"app_id": app_id, "count": count})).scalar_one()
+    stmt = _RESERVE["postgresql" if dialect_name(db) == "postgresql" else "sqlite"]
+    conn = await db.connection()
+    last: int = (await conn.execute(stmt, {"app_id": app_id, "count": count})).scalar_one()
     return last - count + 1
 
 
@@ -213,7 +209,7 @@ async def append_many(
     if not pieces:
         return
     first = await reserve(db, app_id, len(pieces))
-    await db.execute(
+    await (await db.connection()).execute(
         _INSERT,
         [
             {
@@ -232,7 +228,7 @@ async def append_many(
 
 async def trim(db: AsyncSession, app_id: uuid.UUID, last_seq: int) -> None:
     """Drop the app's lines older than its last KEEP, `last_seq` being the newest."""
-    await db.execute(_TRIM, {"app_id": app_id, "upto": last_seq - KEEP})
+    await (await db.connection()).execute(_TRIM, {"app_id": app_id, "upto": last_seq - KEEP})
 
 
 @dataclass(frozen=True)
@@ -256,7 +252,7 @@ async def snapshot(db: AsyncSession) -> None:
     SQLite's read transactions already do; PostgreSQL's default gives each statement its
     own, and a trim between two of them could hide lines from the count.
     """
-    if _dialect(db) == "postgresql":
+    if dialect_name(db) == "postgresql":
         await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenku.db.engine import dialect_name
 from tenku.db.models import AccountFeatureState, App, AppFeatureState
 from tenku.resources.app_feature.catalog import APP_FEATURES, find_feature
 from tenku.resources.app_feature.schemas import FeatureOut
@@ -60,7 +61,7 @@ async def set_enabled(
 ) -> FeatureOut:
     entry = lookup(catalog, ident)
     # One upsert statement: two concurrent first-time updates cannot collide on the key.
-    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if dialect_name(db) == "postgresql" else sqlite.insert
     stmt = insert(model).values(**owner, name=entry.name, enabled=enabled)
     await db.execute(
         stmt.on_conflict_do_update(index_elements=[*owner, "name"], set_={"enabled": enabled})

@@ -9,8 +9,9 @@ attaching and detaching add or remove them.
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.addons.naming import rename_vars
@@ -30,11 +31,16 @@ _ATTACHED = (
     .where(AddonAttachment.app_id == _APP_ID, Addon.state == "provisioned")
     .order_by(AddonAttachment.created_at, AddonAttachment.name)
 )
-_CLEAR = delete(ConfigVar).where(ConfigVar.app_id == _APP_ID)
+# The table's own statements, run on the session's connection: config vars are never
+# loaded as entities, so the ORM's bookkeeping (a unit-of-work flush per change, the
+# session's execution layer per statement) would buy nothing.
+_VARS = cast(Table, ConfigVar.__table__)
+_CLEAR = delete(_VARS).where(_VARS.c.app_id == _APP_ID)
+_ADD = insert(_VARS)
 
 
 async def own_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
-    rows = await db.execute(_OWN, {"app_id": app_id})
+    rows = await (await db.connection()).execute(_OWN, {"app_id": app_id})
     return {row.key: row.value for row in rows}
 
 
@@ -62,11 +68,11 @@ async def replace_config(
     here unless the caller has just read them) are not stored."""
     if managed is None:
         managed = await attachment_config(db, app_id)
-    await db.execute(_CLEAR, {"app_id": app_id})
-    db.add_all(
-        ConfigVar(app_id=app_id, key=k, value=v) for k, v in config.items() if k not in managed
-    )
-    await db.flush()
+    conn = await db.connection()
+    await conn.execute(_CLEAR, {"app_id": app_id})
+    rows = [{"app_id": app_id, "key": k, "value": v} for k, v in config.items() if k not in managed]
+    if rows:
+        await conn.execute(_ADD, rows)
 
 
 async def drop_own_vars(db: AsyncSession, app_id: uuid.UUID, keys: set[str]) -> None:

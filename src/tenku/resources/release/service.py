@@ -5,7 +5,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
+from tenku.db.engine import is_sqlite
 from tenku.db.models import (
     Account,
     Addon,
@@ -25,16 +27,14 @@ from tenku.web.lookup import find_one
 
 # Built once (a release is made on every config change; building cost more than running).
 _APP = bindparam("app_id", type_=App.id.type)
-_LOCK = (
-    update(App)
-    .where(App.id == _APP)
-    .values(release_seq=App.release_seq)
-    .execution_options(synchronize_session=False)
-)
+_LOCK = select(App.id).where(App.id == _APP).with_for_update()
+_NOW = bindparam("now", type_=App.released_at.type)
+# The next version and the app's release time in one statement; the app object is told
+# the values it wrote, so that its flush has nothing left to write.
 _NEXT_VERSION = (
     update(App)
     .where(App.id == _APP)
-    .values(release_seq=App.release_seq + 1)
+    .values(release_seq=App.release_seq + 1, released_at=_NOW, updated_at=_NOW)
     .returning(App.release_seq)
     .execution_options(synchronize_session=False)
 )
@@ -53,12 +53,16 @@ _PLAN_NAMES = (
 
 
 async def lock_app(db: AsyncSession, app: App) -> None:
-    """Row-lock the app until commit (PostgreSQL); SQLite writers are already serial."""
-    await db.execute(_LOCK, {"app_id": app.id})
+    """Row-lock the app until commit (PostgreSQL). SQLite's writers are already serial: a
+    write transaction begins IMMEDIATE, holding the database's one write lock."""
+    if not is_sqlite(db):
+        await db.execute(_LOCK, {"app_id": app.id})
 
 
-async def _allocate_version(db: AsyncSession, app: App) -> int:
-    version: int = (await db.execute(_NEXT_VERSION, {"app_id": app.id})).scalar_one()
+async def _allocate_version(db: AsyncSession, app: App, now: datetime) -> int:
+    version: int = (await db.execute(_NEXT_VERSION, {"app_id": app.id, "now": now})).scalar_one()
+    for name, value in (("release_seq", version), ("released_at", now), ("updated_at", now)):
+        set_committed_value(app, name, value)
     return version
 
 
@@ -77,7 +81,8 @@ async def create_release(
     if slug_id is None:
         # A config or add-on release runs the code already released, as on Heroku.
         slug_id = (await db.execute(_RUNNING_SLUG, {"app_id": app.id})).scalar_one_or_none()
-    version = await _allocate_version(db, app)
+    now = datetime.now(UTC)
+    version = await _allocate_version(db, app, now)
     if config is None:
         config = await current_config(db, app.id)
     release = Release(
@@ -92,9 +97,6 @@ async def create_release(
         addon_plan_names=await addon_plan_names(db, app.id),
     )
     db.add(release)
-    now = datetime.now(UTC)
-    app.release_seq = version
-    app.released_at = now
     await db.flush()
     # Remembered so a rollback restores the app's own vars and leaves add-on vars alone.
     if addon_vars is None:
