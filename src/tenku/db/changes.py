@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Column, event, insert
+from sqlalchemy import Column, Table, event, insert
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
@@ -43,6 +43,8 @@ _TABLES = frozenset(str(model.__tablename__) for model in _JOURNALED)
 _DONE = "tenku_runtime_journaled"
 _OFF = "tenku_runtime_unjournaled"
 EVERY_APP: None = None
+# Built once: most write requests journal an app.
+_INSERT = insert(cast(Table, RuntimeChange.__table__))
 OPTION = "runtime_apps"
 
 
@@ -70,7 +72,7 @@ def _journal(session: Session, apps: Iterable[uuid.UUID | None]) -> None:
     if EVERY_APP in new:
         new = {EVERY_APP}
     done.update(new)
-    session.connection().execute(insert(RuntimeChange), [{"app_id": app_id} for app_id in new])
+    session.connection().execute(_INSERT, [{"app_id": app_id} for app_id in new])
 
 
 @event.listens_for(Session, "after_flush")

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
 from tenku.db.models import Account, App, Team
-from tenku.resources.app.schemas import AppOut
+from tenku.resources.app.schemas import AppLike, AppOut
 from tenku.resources.common import AccountRef, Ref
+from tenku.web.render import as_columns
 
 # Heroku's address for a team as an app's owner. The CLI tells team apps from personal
 # ones by it: `apps:transfer` sends a team app's transfer to a person to
@@ -26,7 +28,7 @@ def team_owner(team: Ref, settings: Settings) -> AccountRef:
 
 
 async def owners(
-    db: AsyncSession, apps: Sequence[App], settings: Settings, known: Account | None = None
+    db: AsyncSession, apps: Sequence[AppLike], settings: Settings, known: Account | None = None
 ) -> dict[uuid.UUID, tuple[AccountRef, Ref | None]]:
     """Each app's owner and team; `known` (the caller, usually the owner) needs no query."""
     emails = {known.id: known.email} if known is not None else {}
@@ -55,11 +57,13 @@ async def owners(
 
 async def render_apps(
     db: AsyncSession,
-    apps: Sequence[App],
+    apps: Sequence[AppLike],
     settings: Settings,
     model: type[AppOut] = AppOut,
     known: Account | None = None,
 ) -> list[AppOut]:
+    if apps and isinstance(apps[0], Row):
+        apps = as_columns(cast(Sequence[Row[Any]], apps))
     found = await owners(db, apps, settings, known)
     return [model.of(app, owner, settings, team) for app in apps for owner, team in [found[app.id]]]
 

@@ -14,7 +14,7 @@ from tenku.ids import stable_id
 from tenku.resources.common import AccountRef, In, Out, Ref
 from tenku.resources.region.catalog import find_region
 from tenku.resources.stack.catalog import stack_named
-from tenku.web.render import WholeTimestamp, whole
+from tenku.web.render import Columns, WholeTimestamp, whole
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,29}$")
 
@@ -26,6 +26,11 @@ def check_name(value: str | None) -> str | None:
             "lowercase letters, digits, and dashes, and be between 3 and 30 characters"
         )
     return value
+
+
+# What an app body is made from: the app, a row of its columns (lists read those), or
+# that row's columns as attributes (cheaper to read on long pages).
+AppLike = App | Row[Any] | Columns
 
 
 class SpaceRef(Out):
@@ -68,7 +73,7 @@ class AppOut(Out):
 
     @classmethod
     def of(
-        cls, app: App | Row[Any], owner: AccountRef, settings: Settings, team: Ref | None = None
+        cls, app: AppLike, owner: AccountRef, settings: Settings, team: Ref | None = None
     ) -> AppOut:
         """From an app, or a row of its columns (lists read those). Built from trusted rows:
         no validation, which dominated long app lists; timestamps made whole here."""

@@ -25,4 +25,5 @@ async def update(
     on: Annotated[OnApp, allowed("secrets:write", "config:edit")],
     changes: dict[str, str | None] = Depends(ConfigChanges(ConfigVarsUpdate)),
 ) -> Response:
-    return raw_json(await service.update_config(on.db, on.app, on.caller.account, changes))
+    # The release records who made it (id and email): the caller's cached account serves.
+    return raw_json(await service.update_config(on.db, on.app, on.caller.known, changes))
