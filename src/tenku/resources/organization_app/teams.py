@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,23 +30,31 @@ async def get_team(db: AsyncSession, ident: str) -> Team:
     return team
 
 
+# Built once: every GET /account (which the CLI sends for most commands) asks for the
+# default team, and building a statement cost more than running it.
+_ACCOUNT = bindparam("account_id", type_=TeamMember.account_id.type)
+_ROLE = select(TeamMember.role).where(
+    TeamMember.team_id == bindparam("team_id", type_=TeamMember.team_id.type),
+    TeamMember.account_id == _ACCOUNT,
+)
+_DEFAULT_TEAM = (
+    select(Team)
+    .join(TeamMember, TeamMember.team_id == Team.id)
+    .where(TeamMember.account_id == _ACCOUNT, TeamMember.is_default.is_(True))
+    .order_by(Team.name)
+    .limit(1)
+)
+
+
 async def role_in(db: AsyncSession, team_id: uuid.UUID, account_id: uuid.UUID) -> str | None:
-    stmt = select(TeamMember.role).where(
-        TeamMember.team_id == team_id, TeamMember.account_id == account_id
-    )
-    role: str | None = (await db.execute(stmt)).scalar_one_or_none()
+    found = await db.execute(_ROLE, {"team_id": team_id, "account_id": account_id})
+    role: str | None = found.scalar_one_or_none()
     return role
 
 
 async def default_team(db: AsyncSession, account_id: uuid.UUID) -> Team | None:
-    stmt = (
-        select(Team)
-        .join(TeamMember, TeamMember.team_id == Team.id)
-        .where(TeamMember.account_id == account_id, TeamMember.is_default.is_(True))
-        .order_by(Team.name)
-        .limit(1)
-    )
-    team: Team | None = (await db.execute(stmt)).scalar_one_or_none()
+    found = await db.execute(_DEFAULT_TEAM, {"account_id": account_id})
+    team: Team | None = found.scalar_one_or_none()
     return team
 
 
