@@ -10,6 +10,7 @@ from typing import Any
 import aiosqlite
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -95,6 +96,15 @@ def _sqlite_engine(url: str, begin: str, **pool: Any) -> AsyncEngine:
         conn.exec_driver_sql(begin)
 
     return engine
+
+
+async def core(db: AsyncSession) -> AsyncConnection:
+    """The session's connection, in its transaction, for Core statements whose rows need
+    none of the ORM's handling (which costs more than a short query). Pending changes are
+    flushed first, as the session's own `execute` would."""
+    if db.new or db.dirty or db.deleted:
+        await db.flush()
+    return await db.connection()
 
 
 def dialect_name(db: AsyncSession) -> str:

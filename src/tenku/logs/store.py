@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, or
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenku.db.engine import dialect_name
+from tenku.db.engine import core, dialect_name
 from tenku.db.models import LogLine, LogStream
 
 # The budget of one app's stream: this many lines a second, a second's worth at once,
@@ -176,7 +176,7 @@ async def reserve(db: AsyncSession, app_id: uuid.UUID, count: int) -> int:
     fills later. Keep the transaction short.
     """
     stmt = _RESERVE["postgresql" if dialect_name(db) == "postgresql" else "sqlite"]
-    conn = await db.connection()
+    conn = await core(db)
     last: int = (await conn.execute(stmt, {"app_id": app_id, "count": count})).scalar_one()
     return last - count + 1
 
@@ -209,7 +209,7 @@ async def append_many(
     if not pieces:
         return
     first = await reserve(db, app_id, len(pieces))
-    await (await db.connection()).execute(
+    await (await core(db)).execute(
         _INSERT,
         [
             {
@@ -228,7 +228,7 @@ async def append_many(
 
 async def trim(db: AsyncSession, app_id: uuid.UUID, last_seq: int) -> None:
     """Drop the app's lines older than its last KEEP, `last_seq` being the newest."""
-    await (await db.connection()).execute(_TRIM, {"app_id": app_id, "upto": last_seq - KEEP})
+    await (await core(db)).execute(_TRIM, {"app_id": app_id, "upto": last_seq - KEEP})
 
 
 @dataclass(frozen=True)

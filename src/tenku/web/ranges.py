@@ -20,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from starlette.requests import Request
 
 from tenku.db.base import UTCDateTime
+from tenku.db.engine import core
 from tenku.web.errors import BadRequest, RangeNotSatisfiable
 
 DEFAULT_MAX = 200
@@ -199,11 +200,8 @@ async def paginate(
     result: Result[Any]
     if by_name:
         # Plain columns need none of the session's row handling, which costs more than
-        # the query on a long page: the session's connection runs it (after a flush, as
-        # the session's own execution would do first).
-        if db.new or db.dirty or db.deleted:
-            await db.flush()
-        result = await (await db.connection()).execute(stmt)
+        # the query on a long page.
+        result = await (await core(db)).execute(stmt)
     else:
         result = await db.execute(stmt)
     rows = list(result.all())

@@ -15,6 +15,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.addons.naming import rename_vars
+from tenku.db.engine import core
 from tenku.db.models import Addon, AddonAttachment, ConfigVar
 
 # Built once: a config change runs each of these, and building a statement cost more than
@@ -31,8 +32,8 @@ _ATTACHED = (
     .where(AddonAttachment.app_id == _APP_ID, Addon.state == "provisioned")
     .order_by(AddonAttachment.created_at, AddonAttachment.name)
 )
-# The table's own statements, run on the session's connection: config vars are never
-# loaded as entities, so the ORM's bookkeeping (a unit-of-work flush per change, the
+# The table's own statements, run on the session's connection (`core`): config vars are
+# never loaded as entities, so the ORM's bookkeeping (a unit-of-work flush per change, the
 # session's execution layer per statement) would buy nothing.
 _VARS = cast(Table, ConfigVar.__table__)
 _CLEAR = delete(_VARS).where(_VARS.c.app_id == _APP_ID)
@@ -40,12 +41,12 @@ _ADD = insert(_VARS)
 
 
 async def own_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
-    rows = await (await db.connection()).execute(_OWN, {"app_id": app_id})
+    rows = await (await core(db)).execute(_OWN, {"app_id": app_id})
     return {row.key: row.value for row in rows}
 
 
 async def attachment_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
-    rows = await db.execute(_ATTACHED, {"app_id": app_id})
+    rows = await (await core(db)).execute(_ATTACHED, {"app_id": app_id})
     found: dict[str, str] = {}
     for name, config, prefix in rows:
         found.update(rename_vars(config, prefix, name))
@@ -68,7 +69,7 @@ async def replace_config(
     here unless the caller has just read them) are not stored."""
     if managed is None:
         managed = await attachment_config(db, app_id)
-    conn = await db.connection()
+    conn = await core(db)
     await conn.execute(_CLEAR, {"app_id": app_id})
     rows = [{"app_id": app_id, "key": k, "value": v} for k, v in config.items() if k not in managed]
     if rows:

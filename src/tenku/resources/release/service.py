@@ -7,7 +7,7 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from tenku.db.engine import is_sqlite
+from tenku.db.engine import core, is_sqlite
 from tenku.db.models import (
     Account,
     Addon,
@@ -80,7 +80,9 @@ async def create_release(
     """`addon_vars`: the app's attachment vars, when the caller has just read them."""
     if slug_id is None:
         # A config or add-on release runs the code already released, as on Heroku.
-        slug_id = (await db.execute(_RUNNING_SLUG, {"app_id": app.id})).scalar_one_or_none()
+        slug_id = (
+            await (await core(db)).execute(_RUNNING_SLUG, {"app_id": app.id})
+        ).scalar_one_or_none()
     now = datetime.now(UTC)
     version = await _allocate_version(db, app, now)
     if config is None:
@@ -118,7 +120,7 @@ async def create_release(
 
 async def addon_plan_names(db: AsyncSession, app_id: uuid.UUID) -> list[str]:
     """`service:plan` of every add-on attached to the app, as releases record them."""
-    rows = await db.execute(_PLAN_NAMES, {"app_id": app_id})
+    rows = await (await core(db)).execute(_PLAN_NAMES, {"app_id": app_id})
     return sorted(rows.scalars())
 
 
