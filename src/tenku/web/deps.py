@@ -422,7 +422,12 @@ class Scoped(Credentials):
         # Whether a password login needs the second factor too (two-factor accounts).
         self.second_factor = second_factor
 
-    async def __call__(self, request: Request, db: AsyncSession = Depends(get_db)) -> Principal:
+    async def __call__(self, request: Request) -> Principal:
+        # The request's session is taken here, not declared as a dependency of this one:
+        # FastAPI's solving of a nested dependency cost about as much as authenticating.
+        return await self.resolve(request, request_session(request))
+
+    async def resolve(self, request: Request, db: AsyncSession) -> Principal:
         principal = await authenticate(
             request,
             db,

@@ -278,7 +278,7 @@ class AppAccess(Credentials):
 
     async def __call__(self, request: Request) -> OnApp:
         db = request_session(request)
-        caller = await self.caller(request, db)
+        caller = await self.caller.resolve(request, db)
         ident: str = request.path_params["app_id_or_name"]
         app, access = await resolve_app(db, caller, ident, self.action)
         return OnApp(app, caller, db, replace(access, declared=self.may))
