@@ -22,8 +22,8 @@ async def stored(database: Database, subject: str) -> float | None:
 
 async def test_reads_are_admitted_from_memory_and_written_in_a_batch(database: Database) -> None:
     await wipe(database)
-    limiter = RateLimiter(database, 4500)
-    assert limiter.slack == 45
+    limiter = RateLimiter(database, 4500, workers=2)
+    assert limiter.slack == 22
     started = time.time()
     seen = [(await limiter.consume("account:a"))[1] for _ in range(11)]
     assert seen == list(range(4499, 4488, -1))
@@ -52,6 +52,25 @@ async def test_workers_together_never_pass_more_than_the_bound(database: Databas
     # What passed beyond the budget is owed: the next request waits for it to be repaid.
     fresh = RateLimiter(database, 200, workers=2)
     assert await fresh.consume("account:b") == (False, 0)
+
+
+async def test_a_worker_alone_never_waits_for_a_write(database: Database) -> None:
+    await wipe(database)
+    limiter = RateLimiter(database, 4500)
+    assert limiter.slack == 4500
+    # Far more than a shared worker's share, all admitted from memory, none written yet:
+    # a worker alone holds the whole bucket.
+    seen = [await limiter.consume("account:d") for _ in range(200)]
+    assert seen == [(True, 4499 - n) for n in range(200)]
+    assert await stored(database, "account:d") is None
+    # Near the end of its budget it writes every request, and passes none beyond it.
+    limiter_small = RateLimiter(database, 150)
+    admitted = [(await limiter_small.consume("account:e"))[0] for _ in range(160)]
+    assert 149 <= sum(admitted) <= 150
+    assert admitted[-5:] == [False] * 5
+    await limiter.close()
+    await limiter_small.close()
+    assert await stored(database, "account:d") is not None
 
 
 async def test_small_budgets_write_every_request(database: Database) -> None:

@@ -3,8 +3,9 @@
 API workers keep each token's account and authorization in memory. Whatever changes an
 account or an authorization (a revoke, a regenerated token, a new password or scope, a
 suspension, a deletion) moves the counter in the same transaction, from any process
-(the API, the CLI); a worker reads it at most every `CHECK_EVERY` seconds and drops what
-it keeps when it moved. A change committed in this process is known at once.
+(the API, the CLI); a worker reads it again once its last read is `CHECK_EVERY` seconds
+old (requests wait for that read only once it is `TRUSTED_FOR` old) and drops what it
+keeps when the counter moved. A change committed in this process is known at once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from tenku.db.models import Account, AuthGeneration, Authorization
 
 CHECK_EVERY = 0.5
+# What a worker read of the counter serves requests for at most this long (seconds) from
+# the read's start; past CHECK_EVERY a new read runs beside them, and only past this do
+# requests wait for it. A change made elsewhere reaches every worker within this bound.
+TRUSTED_FOR = 0.8
 _WATCHED = (Account, Authorization)
 _FLAG = "tenku_auth_changed"
 

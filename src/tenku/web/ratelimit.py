@@ -2,8 +2,9 @@
 
 A database write per request would put every read behind SQLite's one write lock, so
 each worker admits requests from its own copy of a bucket and writes what it admitted in
-batches. What it may admit unwritten is bounded (`slack`), and only while its copy shows
-more room than all workers' unwritten requests together; so across all workers, at most
+batches. What it may admit unwritten is bounded (`slack`; unbounded for a worker alone),
+and only while its copy shows more room than all workers' unwritten requests together;
+so across all workers, at most
 `min(1% of the budget, 50)` requests pass that the shared bucket would have refused.
 Those are charged when written (the bucket goes into debt and refuses until it is paid
 back), so over any stretch of time an account gets no more than its budget plus that
@@ -50,8 +51,19 @@ class RateLimiter:
         self.horizon = self.capacity * self.interval
         workers = max(workers, 1)
         self.overshoot = min(self.capacity // 100, 50)
-        self.slack = self.overshoot // workers
+        # A worker leaves room in the bound for the other workers' unwritten requests, so
+        # it may keep only its share unwritten. A worker alone has no one to leave room
+        # for: its copy is the whole bucket, it writes it for the record, and requests
+        # never wait for a write (under load one waits behind every request in flight).
+        self.slack = (
+            self.overshoot // workers if workers > 1 or not self.overshoot else (self.capacity)
+        )
+        # A worker alone writes every change to the bucket itself: its copy never goes stale.
+        self.fresh_for = FRESH_FOR if workers > 1 else math.inf
         self._buckets: dict[str, _Bucket] = {}
+        # Reads of buckets under way: requests that find a copy stale at the same moment
+        # share one read.
+        self._reading: dict[str, asyncio.Task[_Bucket]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         # Writes of one worker go one at a time, so no admitted request is written twice.
@@ -66,8 +78,8 @@ class RateLimiter:
         now = time.time()
         if self.slack:
             bucket = self._buckets.get(subject)
-            if bucket is None or now - bucket.synced > FRESH_FOR:
-                bucket = await self._read(subject, now)
+            if bucket is None or now - bucket.synced > self.fresh_for:
+                bucket = await self._read_shared(subject, now)
             admitted = self._admit_locally(bucket, now)
             if admitted is None and bucket.pending >= self.slack:
                 # Out of slack, not of budget: wait for the batch being written, which
@@ -100,6 +112,14 @@ class RateLimiter:
         # Written early, so a busy worker rarely reaches `slack` and has to write in line.
         self._schedule_flush(soon=bucket.pending * 2 >= self.slack)
         return True, self._remaining(tat, now)
+
+    async def _read_shared(self, subject: str, now: float) -> _Bucket:
+        reading = self._reading.get(subject)
+        if reading is None:
+            reading = asyncio.get_running_loop().create_task(self._read(subject, now))
+            self._reading[subject] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(subject, None))
+        return await asyncio.shield(reading)
 
     async def _read(self, subject: str, now: float) -> _Bucket:
         async with self.db.session(write=False) as s, s.begin():
@@ -248,7 +268,7 @@ class RateLimiter:
     async def remaining(self, subject: str) -> int:
         now = time.time()
         bucket = self._buckets.get(subject)
-        if bucket is None or now - bucket.synced > FRESH_FOR:
+        if bucket is None or now - bucket.synced > self.fresh_for:
             async with self.db.session(write=False) as s, s.begin():
                 tat = (
                     await s.execute(

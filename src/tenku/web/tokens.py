@@ -1,7 +1,7 @@
 """Who each token belongs to, kept in memory so a request needs no query to know.
 
 What is kept is dropped whenever the auth generation moves (tenku/db/generation.py):
-at once for a change made by this process, within `CHECK_EVERY` seconds for one made by
+at once for a change made by this process, within `TRUSTED_FOR` seconds for one made by
 another worker or the CLI. Unknown tokens are not kept: a token minted a moment ago
 must work at once, and a new row moves nothing.
 """
@@ -39,7 +39,8 @@ class TokenCache:
         self._generation: int | None = None
         self._local = generation.local_changes()
         self._checked = 0.0
-        self._checking: asyncio.Lock | None = None
+        # The read of the generation under way, if any.
+        self._checking: asyncio.Task[None] | None = None
 
     async def holder(self, token: str) -> Holder | None:
         """The token's account and authorization, or None for no valid token."""
@@ -81,13 +82,21 @@ class TokenCache:
         if local != self._local:
             self._local = local
             self._kept.clear()
-        if time.monotonic() - self._checked < generation.CHECK_EVERY:
+        age = time.monotonic() - self._checked
+        if age < generation.CHECK_EVERY:
             return
         if self._checking is None:
-            self._checking = asyncio.Lock()
-        async with self._checking:
-            if time.monotonic() - self._checked < generation.CHECK_EVERY:
-                return
+            self._checking = asyncio.create_task(self._check(), name="auth-generation")
+            self._checking.add_done_callback(_retrieved)
+        if age < generation.TRUSTED_FOR:
+            # Requests go on with what is kept while one read runs beside them: under
+            # load a read waits its turn behind every request in flight, and all of them
+            # waiting for it stalled the worker for as long.
+            return
+        await asyncio.shield(self._checking)
+
+    async def _check(self) -> None:
+        try:
             started = time.monotonic()
             async with self.db.session(write=False) as db, db.begin():
                 current = await generation.current(db)
@@ -95,3 +104,12 @@ class TokenCache:
                 self._generation = current
                 self._kept.clear()
             self._checked = started
+        finally:
+            self._checking = None
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    # A failed read fails the requests that waited for it; one nobody waited for is
+    # simply read again by the next request.
+    if not task.cancelled():
+        task.exception()
