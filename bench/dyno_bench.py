@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from processes import HOST, SetupError, free_ports, stop_group, tenku_command
+from processes import HOST, SetupError, free_ports, process_stats, stop_group, tenku_command
 from tenku.runtime.dyno_env import BASE_PATH
 from tenku.runtime.procs import listening_ports
 
@@ -85,18 +85,7 @@ http.server.HTTPServer(("{HOST}", int(os.environ["PORT"])), Handler).serve_forev
 
 
 def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: split after it.
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
+    return [child for child, fields in process_stats() if int(fields[1]) == pid]
 
 
 def descendants(pid: int) -> list[int]:

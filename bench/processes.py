@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -55,10 +55,9 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     proc.wait()
 
 
-def session_cpu_seconds(session: int) -> float:
-    """CPU time used so far by the live processes of a session (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """Every live process's pid and the fields of its /proc/PID/stat after the command
+    name (state, ppid, pgrp, session, ...: field 3 of proc(5) is the first)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -67,10 +66,17 @@ def session_cpu_seconds(session: int) -> float:
         except OSError:
             continue
         # The command name may hold spaces and parentheses: fields follow its last ")".
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[3]) == session:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+        yield int(entry.name), stat[stat.rfind(")") + 2 :].split()
+
+
+def session_cpu_seconds(session: int) -> float:
+    """CPU time used so far by the live processes of a session."""
+    ticks = sum(
+        int(fields[11]) + int(fields[12])
+        for _, fields in process_stats()
+        if int(fields[3]) == session
+    )
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def settled(session: int, *, idle: float = 0.1, limit: float = 120.0) -> float | None:
