@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from tenku.db.engine import Database
 from tenku.db.migrate import upgrade
 from tenku.db.models import RateLimitBucket
+from tests.conftest import User
 
 
 async def test_a_writer_waits_for_another_connections_lock_while_the_loop_runs(
@@ -43,3 +44,22 @@ async def test_a_writer_waits_for_another_connections_lock_while_the_loop_runs(
     finally:
         await other.dispose()
         await ours.dispose()
+
+
+async def test_a_post_that_only_reads_is_not_held_up_by_another_writer(
+    alice: User, db_url: str
+) -> None:
+    await alice.create_app("rd-one")
+    other = Database(db_url)
+    try:
+        async with other.session(write=True) as holder:
+            # Another process holds a write transaction (on SQLite, the database's lock).
+            await holder.execute(text("INSERT INTO rate_limit_buckets VALUES ('held', 1.0)"))
+            async with asyncio.timeout(10):
+                r = await alice.post("/filters/apps", json={"in": {"id": []}})
+                resolved = await alice.post("/actions/addons/resolve", json={"addon": "x"})
+            assert r.status_code == 200, r.text
+            assert resolved.status_code == 404, resolved.text
+            await holder.rollback()
+    finally:
+        await other.dispose()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -56,9 +57,15 @@ def _session(request: Request, write: bool) -> AsyncSession:
     return db
 
 
+# Set in the scope of a request whose route only reads, whatever its method.
+READS_ONLY = "tenku.reads_only"
+
+
 def request_session(request: Request) -> AsyncSession:
-    """The request's one session: a writer unless the method is GET or HEAD."""
-    return _session(request, write=request.method not in ("GET", "HEAD"))
+    """The request's one session: a writer unless the method is GET or HEAD or the route
+    declared that it only reads (`ReadDb`)."""
+    write = request.method not in ("GET", "HEAD") and READS_ONLY not in request.scope
+    return _session(request, write=write)
 
 
 async def get_db(request: Request) -> AsyncSession:
@@ -67,8 +74,14 @@ async def get_db(request: Request) -> AsyncSession:
 
 
 async def get_read_db(request: Request) -> AsyncSession:
-    """For POST endpoints that only read (filters, resolves): no write lock on SQLite."""
+    """For POST endpoints that only read (filters, resolves): no write lock on SQLite.
+    The route is marked before its dependencies run (`TransactionRoute`), so the session
+    the caller's authentication opens first is already the reader."""
     return _session(request, write=False)
+
+
+def _declares(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return dependant.call is call or any(_declares(d, call) for d in dependant.dependencies)
 
 
 def after_commit(request: Request, hook: AfterCommit) -> None:
@@ -98,8 +111,11 @@ class TransactionRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        reads_only = _declares(self.dependant, get_read_db)
 
         async def run(request: Request) -> Response:
+            if reads_only:
+                request.scope[READS_ONLY] = True
             params = request.scope.get("path_params") or {}
             for k, v in params.items():
                 if isinstance(v, str) and SLASH in v:
