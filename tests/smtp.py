@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from click.testing import CliRunner
 from tenku.cli import main
 from tenku.config import Settings
 from tenku.tls import server_ssl_context, tls_files
+from tests.ports import free_port
 
 TOKEN = re.compile(r"^Your invitation token: (\S+)", re.MULTILINE)
 
@@ -85,13 +85,6 @@ class _Authenticator:
         with self.server.lock:
             self.server.logins.append((login, password))
         return AuthResult(success=login == self.user and password == self.password)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager

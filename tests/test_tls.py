@@ -22,13 +22,7 @@ from tenku.config import Settings
 from tenku.serving import Listener, bind, listeners, make_servers
 from tenku.storage.urls import base_url
 from tenku.tls import TlsError, cert_hostnames, ensure_tls, server_ssl_context, tls_files
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+from tests.ports import free_port
 
 
 def make_settings(data_dir: Path, **kw: object) -> Settings:

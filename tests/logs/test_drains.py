@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import ipaddress
 import re
-import socket
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +24,7 @@ from tenku.db.models import DrainCursor, LogDrain
 from tenku.logs import store
 from tenku.logs.drains import DrainForwarder, ca_file
 from tests.conftest import ApiClient, User
+from tests.ports import free_port
 
 # The runtime's own SQL (claims, sweeps, cursors) runs on PostgreSQL here; the rest of the
 # live tests run on SQLite.
@@ -36,13 +36,6 @@ SYSLOG = re.compile(rf"^<(\d+)>1 {STAMP} ({TOKEN}) (\w+) ([\w.]+) - - (.*)\n$", 
 HTTP = re.compile(rf"^<(\d+)>1 {STAMP} host (\w+) ([\w.]+) - (.*)$", re.S)
 SET_FOO = "Set FOO config vars by alice@example.com"
 SECONDS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def unframe(data: bytes, *, partial: bool = False) -> list[bytes]:

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import tarfile
 import time
 import uuid
@@ -30,16 +29,10 @@ from tenku.db.engine import Database
 from tenku.runtime.worker import Runtime
 from tenku.serving import Listener, uvicorn_config
 from tests.conftest import LOOPBACK, V3, ApiClient, User, serving_app, uid_base, wipe
+from tests.ports import free_ports
 
 SAMPLES = Path(__file__).parent / "samples"
 BUILD_WAIT = 240.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def tarball(source: Path, dest: Path, top: str | None = None) -> Path:
@@ -225,7 +218,7 @@ async def live(
     database: Database, db_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Live]:
     await wipe(database)
-    port = free_port()
+    port, https_port, router_port, router_https_port, rendezvous_port = free_ports(5)
     # Tests that watch a build's processes from outside (files they write, the pids they
     # see) run them unsandboxed; everything else runs as it would for users.
     unsandboxed = request.node.get_closest_marker("unsandboxed") is not None
@@ -237,11 +230,11 @@ async def live(
         addon_unsafe_admin=True,
         data_dir=tmp_path / "data",
         database_url=db_url,
-        port=free_port(),
+        port=https_port,
         http_port=port,
-        router_port=free_port(),
-        router_https_port=free_port(),
-        rendezvous_port=free_port(),
+        router_port=router_port,
+        router_https_port=router_https_port,
+        rendezvous_port=rendezvous_port,
         # One router process, not one per CPU: another would start (and import Tenku) for
         # every test here. The router's own processes are tested in tests/router, and the
         # end-to-end servers run the installation's default.

@@ -49,7 +49,7 @@ from tenku.runtime.sandbox import reach_of
 from tenku.tls import ensure_tls, tls_files
 from tests.addons.support import create_addon, provision_request
 from tests.conftest import ApiClient, User, uid_base
-from tests.runtime.conftest import free_port
+from tests.ports import free_port
 
 CATALOG = load_catalog()
 PG = CATALOG.services["heroku-postgresql"]

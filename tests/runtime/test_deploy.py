@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import User
-from tests.runtime.conftest import Live, free_port, sample, sample_buildpack
+from tests.ports import free_port
+from tests.runtime.conftest import Live, sample, sample_buildpack
 
 DYNO_PATH = "/usr/local/bin:/usr/bin:/bin"
 
