@@ -63,6 +63,8 @@ log = logging.getLogger("tenku.runtime.dynos")
 COPY_IN = 'cp -a -- "$0/." "$1/" || exit 1; shift; exec "$@"'
 
 READ_CHUNK = 64 * 1024
+# Beyond the stop grace, how long an app's removal waits for its one-offs to end.
+ONEOFF_SETTLE = 5.0
 MAX_LINE = 10000
 
 
@@ -790,8 +792,14 @@ class LocalScheduler:
         ]
         app.backends = ()
         self.reporter.routing_changed(app_id)
-        waits += [one.stop() for one in app.oneoffs.values()]
+        oneoffs = list(app.oneoffs.values())
+        waits += [one.stop() for one in oneoffs]
         await asyncio.gather(*waits, return_exceptions=True)
+        # A one-off stopped while its process was being started is signalled once it has
+        # started: its process outlived the app by as much unless waited for here.
+        running = [one.task for one in oneoffs if not one.task.done()]
+        if running:
+            await asyncio.wait(running, timeout=self.opts.grace + ONEOFF_SETTLE)
         await asyncio.to_thread(shutil.rmtree, self.opts.root / str(app_id), True)
 
     async def close(self) -> None:
