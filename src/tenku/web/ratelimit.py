@@ -55,11 +55,10 @@ class RateLimiter:
         # it may keep only its share unwritten. A worker alone has no one to leave room
         # for: its copy is the whole bucket, it writes it for the record, and requests
         # never wait for a write (under load one waits behind every request in flight).
-        self.slack = (
-            self.overshoot // workers if workers > 1 or not self.overshoot else (self.capacity)
-        )
+        alone = workers == 1 and self.overshoot > 0
+        self.slack = self.capacity if alone else self.overshoot // workers
         # A worker alone writes every change to the bucket itself: its copy never goes stale.
-        self.fresh_for = FRESH_FOR if workers > 1 else math.inf
+        self.fresh_for = math.inf if alone else FRESH_FOR
         self._buckets: dict[str, _Bucket] = {}
         # Reads of buckets under way: requests that find a copy stale at the same moment
         # share one read.
