@@ -21,9 +21,11 @@ from starlette.responses import Response
 
 from tenku.web.ranges import SortField, field, paginate, paginate_memory
 from tenku.web.render import list_response
+from tenku.web.wire import WireList
 
 Column = InstrumentedAttribute[Any]
-Render = Callable[[list[Any]], Sequence[BaseModel] | Awaitable[Sequence[BaseModel]]]
+Rendered = Sequence[BaseModel] | WireList
+Render = Callable[[list[Any]], Rendered | Awaitable[Rendered]]
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,18 @@ async def paged(
 
     `render` gets the page's rows: the entities themselves when `stmt` selects one, else
     whole rows (whose first column carries the sort keys when it is an entity; otherwise
-    the row's columns do, by name).
+    the row's columns do, by name, processed or `unprocessed`). It returns response
+    models, or the bodies themselves as a `WireList` (see tenku.web.wire).
     """
     page = await paginate(db, request, stmt, order.fields, order.id_column, order.default)
     single = len(stmt.column_descriptions) == 1
     items = render([row[0] for row in page.rows] if single else list(page.rows))
     if inspect.isawaitable(items):
         items = await items
-    return list_response(model, items, page.status, {**page.headers, **(headers or {})})
+    all_headers = {**page.headers, **(headers or {})}
+    if isinstance(items, WireList):
+        return items.response(page.status, all_headers)
+    return list_response(model, items, page.status, all_headers)
 
 
 def catalog_list(

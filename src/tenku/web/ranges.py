@@ -22,6 +22,7 @@ from starlette.requests import Request
 from tenku.db.base import UTCDateTime
 from tenku.db.engine import core
 from tenku.web.errors import BadRequest, RangeNotSatisfiable
+from tenku.web.wire import Convert, is_unprocessed, processor, unchanged
 
 DEFAULT_MAX = 200
 MAX_MAX = 1000
@@ -198,10 +199,18 @@ async def paginate(
     # are described without an entity).
     by_name = stmt.column_descriptions[0].get("entity") is None
     result: Result[Any]
+    # The keys of a page read `unprocessed` (a list made for the wire) are turned into
+    # values here, for the first and last rows only.
+    value_of: Convert = unchanged
+    id_of: Convert = unchanged
     if by_name:
         # Plain columns need none of the session's row handling, which costs more than
         # the query on a long page.
-        result = await (await core(db)).execute(stmt)
+        connection = await core(db)
+        if is_unprocessed(stmt, col.key):
+            value_of = processor(col, connection.dialect)
+            id_of = processor(id_column, connection.dialect)
+        result = await connection.execute(stmt)
     else:
         result = await db.execute(stmt)
     rows = list(result.all())
@@ -210,8 +219,10 @@ async def paginate(
 
     def key_of(row: Any) -> str:
         obj = row if by_name else row[0]
-        shown = sort.show(getattr(obj, col.key))
-        return f"{shown}{TIE}{getattr(obj, id_column.key)}" if tie_needed else shown
+        shown = sort.show(value_of(getattr(obj, col.key)))
+        if not tie_needed:
+            return shown
+        return f"{shown}{TIE}{id_of(getattr(obj, id_column.key))}"
 
     return _page(name, list(fields), spec, rows, more, key_of)
 

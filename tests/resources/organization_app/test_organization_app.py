@@ -346,3 +346,27 @@ async def test_read_scope_cannot_create_or_change(
     r = await reader.patch("/teams/apps/widgets", json={"locked": True})
     assert r.status_code == 403
     assert (await alice.get("/apps/widgets")).json()["locked"] is False
+
+
+async def test_app_lists_give_each_app_as_its_info_does(
+    alice: User, bob: User, acme: uuid.UUID
+) -> None:
+    """/apps and /users/~/apps write their bodies from raw rows (tenku.web.wire), GET
+    /apps/{app} through AppOut: the two must agree on every kind of app."""
+    await _create(alice, name="team-app")
+    await bob.create_app("bobs-own")
+    await bob.create_app("bobs-busy")
+    assert (await bob.patch("/apps/bobs-busy", json={"maintenance": True})).status_code == 200
+    assert (await bob.patch("/apps/bobs-busy/config-vars", json={"K": "v"})).status_code == 200
+    await alice.create_app("alices-shared")
+    r = await alice.post("/apps/alices-shared/collaborators", json={"user": bob.email})
+    assert r.status_code == 201, r.text
+    for path in ("/apps", "/users/~/apps"):
+        listed = (await bob.get(path)).json()
+        assert listed, path
+        for body in listed:
+            info = await bob.get(f"/apps/{body['name']}")
+            assert info.status_code == 200
+            assert list(body.items()) == list(info.json().items()), (path, body["name"])
+    names = {body["name"] for body in (await bob.get("/apps")).json()}
+    assert names == {"team-app", "bobs-own", "bobs-busy", "alices-shared"}

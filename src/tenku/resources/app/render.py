@@ -3,8 +3,9 @@ one for the teams."""
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Row, select
@@ -12,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
 from tenku.db.models import Account, App, Team
-from tenku.resources.app.schemas import AppLike, AppOut
+from tenku.resources.app.schemas import CEDAR, AppLike, AppOut, region_ref, stack_ref
 from tenku.resources.common import AccountRef, Ref
 from tenku.web.render import as_columns
+from tenku.web.wire import WireList, converters, processor
 
 # Heroku's address for a team as an app's owner. The CLI tells team apps from personal
 # ones by it: `apps:transfer` sends a team app's transfer to a person to
@@ -31,28 +33,44 @@ async def owners(
     db: AsyncSession, apps: Sequence[AppLike], settings: Settings, known: Account | None = None
 ) -> dict[uuid.UUID, tuple[AccountRef, Ref | None]]:
     """Each app's owner and team; `known` (the caller, usually the owner) needs no query."""
-    emails = {known.id: known.email} if known is not None else {}
-    ids = {app.owner_id for app in apps if app.owner_id is not None} - emails.keys()
-    if ids:
-        rows = await db.execute(select(Account.id, Account.email).where(Account.id.in_(ids)))
-        emails.update((row[0], row[1]) for row in rows)
-    team_ids = {app.organization_id for app in apps if app.organization_id is not None}
-    teams: dict[uuid.UUID, Ref] = {}
-    if team_ids:
-        rows = await db.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
-        teams.update((row[0], Ref.trusted(id=row[0], name=row[1])) for row in rows)
-    # One body per owner and team, shared by their apps (a page is mostly one owner's).
-    refs: dict[uuid.UUID, tuple[AccountRef, Ref | None]] = {}
-    for team_id, team in teams.items():
-        refs[team_id] = (team_owner(team, settings), team)
-    for owner_id, email in emails.items():
-        refs[owner_id] = (AccountRef.trusted(email=email, id=owner_id), None)
-    found: dict[uuid.UUID, tuple[AccountRef, Ref | None]] = {}
+    found = await holders(
+        db,
+        {app.owner_id for app in apps if app.owner_id is not None},
+        {app.organization_id for app in apps if app.organization_id is not None},
+        settings,
+        known,
+    )
+    by_app: dict[uuid.UUID, tuple[AccountRef, Ref | None]] = {}
     for app in apps:
         holder = app.organization_id if app.organization_id is not None else app.owner_id
         assert holder is not None
-        found[app.id] = refs[holder]
-    return found
+        by_app[app.id] = found[holder]
+    return by_app
+
+
+async def holders(
+    db: AsyncSession,
+    owner_ids: set[uuid.UUID],
+    team_ids: set[uuid.UUID],
+    settings: Settings,
+    known: Account | None = None,
+) -> dict[uuid.UUID, tuple[AccountRef, Ref | None]]:
+    """The (owner, team) of apps held by each of these accounts and teams: one body per
+    owner and team, which their apps share (a page is mostly one owner's)."""
+    emails = {known.id: known.email} if known is not None else {}
+    ids = owner_ids - emails.keys()
+    if ids:
+        rows = await db.execute(select(Account.id, Account.email).where(Account.id.in_(ids)))
+        emails.update((row[0], row[1]) for row in rows)
+    refs: dict[uuid.UUID, tuple[AccountRef, Ref | None]] = {}
+    if team_ids:
+        rows = await db.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
+        for team_id, name in rows:
+            team = Ref.trusted(id=team_id, name=name)
+            refs[team_id] = (team_owner(team, settings), team)
+    for owner_id, email in emails.items():
+        refs[owner_id] = (AccountRef.trusted(email=email, id=owner_id), None)
+    return refs
 
 
 async def render_apps(
@@ -72,3 +90,85 @@ async def render_app(
     db: AsyncSession, app: App, settings: Settings, known: Account | None = None
 ) -> AppOut:
     return (await render_apps(db, [app], settings, known=known))[0]
+
+
+async def app_list(
+    db: AsyncSession, rows: Sequence[Row[Any]], settings: Settings, known: Account | None = None
+) -> WireList:
+    """The bodies `AppOut.of` makes, from a page of `APP_WIRE_ROWS` (see tenku.web.wire)."""
+    if not rows:
+        return WireList([])
+    assert db.bind is not None
+    dialect = db.bind.dialect
+    to_uuid = processor(App.id, dialect)
+    wire = converters(dialect)
+    uid, ts, flag = wire.uuid, wire.timestamp, wire.boolean
+    at = {name: i for i, name in enumerate(rows[0]._fields)}
+    owner, team = at["owner_id"], at["organization_id"]
+    # Holders by their unprocessed ids, each turned into a UUID once.
+    raw_teams = {row[team] for row in rows if row[team] is not None}
+    raw_owners = {row[owner] for row in rows if row[team] is None}
+    teams = {raw: to_uuid(raw) for raw in raw_teams}
+    people = {raw: to_uuid(raw) for raw in raw_owners}
+    found = await holders(db, set(people.values()), set(teams.values()), settings, known)
+    bodies = {
+        raw: (found[held][0].model_dump(), _dumped(found[held][1]))
+        for ids in (teams, people)
+        for raw, held in ids.items()
+    }
+    id_, name_, region = at["id"], at["name"], at["region"]
+    stack, build_stack, released = at["stack"], at["build_stack"], at["released_at"]
+    created, updated, archived = at["created_at"], at["updated_at"], at["archived_at"]
+    acm, locked, maintenance = at["acm"], at["locked"], at["maintenance"]
+    routing, described = at["internal_routing"], at["buildpack_provided_description"]
+    repo_size, slug_size = at["repo_size"], at["slug_size"]
+    git_url = f"https://{settings.git_host}/{{}}.git".format
+    web_url = settings.app_web_url
+    items = []
+    for row in rows:
+        name = row[name_]
+        owner_body, team_body = bodies[row[team] if row[team] is not None else row[owner]]
+        # The keys in AppOut's order, which its JSON keeps.
+        items.append(
+            {
+                "acm": flag(row[acm]),
+                "archived_at": ts(row[archived]),
+                "buildpack_provided_description": row[described],
+                "build_stack": _ref_body(stack_ref, row[build_stack]),
+                "created_at": ts(row[created]),
+                "create_status": "complete",
+                "generation": _CEDAR,
+                "git_url": git_url(name),
+                "id": uid(row[id_]),
+                "internal_routing": flag(row[routing]),
+                "locked": flag(row[locked]),
+                "maintenance": flag(row[maintenance]),
+                "name": name,
+                "organization": team_body,
+                "owner": owner_body,
+                "process_tier": "production",
+                "region": _ref_body(region_ref, row[region]),
+                "released_at": ts(row[released]),
+                "repo_size": row[repo_size],
+                "slug_size": row[slug_size],
+                "space": None,
+                "stack": _ref_body(stack_ref, row[stack]),
+                "team": team_body,
+                "updated_at": ts(row[updated]),
+                "web_url": web_url(name),
+            }
+        )
+    return WireList(items)
+
+
+_CEDAR = CEDAR.model_dump()
+
+
+def _dumped(ref: Ref | None) -> dict[str, Any] | None:
+    return None if ref is None else ref.model_dump()
+
+
+@functools.lru_cache(maxsize=128)
+def _ref_body(make: Callable[[str], Ref], name: str) -> dict[str, Any]:
+    # Shared by every body that names this region or stack; nothing changes them.
+    return make(name).model_dump()

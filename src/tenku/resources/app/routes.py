@@ -10,7 +10,7 @@ from tenku.resources.account.service import resolve_self
 from tenku.resources.addon.flows import before_app_delete
 from tenku.resources.app import service
 from tenku.resources.app.access import OnApp, ViewApp, deciding, writing
-from tenku.resources.app.render import render_app, render_apps
+from tenku.resources.app.render import app_list, render_app
 from tenku.resources.app.schemas import AppCreate, AppOut, AppUpdate
 from tenku.web.deps import AppsReader, AppsWriter, Context, Db, TransactionRoute, body
 from tenku.web.lists import paged, ranged
@@ -34,10 +34,10 @@ async def list_apps(request: Request, caller: AppsReader, db: Db, ctx: Context) 
     return await paged(
         request,
         db,
-        service.visible_apps(caller.known.id),
+        service.visible_apps(caller.known.id, service.APP_WIRE_ROWS),
         service.SORT,
         AppOut,
-        lambda apps: render_apps(db, apps, ctx.settings, known=caller.known),
+        lambda rows: app_list(db, rows, ctx.settings, known=caller.known),
     )
 
 
@@ -59,10 +59,10 @@ async def list_user_apps(
     return await paged(
         request,
         db,
-        service.personal_apps(account.id),
+        service.personal_apps(account.id, service.APP_WIRE_ROWS),
         service.SORT,
         AppOut,
-        lambda apps: render_apps(db, apps, ctx.settings, known=caller.known),
+        lambda rows: app_list(db, rows, ctx.settings, known=caller.known),
     )
 
 

@@ -81,7 +81,7 @@ class AppOut(Out):
             acm=app.acm,
             archived_at=None if app.archived_at is None else whole(app.archived_at),
             buildpack_provided_description=app.buildpack_provided_description,
-            build_stack=_stack_ref(app.build_stack),
+            build_stack=stack_ref(app.build_stack),
             created_at=whole(app.created_at),
             generation=CEDAR,
             git_url=f"https://{settings.git_host}/{app.name}.git",
@@ -93,12 +93,12 @@ class AppOut(Out):
             organization=team,
             owner=owner,
             process_tier="production",
-            region=_region_ref(app.region),
+            region=region_ref(app.region),
             released_at=None if app.released_at is None else whole(app.released_at),
             repo_size=app.repo_size,
             slug_size=app.slug_size,
             space=None,
-            stack=_stack_ref(app.stack),
+            stack=stack_ref(app.stack),
             team=team,
             updated_at=whole(app.updated_at),
             web_url=settings.app_web_url(app.name),
@@ -108,13 +108,13 @@ class AppOut(Out):
 # A page of apps shares a few regions and stacks: one Ref each, shared (they are never
 # changed once made).
 @functools.lru_cache(maxsize=64)
-def _region_ref(name: str) -> Ref:
+def region_ref(name: str) -> Ref:
     region = find_region(name)
     return Ref(id=region.id if region else stable_id("region", name), name=name)
 
 
 @functools.lru_cache(maxsize=64)
-def _stack_ref(name: str) -> Ref:
+def stack_ref(name: str) -> Ref:
     return Ref.of(stack_named(name))
 
 

@@ -18,6 +18,7 @@ from tenku.resources.stack.catalog import DEFAULT_STACK, find_stack
 from tenku.web.errors import InvalidParams
 from tenku.web.lists import sorting
 from tenku.web.ranges import field
+from tenku.web.wire import unprocessed
 
 SORT = sorting(App.id, App.name, ("updated_at", field(App.updated_at, unique=False)))
 
@@ -33,16 +34,18 @@ async def find_app(db: AsyncSession, ident: str) -> App | None:
 # nothing else, and loading a page of 1,000 entities into the session cost more than the
 # query did.
 APP_ROWS = select(*App.__table__.columns)
+# The same, as the driver returns them, for `render.app_list`.
+APP_WIRE_ROWS = select(*(unprocessed(column) for column in App.__table__.columns))
 
 
-def visible_apps(account_id: uuid.UUID) -> Select[Any]:
-    """Apps the account owns, collaborates on, or sees through a team (as rows)."""
-    return APP_ROWS.where(App.id.in_(visible_app_ids(account_id)))
+def visible_apps(account_id: uuid.UUID, rows: Select[Any] = APP_ROWS) -> Select[Any]:
+    """Apps the account owns, collaborates on, or sees through a team (as `rows`)."""
+    return rows.where(App.id.in_(visible_app_ids(account_id)))
 
 
-def personal_apps(account_id: uuid.UUID) -> Select[Any]:
+def personal_apps(account_id: uuid.UUID, rows: Select[Any] = APP_ROWS) -> Select[Any]:
     """Apps outside any team that the account owns or collaborates on."""
-    return visible_apps(account_id).where(App.organization_id.is_(None))
+    return visible_apps(account_id, rows).where(App.organization_id.is_(None))
 
 
 def default_hostname(name: str, settings: Settings) -> str:
