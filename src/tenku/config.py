@@ -211,7 +211,13 @@ class Settings:
         return urlsplit(self.public_api_url).hostname or url_host(self.host)
 
     def app_web_url(self, app_name: str) -> str:
-        host = f"{app_name}.{self.base_domain}"
+        return self.app_web_url_format.format(app_name)
+
+    @functools.cached_property
+    def app_web_url_format(self) -> str:
+        """`app_web_url` with `{}` for the app's name (a long app list formats it a
+        thousand times)."""
+        host = f"{{}}.{self.base_domain}"
         if self.router_https_port is not None:
             port = "" if self.router_https_port == 443 else f":{self.router_https_port}"
             return f"https://{host}{port}/"

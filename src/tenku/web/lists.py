@@ -82,7 +82,7 @@ async def paged(
     models, or the bodies themselves as a `WireList` (see tenku.web.wire).
     """
     page = await paginate(db, request, stmt, order.fields, order.id_column, order.default)
-    single = len(stmt.column_descriptions) == 1
+    single = page.width == 1
     items = render([row[0] for row in page.rows] if single else list(page.rows))
     if inspect.isawaitable(items):
         items = await items

@@ -146,6 +146,8 @@ class Page:
     rows: list[Any]
     headers: dict[str, str]
     status: int
+    # How many things each row holds (one entity, or columns).
+    width: int = 1
 
 
 async def paginate(
@@ -197,7 +199,9 @@ async def paginate(
     # The sort keys are read from the row's first column (an entity, or a bundle of
     # keys), or from the row itself when the statement selects a table's columns (those
     # are described without an entity).
-    by_name = stmt.column_descriptions[0].get("entity") is None
+    # (Describing a statement costs a call per column: once per page.)
+    described = stmt.column_descriptions
+    by_name = described[0].get("entity") is None
     result: Result[Any]
     # The keys of a page read `unprocessed` (a list made for the wire) are turned into
     # values here, for the first and last rows only.
@@ -224,7 +228,9 @@ async def paginate(
             return shown
         return f"{shown}{TIE}{id_of(getattr(obj, id_column.key))}"
 
-    return _page(name, list(fields), spec, rows, more, key_of)
+    page = _page(name, list(fields), spec, rows, more, key_of)
+    page.width = len(described)
+    return page
 
 
 def _page(

@@ -3,7 +3,6 @@ one for the teams."""
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -123,42 +122,43 @@ async def app_list(
     routing, described = at["internal_routing"], at["buildpack_provided_description"]
     repo_size, slug_size = at["repo_size"], at["slug_size"]
     git_url = f"https://{settings.git_host}/{{}}.git".format
-    web_url = settings.app_web_url
-    items = []
-    for row in rows:
-        name = row[name_]
-        owner_body, team_body = bodies[row[team] if row[team] is not None else row[owner]]
-        # The keys in AppOut's order, which its JSON keeps.
-        items.append(
+    web_url = settings.app_web_url_format.format
+    regions, stacks = _Refs(region_ref), _Refs(stack_ref)
+    # The keys in AppOut's order, which its JSON keeps. `bool` for the columns that are
+    # never null, `flag` for the others.
+    return WireList(
+        [
             {
-                "acm": flag(row[acm]),
+                "acm": bool(row[acm]),
                 "archived_at": ts(row[archived]),
                 "buildpack_provided_description": row[described],
-                "build_stack": _ref_body(stack_ref, row[build_stack]),
+                "build_stack": stacks[row[build_stack]],
                 "created_at": ts(row[created]),
                 "create_status": "complete",
                 "generation": _CEDAR,
-                "git_url": git_url(name),
+                "git_url": git_url(row[name_]),
                 "id": uid(row[id_]),
                 "internal_routing": flag(row[routing]),
-                "locked": flag(row[locked]),
-                "maintenance": flag(row[maintenance]),
-                "name": name,
-                "organization": team_body,
-                "owner": owner_body,
+                "locked": bool(row[locked]),
+                "maintenance": bool(row[maintenance]),
+                "name": row[name_],
+                "organization": held[1],
+                "owner": held[0],
                 "process_tier": "production",
-                "region": _ref_body(region_ref, row[region]),
+                "region": regions[row[region]],
                 "released_at": ts(row[released]),
                 "repo_size": row[repo_size],
                 "slug_size": row[slug_size],
                 "space": None,
-                "stack": _ref_body(stack_ref, row[stack]),
-                "team": team_body,
+                "stack": stacks[row[stack]],
+                "team": held[1],
                 "updated_at": ts(row[updated]),
-                "web_url": web_url(name),
+                "web_url": web_url(row[name_]),
             }
-        )
-    return WireList(items)
+            for row in rows
+            for held in (bodies[row[team] if row[team] is not None else row[owner]],)
+        ]
+    )
 
 
 _CEDAR = CEDAR.model_dump()
@@ -168,7 +168,13 @@ def _dumped(ref: Ref | None) -> dict[str, Any] | None:
     return None if ref is None else ref.model_dump()
 
 
-@functools.lru_cache(maxsize=128)
-def _ref_body(make: Callable[[str], Ref], name: str) -> dict[str, Any]:
-    # Shared by every body that names this region or stack; nothing changes them.
-    return make(name).model_dump()
+class _Refs(dict[str, dict[str, Any]]):
+    """The `{id, name}` body of each region or stack a page names, made once per page."""
+
+    def __init__(self, make: Callable[[str], Ref]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, name: str) -> dict[str, Any]:
+        body = self[name] = self.make(name).model_dump()
+        return body
