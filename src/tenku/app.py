@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -130,6 +131,15 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return render_error(InvalidParams(f"Invalid {loc} provided: {err['msg']}."))
 
 
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
+
+
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     db = database or Database(settings.database_url)
 
@@ -146,7 +156,16 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         if database is None:
             await db.dispose()
 
-    api = FastAPI(title="Tenku", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    api = FastAPI(
+        title="Tenku",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        # Tenku configures no OpenTelemetry provider; FastAPI would still look for one, and
+        # wrap every request and dependency for it.
+        telemetry=NO_TELEMETRY,
+    )
     secret = load_secret(settings.data_dir, settings.secret_key)
     clock = Clock()
     api.state.ctx = AppContext(
