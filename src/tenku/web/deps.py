@@ -113,7 +113,7 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 def _is_coroutine(call: Any) -> bool:
     """An async function, or an object whose `__call__` is one (a dependency class)."""
-    method = call if inspect.isfunction(call) else getattr(type(call), "__call__", None)
+    method = call if inspect.isfunction(call) else type(call).__call__
     return inspect.iscoroutinefunction(method)
 
 

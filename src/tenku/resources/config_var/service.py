@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.db.models import Account, App
 from tenku.resources.config_var.store import (
-    attachment_config,
+    attached,
     current_config,
     own_config,
     replace_config,
@@ -59,7 +59,8 @@ async def update_config(
         return await current_config(db, app.id)
     # Lock the app first so that concurrent changes apply one after the other.
     await releases.lock_app(db, app)
-    managed = await attachment_config(db, app.id)
+    addons = await attached(db, app.id)
+    managed = addons.config
     # Attachment vars change only by attaching or detaching (as on Heroku).
     for verb, wanted in (("overwrite", True), ("remove", False)):
         clash = [k for k, v in changes.items() if k in managed and (v is not None) == wanted]
@@ -84,7 +85,5 @@ async def update_config(
         )
     await replace_config(db, app.id, own, managed)
     config = {**own, **managed}
-    await releases.create_release(
-        db, app, user, describe(changes), config=config, addon_vars=managed
-    )
+    await releases.create_release(db, app, user, describe(changes), config=config, addons=addons)
     return dict(sorted(config.items()))

@@ -9,6 +9,7 @@ attaching and detaching add or remove them.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select
@@ -26,10 +27,12 @@ _OWN = (
     .where(ConfigVar.app_id == _APP_ID)
     .order_by(ConfigVar.key)
 )
+# Every attachment of an add-on not yet gone: the provisioned ones give their vars, and
+# all of them their plans (which a release records).
 _ATTACHED = (
-    select(AddonAttachment.name, Addon.config, Addon.config_prefix)
+    select(AddonAttachment.name, Addon.config, Addon.config_prefix, Addon.plan, Addon.state)
     .join(Addon, Addon.id == AddonAttachment.addon_id)
-    .where(AddonAttachment.app_id == _APP_ID, Addon.state == "provisioned")
+    .where(AddonAttachment.app_id == _APP_ID, Addon.state != "deprovisioned")
     .order_by(AddonAttachment.created_at, AddonAttachment.name)
 )
 # The table's own statements, run on the session's connection (`core`): config vars are
@@ -45,12 +48,27 @@ async def own_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
     return {row.key: row.value for row in rows}
 
 
-async def attachment_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
+@dataclass(frozen=True)
+class Attached:
+    """What an app's add-on attachments give it: config vars, and the add-ons' plans."""
+
+    config: dict[str, str]
+    plans: list[str]
+
+
+async def attached(db: AsyncSession, app_id: uuid.UUID) -> Attached:
     rows = await (await core(db)).execute(_ATTACHED, {"app_id": app_id})
-    found: dict[str, str] = {}
-    for name, config, prefix in rows:
-        found.update(rename_vars(config, prefix, name))
-    return found
+    config: dict[str, str] = {}
+    plans: set[str] = set()
+    for name, vars_, prefix, plan, state in rows:
+        plans.add(plan)
+        if state == "provisioned":
+            config.update(rename_vars(vars_, prefix, name))
+    return Attached(config, sorted(plans))
+
+
+async def attachment_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
+    return (await attached(db, app_id)).config
 
 
 async def current_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:

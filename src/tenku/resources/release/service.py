@@ -20,7 +20,12 @@ from tenku.db.models import (
 from tenku.ids import as_uuid
 from tenku.logs import store as logs
 from tenku.resources.app.access import access_to
-from tenku.resources.config_var.store import attachment_config, current_config, replace_config
+from tenku.resources.config_var.store import (
+    Attached,
+    attached,
+    own_config,
+    replace_config,
+)
 from tenku.resources.formation.service import sync_formation
 from tenku.web.errors import Forbidden, InvalidParams, NotFound
 from tenku.web.lookup import find_one
@@ -73,11 +78,11 @@ async def create_release(
     description: str,
     *,
     config: dict[str, str] | None = None,
-    addon_vars: dict[str, str] | None = None,
+    addons: Attached | None = None,
     slug_id: uuid.UUID | None = None,
     status: str = "succeeded",
 ) -> Release:
-    """`addon_vars`: the app's attachment vars, when the caller has just read them."""
+    """`addons`: what the app's attachments give it, when the caller has just read it."""
     if slug_id is None:
         # A config or add-on release runs the code already released, as on Heroku.
         slug_id = (
@@ -85,8 +90,10 @@ async def create_release(
         ).scalar_one_or_none()
     now = datetime.now(UTC)
     version = await _allocate_version(db, app, now)
+    if addons is None:
+        addons = await attached(db, app.id)
     if config is None:
-        config = await current_config(db, app.id)
+        config = dict(sorted({**await own_config(db, app.id), **addons.config}.items()))
     release = Release(
         app_id=app.id,
         version=version,
@@ -96,14 +103,12 @@ async def create_release(
         user_id=user.id,
         user_email=user.email,
         config=config,
-        addon_plan_names=await addon_plan_names(db, app.id),
+        addon_plan_names=addons.plans,
     )
     db.add(release)
     await db.flush()
     # Remembered so a rollback restores the app's own vars and leaves add-on vars alone.
-    if addon_vars is None:
-        addon_vars = await attachment_config(db, app.id)
-    from_addons = sorted(k for k in addon_vars if k in config)
+    from_addons = sorted(k for k in addons.config if k in config)
     if from_addons:
         db.add(ReleaseAddonVars(release_id=release.id, keys=from_addons))
         await db.flush()
