@@ -209,7 +209,10 @@ class TransactionRoute(APIRoute):
             try:
                 response = await handler(request)
                 db: AsyncSession | None = getattr(request.state, "db", None)
-                if db is not None:
+                if db is not None and not db.in_transaction():
+                    # Nothing began: nothing to commit, nothing to give back.
+                    request.state.db = None
+                elif db is not None:
                     try:
                         await db.commit()
                     except IntegrityError as exc:
