@@ -34,8 +34,14 @@ async def find_app(db: AsyncSession, ident: str) -> App | None:
 # nothing else, and loading a page of 1,000 entities into the session cost more than the
 # query did.
 APP_ROWS = select(*App.__table__.columns)
-# The same, as the driver returns them, for `render.app_list`.
-APP_WIRE_ROWS = select(*(unprocessed(column) for column in App.__table__.columns))
+# The columns an app body shows, as the driver returns them, for `render.app_list`.
+APP_WIRE_ROWS = select(
+    *(
+        unprocessed(column)
+        for column in App.__table__.columns
+        if column.key not in ("space_id", "release_seq")
+    )
+)
 
 
 def visible_apps(account_id: uuid.UUID, rows: Select[Any] = APP_ROWS) -> Select[Any]:
