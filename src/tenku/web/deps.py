@@ -117,13 +117,11 @@ def _is_coroutine(call: Any) -> bool:
     return inspect.iscoroutinefunction(method)
 
 
-def _takes_only_the_request(dependant: Dependant) -> bool:
-    """A dependency called with the request alone, as most of Tenku's are (`Scoped`,
-    `AppAccess`, `JsonBody`, the session and the context)."""
-    return _is_coroutine(dependant.call) and not (
-        dependant.dependencies
-        or dependant.path_params
-        or dependant.query_params
+def _needs_fastapi(dependant: Dependant) -> bool:
+    """Whether FastAPI must make some of the parameters: query, header, cookie or body
+    fields, or its special ones (the response, background tasks, security scopes...)."""
+    return bool(
+        dependant.query_params
         or dependant.header_params
         or dependant.cookie_params
         or dependant.body_params
@@ -132,6 +130,17 @@ def _takes_only_the_request(dependant: Dependant) -> bool:
         or dependant.response_param_name
         or dependant.background_tasks_param_name
         or dependant.security_scopes_param_name
+    )
+
+
+def _takes_only_the_request(dependant: Dependant) -> bool:
+    """A dependency called with the request alone, as most of Tenku's are (`Scoped`,
+    `AppAccess`, `JsonBody`, the session and the context)."""
+    return (
+        _is_coroutine(dependant.call)
+        and not dependant.dependencies
+        and not dependant.path_params
+        and not _needs_fastapi(dependant)
     )
 
 
@@ -151,15 +160,7 @@ def direct_handler(dependant: Dependant) -> Handler | None:
     if not (isinstance(returns, type) and issubclass(returns, Response)):
         return None
     if (
-        dependant.query_params
-        or dependant.header_params
-        or dependant.cookie_params
-        or dependant.body_params
-        or dependant.websocket_param_name
-        or dependant.http_connection_param_name
-        or dependant.response_param_name
-        or dependant.background_tasks_param_name
-        or dependant.security_scopes_param_name
+        _needs_fastapi(dependant)
         or any(p.field_info.annotation is not str for p in dependant.path_params)
         or not all(_takes_only_the_request(d) for d in dependant.dependencies)
     ):
