@@ -20,18 +20,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
 from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
+from tenku.db.engine import core
 from tenku.db.models import App, Collaborator, Team, TeamMember
 from tenku.ids import as_uuid
 from tenku.resources.app.permissions import EVERYTHING, Privilege, doing, needs
 from tenku.web.deps import Credentials, Principal, Scoped, request_session
 from tenku.web.errors import Forbidden, NotFound
+from tenku.web.render import Columns
 
 # Personal apps: the owner may do everything; collaborators all but what changes who
 # holds the app (Heroku leaves the difference undocumented; this is what its CLI expects).
@@ -60,7 +62,7 @@ class Access:
     def allows(self, action: str) -> bool:
         return any(p in self.privileges for p in needs(action))
 
-    def require(self, app: App, action: str) -> None:
+    def require(self, app: App | Columns, action: str) -> None:
         if self.declared is not None and action not in self.declared:
             raise AssertionError(f"{action} is not among the actions its route declares")
         if not self.allows(action):
@@ -108,7 +110,7 @@ def team_access(
 
 
 def _access(
-    app: App,
+    app: App | Columns,
     role: str | None,
     permissions: Sequence[str] | None,
     team_role: str | None,
@@ -121,7 +123,7 @@ def _access(
     )
 
 
-def denied(app: App, action: str) -> Forbidden:
+def denied(app: App | Columns, action: str) -> Forbidden:
     """Heroku's 403 for a caller who may see the app but not do this to it."""
     what = doing(action, app.name)
     privileges = needs(action)
@@ -136,15 +138,14 @@ def denied(app: App, action: str) -> Forbidden:
     )
 
 
-def no_access(app: App) -> Forbidden:
+def no_access(app: App | Columns) -> Forbidden:
     return Forbidden(f"You do not have access to the app {app.name}.")
 
 
 # Built once: on every app-scoped request, building the statement cost more than running it.
+_ROLES = (Collaborator.role, Collaborator.permissions, TeamMember.role, Team.member_permissions)
 _APP_AND_ROLES = (
-    select(
-        App, Collaborator.role, Collaborator.permissions, TeamMember.role, Team.member_permissions
-    )
+    select(App, *_ROLES)
     .outerjoin(
         Collaborator,
         and_(Collaborator.app_id == App.id, Collaborator.account_id == bindparam("account_id")),
@@ -160,6 +161,10 @@ _APP_AND_ROLES = (
 )
 _APP_BY_ID = _APP_AND_ROLES.where(App.id == bindparam("key", type_=App.id.type))
 _APP_BY_NAME = _APP_AND_ROLES.where(App.name == bindparam("key", type_=App.name.type))
+# The same with the app as plain columns, for routes that only read it (`ViewAppColumns`).
+_APP_COLUMNS = tuple(App.__table__.columns)
+_COLUMNS_BY_ID = _APP_BY_ID.with_only_columns(*_APP_COLUMNS, *_ROLES)
+_COLUMNS_BY_NAME = _APP_BY_NAME.with_only_columns(*_APP_COLUMNS, *_ROLES)
 
 
 async def _find(
@@ -170,6 +175,17 @@ async def _find(
         return None
     app, role, permissions, team_role, member_permissions = row
     return app, _access(app, role, permissions, team_role, member_permissions)
+
+
+async def _find_columns(
+    db: AsyncSession, account_id: uuid.UUID, stmt: Any, key: Any
+) -> tuple[Columns, Access | None] | None:
+    row = (await (await core(db)).execute(stmt, {"account_id": account_id, "key": key})).first()
+    if row is None:
+        return None
+    width = len(_APP_COLUMNS)
+    app = Columns({column.key: value for column, value in zip(_APP_COLUMNS, row, strict=False)})
+    return app, _access(app, *row[width:])
 
 
 async def access_to(db: AsyncSession, app_id: uuid.UUID, account_id: uuid.UUID) -> Access | None:
@@ -209,7 +225,23 @@ async def resolve_app(
     """
     uid = as_uuid(ident)
     stmt, key = (_APP_BY_ID, uid) if uid is not None else (_APP_BY_NAME, ident)
-    found = await _find(db, caller.known.id, stmt, key)
+    return _allowed(await _find(db, caller.known.id, stmt, key), action)
+
+
+async def resolve_columns(
+    db: AsyncSession, caller: Principal, ident: str, action: str = "app:view"
+) -> tuple[Columns, Access]:
+    """`resolve_app` for a route that only reads the app: its columns, without the ORM's
+    loading and identity map (about a sixth of a GET of one app)."""
+    uid = as_uuid(ident)
+    stmt, key = (_COLUMNS_BY_ID, uid) if uid is not None else (_COLUMNS_BY_NAME, ident)
+    return _allowed(await _find_columns(db, caller.known.id, stmt, key), action)
+
+
+_Seen = TypeVar("_Seen", App, Columns)
+
+
+def _allowed(found: tuple[_Seen, Access | None] | None, action: str) -> tuple[_Seen, Access]:
     if found is None:
         raise NotFound("app")
     app, access = found
@@ -284,6 +316,27 @@ class AppAccess(Credentials):
         return OnApp(app, caller, db, replace(access, declared=self.may))
 
 
+@dataclass
+class SeenApp:
+    """An app a route only reads, as its columns (`ViewAppColumns`)."""
+
+    app: Columns
+    caller: Principal
+    db: AsyncSession
+    access: Access
+
+
+class AppColumnsAccess(AppAccess):
+    """`AppAccess` for a route that only reads the app: it gets the app's columns."""
+
+    async def __call__(self, request: Request) -> SeenApp:  # type: ignore[override]
+        db = request_session(request)
+        caller = await self.caller.resolve(request, db)
+        ident: str = request.path_params["app_id_or_name"]
+        app, access = await resolve_columns(db, caller, ident, self.action)
+        return SeenApp(app, caller, db, replace(access, declared=self.may))
+
+
 def allowed(scope: str, action: str, then: Sequence[str] = ()) -> Any:
     """Authenticate with `scope`, then resolve `{app_id_or_name}` for `action`; the route
     may then `require` any of `then`."""
@@ -307,3 +360,7 @@ def deciding(*actions: str) -> Any:
 
 
 ViewApp = Annotated[OnApp, reading("app:view")]
+# The app's columns only, for a route that reads nothing else of it (a GET of the app).
+_view_columns = AppColumnsAccess("app:read", "app:view", ())
+declare(_view_columns, "app:read", "app:view")
+ViewAppColumns = Annotated[SeenApp, Depends(_view_columns)]

@@ -86,7 +86,7 @@ async def render_apps(
 
 
 async def render_app(
-    db: AsyncSession, app: App, settings: Settings, known: Account | None = None
+    db: AsyncSession, app: AppLike, settings: Settings, known: Account | None = None
 ) -> AppOut:
     return (await render_apps(db, [app], settings, known=known))[0]
 

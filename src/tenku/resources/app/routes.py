@@ -9,7 +9,7 @@ from starlette.responses import Response
 from tenku.resources.account.service import resolve_self
 from tenku.resources.addon.flows import before_app_delete
 from tenku.resources.app import service
-from tenku.resources.app.access import OnApp, ViewApp, deciding, writing
+from tenku.resources.app.access import OnApp, ViewAppColumns, deciding, writing
 from tenku.resources.app.render import app_list, render_app
 from tenku.resources.app.schemas import AppCreate, AppOut, AppUpdate
 from tenku.web.deps import AppsReader, AppsWriter, Context, Db, TransactionRoute, body
@@ -67,7 +67,7 @@ async def list_user_apps(
 
 
 @router.get("/apps/{app_id_or_name}", response_model=AppOut)
-async def info(on: ViewApp, ctx: Context) -> Response:
+async def info(on: ViewAppColumns, ctx: Context) -> Response:
     return model_response(await render_app(on.db, on.app, ctx.settings, on.caller.known))
 
 
