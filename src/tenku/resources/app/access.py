@@ -308,10 +308,13 @@ class AppAccess(Credentials):
         self.action = action
         self.may = frozenset((action, *then))
 
-    async def __call__(self, request: Request) -> OnApp:
+    async def _caller(self, request: Request) -> tuple[AsyncSession, Principal, str]:
+        """The request's session, the authenticated caller, and the app named in the path."""
         db = request_session(request)
-        caller = await self.caller.resolve(request, db)
-        ident: str = request.path_params["app_id_or_name"]
+        return db, await self.caller.resolve(request, db), request.path_params["app_id_or_name"]
+
+    async def __call__(self, request: Request) -> OnApp:
+        db, caller, ident = await self._caller(request)
         app, access = await resolve_app(db, caller, ident, self.action)
         return OnApp(app, caller, db, replace(access, declared=self.may))
 
@@ -330,9 +333,7 @@ class AppColumnsAccess(AppAccess):
     """`AppAccess` for a route that only reads the app: it gets the app's columns."""
 
     async def __call__(self, request: Request) -> SeenApp:  # type: ignore[override]
-        db = request_session(request)
-        caller = await self.caller.resolve(request, db)
-        ident: str = request.path_params["app_id_or_name"]
+        db, caller, ident = await self._caller(request)
         app, access = await resolve_columns(db, caller, ident, self.action)
         return SeenApp(app, caller, db, replace(access, declared=self.may))
 

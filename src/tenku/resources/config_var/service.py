@@ -8,6 +8,7 @@ from tenku.db.models import Account, App
 from tenku.resources.config_var.store import (
     attached,
     current_config,
+    merged,
     own_config,
     replace_config,
 )
@@ -84,6 +85,6 @@ async def update_config(
             "values together); this change would go beyond it."
         )
     await replace_config(db, app.id, own, managed)
-    config = {**own, **managed}
+    config = merged(own, addons)
     await releases.create_release(db, app, user, describe(changes), config=config, addons=addons)
-    return dict(sorted(config.items()))
+    return config

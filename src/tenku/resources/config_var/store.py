@@ -71,10 +71,13 @@ async def attachment_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, st
     return (await attached(db, app_id)).config
 
 
+def merged(own: dict[str, str], addons: Attached) -> dict[str, str]:
+    """An app's config: its own vars, under its attachments' (which win), by name."""
+    return dict(sorted({**own, **addons.config}.items()))
+
+
 async def current_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
-    config = await own_config(db, app_id)
-    config.update(await attachment_config(db, app_id))
-    return dict(sorted(config.items()))
+    return merged(await own_config(db, app_id), await attached(db, app_id))
 
 
 async def replace_config(

@@ -10,8 +10,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from tenku.db.engine import core, is_sqlite
 from tenku.db.models import (
     Account,
-    Addon,
-    AddonAttachment,
     App,
     Release,
     ReleaseAddonVars,
@@ -23,6 +21,7 @@ from tenku.resources.app.access import access_to
 from tenku.resources.config_var.store import (
     Attached,
     attached,
+    merged,
     own_config,
     replace_config,
 )
@@ -48,12 +47,6 @@ _RUNNING_SLUG = (
     .where(Release.app_id == _APP, Release.status == "succeeded")
     .order_by(Release.version.desc())
     .limit(1)
-)
-_PLAN_NAMES = (
-    select(Addon.plan)
-    .join(AddonAttachment, AddonAttachment.addon_id == Addon.id)
-    .where(AddonAttachment.app_id == _APP, Addon.state != "deprovisioned")
-    .distinct()
 )
 
 
@@ -93,7 +86,7 @@ async def create_release(
     if addons is None:
         addons = await attached(db, app.id)
     if config is None:
-        config = dict(sorted({**await own_config(db, app.id), **addons.config}.items()))
+        config = merged(await own_config(db, app.id), addons)
     release = Release(
         app_id=app.id,
         version=version,
@@ -121,12 +114,6 @@ async def create_release(
         ],
     )
     return release
-
-
-async def addon_plan_names(db: AsyncSession, app_id: uuid.UUID) -> list[str]:
-    """`service:plan` of every add-on attached to the app, as releases record them."""
-    rows = await (await core(db)).execute(_PLAN_NAMES, {"app_id": app_id})
-    return sorted(rows.scalars())
 
 
 def current_version_of(app_id: uuid.UUID) -> Select[int | None]:
