@@ -3,12 +3,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.engine import Dialect, Result
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -16,7 +18,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+from sqlalchemy.sql import Executable
 
 # And journals the apps whose desired state it changed, for the runtime.
 from tenku.db import changes as _changes  # noqa: F401
@@ -27,6 +30,17 @@ from tenku.db import generation as _generation  # noqa: F401
 # How long a statement may wait for another process's lock, as SQLite's busy handler would.
 BUSY_WAIT = 30.0
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def is_busy(exc: BaseException | None) -> bool:
+    """Whether SQLite refused a statement for another connection's lock, so that trying
+    again later may succeed."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    # Extended codes carry the primary one in their low byte. A stale read snapshot
+    # (BUSY_SNAPSHOT) would be refused again: only a new one helps.
+    code = exc.sqlite_errorcode
+    return code & 0xFF in _BUSY and code != sqlite3.SQLITE_BUSY_SNAPSHOT
 
 
 class _InlineConnection(aiosqlite.Connection):
@@ -50,11 +64,7 @@ class _InlineConnection(aiosqlite.Connection):
             try:
                 return fn(*args, **kwargs)
             except sqlite3.OperationalError as exc:
-                # Extended codes carry the primary one in their low byte. A stale read
-                # snapshot (BUSY_SNAPSHOT) would be refused again: only a new one helps.
-                code = exc.sqlite_errorcode
-                busy = code & 0xFF in _BUSY and code != sqlite3.SQLITE_BUSY_SNAPSHOT
-                if not busy or time.monotonic() > deadline:
+                if not is_busy(exc) or time.monotonic() > deadline:
                     raise
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.02)
@@ -118,6 +128,94 @@ def is_sqlite(db: AsyncSession) -> bool:
     return dialect_name(db) == "sqlite"
 
 
+class Snapshot:
+    """One read request's transaction on SQLite, begun at its first statement."""
+
+    def __init__(self, pool: SnapshotPool) -> None:
+        self._pool = pool
+        self._connection: Connection | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._pool.engine.dialect
+
+    @property
+    def began(self) -> bool:
+        return self._connection is not None
+
+    async def execute(
+        self, stmt: Executable, params: Mapping[str, Any] | None = None
+    ) -> Result[*tuple[Any, ...]]:
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._pool.take()
+        pause, deadline = 0.001, time.monotonic() + BUSY_WAIT
+        while True:
+            try:
+                return connection.execute(stmt, params)
+            except OperationalError as exc:
+                # In WAL mode a read waits for no writer; only a checkpoint's rare moment
+                # refuses it, and the loop must not sleep in SQLite's busy handler.
+                if not is_busy(exc.orig) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
+
+    def close(self) -> None:
+        """End the transaction (it only read) and give the connection back."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._pool.give_back(connection)
+
+
+class SnapshotPool:
+    """Read-only connections to one SQLite file, for `Snapshot`s. A request holds one
+    from its first read to its end; idle ones are kept, up to `idle`."""
+
+    def __init__(self, url: str, idle: int = 8) -> None:
+        path = make_url(url).database
+        # The same database through the standard library's driver, which needs no thread.
+        # A connection serves one request at a time, on the thread of that request's loop.
+        self.engine: Engine = create_engine(
+            f"sqlite:///{path}", poolclass=NullPool, connect_args={"check_same_thread": False}
+        )
+        self._idle: list[Connection] = []
+        self._keep = idle
+
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout=0")
+            cur.execute("PRAGMA query_only=ON")
+            cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # Straight to the driver: through SQLAlchemy's execute, this BEGIN cost
+            # more than the query after it.
+            conn.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
+
+    def take(self) -> Connection:
+        return self._idle.pop() if self._idle else self.engine.connect()
+
+    def give_back(self, connection: Connection) -> None:
+        try:
+            connection.commit()
+        except Exception:
+            connection.close()
+            raise
+        if len(self._idle) < self._keep:
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def dispose(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+        self.engine.dispose()
+
+
 class Database:
     """Engines and session factories.
 
@@ -141,16 +239,25 @@ class Database:
             )
             self.writer = _sqlite_engine(url, "BEGIN IMMEDIATE", **one)
             self.reader = _sqlite_engine(url, "BEGIN")
+            # An in-memory database is the one connection's own: nothing else sees it.
+            self.snapshots = None if in_memory or "?" in url else SnapshotPool(url)
         else:
             self.writer = create_async_engine(url, pool_size=10, max_overflow=10)
             self.reader = self.writer
+            self.snapshots = None
         self.write_session = async_sessionmaker(self.writer, expire_on_commit=False)
         self.read_session = async_sessionmaker(self.reader, expire_on_commit=False)
 
     def session(self, write: bool) -> AsyncSession:
         return (self.write_session if write else self.read_session)()
 
+    def snapshot(self) -> Snapshot | None:
+        """A read request's own transaction, for its Core reads (SQLite files only)."""
+        return None if self.snapshots is None else Snapshot(self.snapshots)
+
     async def dispose(self) -> None:
+        if self.snapshots is not None:
+            self.snapshots.dispose()
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends
@@ -21,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tenku.db.engine import Snapshot
 from tenku.db.models import Account, Authorization
+from tenku.db.reads import Reads, SessionReads
 from tenku.nudge import nudge
 from tenku.web.context import AppContext
 from tenku.web.errors import (
@@ -63,11 +66,32 @@ def _session(request: Request, write: bool) -> AsyncSession:
 READS_ONLY = "tenku.reads_only"
 
 
+def _writes(request: Request) -> bool:
+    return request.method not in ("GET", "HEAD") and READS_ONLY not in request.scope
+
+
 def request_session(request: Request) -> AsyncSession:
     """The request's one session: a writer unless the method is GET or HEAD or the route
     declared that it only reads (`ReadDb`)."""
-    write = request.method not in ("GET", "HEAD") and READS_ONLY not in request.scope
-    return _session(request, write=write)
+    return _session(request, write=_writes(request))
+
+
+def request_reads(request: Request) -> Reads:
+    """Where the request's Core reads run. A read request on SQLite gets a `Snapshot`
+    (unless its session has begun already: a request is one transaction), and a route
+    that takes it reads through it alone; any other request, its session."""
+    reads: Reads | None = getattr(request.state, "reads", None)
+    if reads is None:
+        db: AsyncSession | None = getattr(request.state, "db", None)
+        fresh = db is None or not db.in_transaction()
+        snapshot = app_context(request).db.snapshot() if fresh and not _writes(request) else None
+        reads = snapshot or SessionReads(request_session(request))
+        request.state.reads = reads
+    return reads
+
+
+async def get_reads(request: Request) -> Reads:
+    return request_reads(request)
 
 
 async def get_db(request: Request) -> AsyncSession:
@@ -242,6 +266,9 @@ class TransactionRoute(APIRoute):
                         log.exception("after-rollback hook failed")
                 raise
             finally:
+                reads = getattr(request.state, "reads", None)
+                if isinstance(reads, Snapshot):
+                    reads.close()
                 db = getattr(request.state, "db", None)
                 if db is not None:
                     await db.close()
@@ -349,7 +376,7 @@ class Principal:
     scopes: frozenset[str]
     # The token this request presented (None after a password login).
     token: str | None = None
-    _session: AsyncSession | None = field(default=None, repr=False)
+    _session: Callable[[], AsyncSession] | None = field(default=None, repr=False)
     _attached: Account | None = field(default=None, repr=False)
 
     @property
@@ -363,13 +390,14 @@ class Principal:
             self._attached = (
                 self.known
                 if session is None
-                else session.sync_session.merge(self.known, load=False)
+                else session().sync_session.merge(self.known, load=False)
             )
         return self._attached
 
-    def attach(self, session: AsyncSession) -> None:
-        """Make `account` the copy in `session` (the request's own) once it is asked for."""
-        self._session = session
+    def attach(self, session: AsyncSession | Callable[[], AsyncSession]) -> None:
+        """Make `account` the copy in `session` (the request's own, or what makes it when
+        first needed) once it is asked for."""
+        self._session = session if callable(session) else lambda: session
         self._attached = None
 
     def allows(self, need: str) -> bool:
@@ -447,7 +475,7 @@ async def page_login(
 
 async def authenticate(
     request: Request,
-    db: AsyncSession,
+    db: AsyncSession | None = None,
     password_login: bool = False,
     count: bool = True,
     second_factor: bool = True,
@@ -499,7 +527,7 @@ async def authenticate(
         raise Forbidden("This account is suspended.")
     # The account joins the request's session when a service asks for it; the
     # authorization is only read (its id, client, expiry), so the cached copy serves.
-    principal.attach(db)
+    principal.attach(db if db is not None else partial(request_session, request))
     request.state.principal = principal
     return principal
 
@@ -529,11 +557,12 @@ class Scoped(Credentials):
         self.second_factor = second_factor
 
     async def __call__(self, request: Request) -> Principal:
-        # The request's session is taken here, not declared as a dependency of this one:
-        # FastAPI's solving of a nested dependency cost about as much as authenticating.
-        return await self.resolve(request, request_session(request))
+        # The request's session is made when first needed, not declared as a dependency
+        # of this one: FastAPI's solving of a nested dependency cost about as much as
+        # authenticating, and a route that reads through a `Snapshot` needs none.
+        return await self.resolve(request)
 
-    async def resolve(self, request: Request, db: AsyncSession) -> Principal:
+    async def resolve(self, request: Request, db: AsyncSession | None = None) -> Principal:
         principal = await authenticate(
             request,
             db,
@@ -556,6 +585,8 @@ def scoped(
 # what it gets: `db: Db`, `caller: AccountReader`. App-scoped routes use the aliases of
 # `tenku.resources.app.access` (ViewApp, DeployApp...), which build on these.
 Db = Annotated[AsyncSession, Depends(get_db)]
+# Core reads only (see `request_reads`).
+Reader = Annotated[Reads, Depends(get_reads)]
 ReadDb = Annotated[AsyncSession, Depends(get_read_db)]
 Context = Annotated[AppContext, Depends(_context)]
 AccountReader = Annotated[Principal, scoped("account:read")]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tenku.db.reads import Reads
 from tenku.web.ranges import SortField, field, paginate, paginate_memory
 from tenku.web.render import list_response
 from tenku.web.wire import WireList
@@ -67,7 +68,7 @@ def ranged(order: Sorting | Sequence[str] = ("id", "name")) -> dict[str, Any]:
 
 async def paged(
     request: Request,
-    db: AsyncSession,
+    db: AsyncSession | Reads,
     stmt: Select[*tuple[Any, ...]],
     order: Sorting,
     model: type[BaseModel],

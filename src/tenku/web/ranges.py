@@ -20,7 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from starlette.requests import Request
 
 from tenku.db.base import UTCDateTime
-from tenku.db.engine import core
+from tenku.db.reads import Reads, reads_of
 from tenku.web.errors import BadRequest, RangeNotSatisfiable
 from tenku.web.wire import Convert, is_unprocessed, processor, unchanged
 
@@ -151,7 +151,7 @@ class Page:
 
 
 async def paginate(
-    db: AsyncSession,
+    db: AsyncSession | Reads,
     request: Request,
     stmt: Select[*tuple[Any, ...]],
     fields: dict[str, SortField],
@@ -210,12 +210,13 @@ async def paginate(
     if by_name:
         # Plain columns need none of the session's row handling, which costs more than
         # the query on a long page.
-        connection = await core(db)
+        reads = reads_of(db)
         if is_unprocessed(stmt, col.key):
-            value_of = processor(col, connection.dialect)
-            id_of = processor(id_column, connection.dialect)
-        result = await connection.execute(stmt)
+            value_of = processor(col, reads.dialect)
+            id_of = processor(id_column, reads.dialect)
+        result = await reads.execute(stmt)
     else:
+        assert isinstance(db, AsyncSession), "a page of entities is the session's to load"
         result = await db.execute(stmt)
     rows = list(result.all())
     more = len(rows) > size

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
 from tenku.db.models import Account, App, Team
+from tenku.db.reads import Reads, reads_of
 from tenku.resources.app.schemas import CEDAR, AppLike, AppOut, region_ref, stack_ref
 from tenku.resources.common import AccountRef, Ref
 from tenku.web.render import as_columns
@@ -29,7 +30,10 @@ def team_owner(team: Ref, settings: Settings) -> AccountRef:
 
 
 async def owners(
-    db: AsyncSession, apps: Sequence[AppLike], settings: Settings, known: Account | None = None
+    db: AsyncSession | Reads,
+    apps: Sequence[AppLike],
+    settings: Settings,
+    known: Account | None = None,
 ) -> dict[uuid.UUID, tuple[AccountRef, Ref | None]]:
     """Each app's owner and team; `known` (the caller, usually the owner) needs no query."""
     found = await holders(
@@ -48,7 +52,7 @@ async def owners(
 
 
 async def holders(
-    db: AsyncSession,
+    source: AsyncSession | Reads,
     owner_ids: set[uuid.UUID],
     team_ids: set[uuid.UUID],
     settings: Settings,
@@ -56,14 +60,15 @@ async def holders(
 ) -> dict[uuid.UUID, tuple[AccountRef, Ref | None]]:
     """The (owner, team) of apps held by each of these accounts and teams: one body per
     owner and team, which their apps share (a page is mostly one owner's)."""
+    reads = reads_of(source)
     emails = {known.id: known.email} if known is not None else {}
     ids = owner_ids - emails.keys()
     if ids:
-        rows = await db.execute(select(Account.id, Account.email).where(Account.id.in_(ids)))
+        rows = await reads.execute(select(Account.id, Account.email).where(Account.id.in_(ids)))
         emails.update((row[0], row[1]) for row in rows)
     refs: dict[uuid.UUID, tuple[AccountRef, Ref | None]] = {}
     if team_ids:
-        rows = await db.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
+        rows = await reads.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
         for team_id, name in rows:
             team = Ref.trusted(id=team_id, name=name)
             refs[team_id] = (team_owner(team, settings), team)
@@ -73,7 +78,7 @@ async def holders(
 
 
 async def render_apps(
-    db: AsyncSession,
+    db: AsyncSession | Reads,
     apps: Sequence[AppLike],
     settings: Settings,
     model: type[AppOut] = AppOut,
@@ -86,19 +91,22 @@ async def render_apps(
 
 
 async def render_app(
-    db: AsyncSession, app: AppLike, settings: Settings, known: Account | None = None
+    db: AsyncSession | Reads, app: AppLike, settings: Settings, known: Account | None = None
 ) -> AppOut:
     return (await render_apps(db, [app], settings, known=known))[0]
 
 
 async def app_list(
-    db: AsyncSession, rows: Sequence[Row[Any]], settings: Settings, known: Account | None = None
+    source: AsyncSession | Reads,
+    rows: Sequence[Row[Any]],
+    settings: Settings,
+    known: Account | None = None,
 ) -> WireList:
     """The bodies `AppOut.of` makes, from a page of `APP_WIRE_ROWS` (see tenku.web.wire)."""
     if not rows:
         return WireList([])
-    assert db.bind is not None
-    dialect = db.bind.dialect
+    db = reads_of(source)
+    dialect = db.dialect
     to_uuid = processor(App.id, dialect)
     wire = converters(dialect)
     uid, ts, flag = wire.uuid, wire.timestamp, wire.boolean

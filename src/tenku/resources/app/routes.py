@@ -12,7 +12,7 @@ from tenku.resources.app import service
 from tenku.resources.app.access import OnApp, ViewAppColumns, deciding, writing
 from tenku.resources.app.render import app_list, render_app
 from tenku.resources.app.schemas import AppCreate, AppOut, AppUpdate
-from tenku.web.deps import AppsReader, AppsWriter, Context, Db, TransactionRoute, body
+from tenku.web.deps import AppsReader, AppsWriter, Context, Db, Reader, TransactionRoute, body
 from tenku.web.lists import paged, ranged
 from tenku.web.render import model_response
 
@@ -29,15 +29,15 @@ async def create(
 
 
 @router.get("/apps", response_model=list[AppOut], openapi_extra=ranged(service.SORT))
-async def list_apps(request: Request, caller: AppsReader, db: Db, ctx: Context) -> Response:
+async def list_apps(request: Request, caller: AppsReader, reads: Reader, ctx: Context) -> Response:
     """Every app the caller may see, team apps included (`heroku apps --all`)."""
     return await paged(
         request,
-        db,
+        reads,
         service.visible_apps(caller.known.id, service.APP_WIRE_ROWS),
         service.SORT,
         AppOut,
-        lambda rows: app_list(db, rows, ctx.settings, known=caller.known),
+        lambda rows: app_list(reads, rows, ctx.settings, known=caller.known),
     )
 
 
@@ -68,7 +68,7 @@ async def list_user_apps(
 
 @router.get("/apps/{app_id_or_name}", response_model=AppOut)
 async def info(on: ViewAppColumns, ctx: Context) -> Response:
-    return model_response(await render_app(on.db, on.app, ctx.settings, on.caller.known))
+    return model_response(await render_app(on.reads, on.app, ctx.settings, on.caller.known))
 
 
 @router.patch("/apps/{app_id_or_name}", response_model=AppOut)

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, update
+from sqlalchemy.exc import OperationalError
+
+from tenku.db.engine import Database
+from tenku.db.models import App
+from tenku.db.reads import SessionReads
+from tests.conftest import ApiClient, User
+
+
+def _sqlite_only(database: Database) -> None:
+    if database.snapshots is None:
+        pytest.skip("snapshots are SQLite's")
+
+
+async def test_a_snapshot_reads_one_committed_state_and_writes_nothing(
+    api: ApiClient, alice: User
+) -> None:
+    database = api.database
+    _sqlite_only(database)
+    await alice.create_app("snap-one")
+    name = select(App.name).where(App.name.like("snap-%"))
+    snapshot = database.snapshot()
+    assert snapshot is not None
+    try:
+        assert (await snapshot.execute(name)).scalars().all() == ["snap-one"]
+        async with database.session(write=True) as db:
+            await db.execute(update(App).where(App.name == "snap-one").values(name="snap-two"))
+            await db.commit()
+        # Still the state its first statement saw: one transaction.
+        assert (await snapshot.execute(name)).scalars().all() == ["snap-one"]
+        with pytest.raises(OperationalError, match="readonly"):
+            await snapshot.execute(update(App).values(name="snap-three"))
+    finally:
+        snapshot.close()
+    again = database.snapshot()
+    assert again is not None
+    try:
+        assert (await again.execute(name)).scalars().all() == ["snap-two"]
+    finally:
+        again.close()
+
+
+async def test_session_reads_see_the_sessions_pending_changes(api: ApiClient, alice: User) -> None:
+    created = await alice.create_app("pending-one")
+    async with api.database.session(write=True) as db:
+        app = await db.get(App, uuid.UUID(created["id"]))
+        assert app is not None
+        app.name = "pending-two"
+        rows = await SessionReads(db).execute(select(App.name).where(App.id == app.id))
+        assert rows.scalars().all() == ["pending-two"]
+        await db.rollback()
+
+
+@pytest.mark.parametrize("path", ["/apps/reader-app", "/apps"])
+async def test_reading_an_app_or_the_app_list_is_one_snapshot_and_no_session(
+    api: ApiClient, alice: User, path: str
+) -> None:
+    """On SQLite these routes read through the request's snapshot alone: the session's
+    reader never begins a transaction beside it."""
+    database = api.database
+    _sqlite_only(database)
+    await alice.create_app("reader-app")
+    began: list[Any] = []
+    listener = began.append
+    taken = database.snapshots.take
+    snapshots: list[Any] = []
+
+    def take() -> Any:
+        snapshots.append(1)
+        return taken()
+
+    event.listen(database.reader.sync_engine, "begin", listener)
+    database.snapshots.take = take  # type: ignore[method-assign]
+    try:
+        r = await alice.get(path)
+    finally:
+        event.remove(database.reader.sync_engine, "begin", listener)
+        del database.snapshots.take
+    assert r.status_code in (200, 206), r.text
+    assert "reader-app" in r.text
+    assert snapshots == [1]
+    assert began == []
