@@ -4,11 +4,12 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import OperationalError
 
 from tenku.db.engine import Database
 from tenku.db.models import App
+from tenku.db.prepared import Prepared
 from tenku.db.reads import SessionReads
 from tests.conftest import ApiClient, User
 
@@ -86,3 +87,24 @@ async def test_reading_an_app_or_the_app_list_is_one_snapshot_and_no_session(
     assert "reader-app" in r.text
     assert snapshots == [1]
     assert began == []
+
+
+async def test_a_prepared_read_gives_the_row_sqlalchemy_gives(api: ApiClient, alice: User) -> None:
+    """Sent to the driver itself, a `Prepared` select's row is processed as SQLAlchemy
+    processes it (UUIDs, timestamps in UTC, booleans), through either kind of reads."""
+    created = await alice.create_app("prepared-app")
+    prepared = Prepared(select(*App.__table__.columns).where(App.name == bindparam("name")))
+    snapshot = api.database.snapshot()
+    async with api.database.session(write=False) as db:
+        sources: list[Any] = [SessionReads(db)] + ([snapshot] if snapshot else [])
+        try:
+            for reads in sources:
+                expected = (await reads.execute(prepared.stmt, {"name": "prepared-app"})).one()
+                row = await reads.first(prepared, {"name": "prepared-app"})
+                assert row is not None
+                assert list(row) == list(expected)
+                assert str(row[0]) == created["id"]
+                assert await reads.first(prepared, {"name": "no-such-app"}) is None
+        finally:
+            if snapshot is not None:
+                snapshot.close()

@@ -5,7 +5,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
@@ -26,6 +26,7 @@ from tenku.db import changes as _changes  # noqa: F401
 
 # Every session of every process that opens the database moves the auth generation.
 from tenku.db import generation as _generation  # noqa: F401
+from tenku.db.prepared import Prepared
 
 # How long a statement may wait for another process's lock, as SQLite's busy handler would.
 BUSY_WAIT = 30.0
@@ -128,6 +129,25 @@ def is_sqlite(db: AsyncSession) -> bool:
     return dialect_name(db) == "sqlite"
 
 
+T = TypeVar("T")
+
+
+async def _retried(statement: Callable[[], T]) -> T:
+    """Run a snapshot's statement, again after a pause while SQLite refuses it for a lock.
+    In WAL mode a read waits for no writer; only a checkpoint's rare moment refuses it,
+    and the loop must not sleep in SQLite's busy handler."""
+    pause, deadline = 0.001, time.monotonic() + BUSY_WAIT
+    while True:
+        try:
+            return statement()
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            cause = exc.orig if isinstance(exc, OperationalError) else exc
+            if not is_busy(cause) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.02)
+
+
 class Snapshot:
     """One read request's transaction on SQLite, begun at its first statement."""
 
@@ -143,29 +163,39 @@ class Snapshot:
     def began(self) -> bool:
         return self._connection is not None
 
-    async def execute(
-        self, stmt: Executable, params: Mapping[str, Any] | None = None
-    ) -> Result[*tuple[Any, ...]]:
+    def _connect(self) -> Connection:
         connection = self._connection
         if connection is None:
             connection = self._connection = self._pool.take()
-        pause, deadline = 0.001, time.monotonic() + BUSY_WAIT
-        while True:
-            try:
-                return connection.execute(stmt, params)
-            except OperationalError as exc:
-                # In WAL mode a read waits for no writer; only a checkpoint's rare moment
-                # refuses it, and the loop must not sleep in SQLite's busy handler.
-                if not is_busy(exc.orig) or time.monotonic() > deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.02)
+            # Begun here, so that statements sent to the driver itself are in it too.
+            _driver(connection).execute("BEGIN")
+        return connection
+
+    async def execute(
+        self, stmt: Executable, params: Mapping[str, Any] | None = None
+    ) -> Result[*tuple[Any, ...]]:
+        connection = self._connect()
+        return await _retried(lambda: connection.execute(stmt, params))
+
+    async def first(self, prepared: Prepared, params: Mapping[str, Any]) -> list[Any] | None:
+        """The first row of `prepared`, processed as `execute` would."""
+        compiled = prepared.compiled(self.dialect)
+        driver = _driver(self._connect())
+        parameters = compiled.parameters(params)
+        raw = await _retried(lambda: driver.execute(compiled.sql, parameters).fetchone())
+        return None if raw is None else compiled.row(raw)
 
     def close(self) -> None:
         """End the transaction (it only read) and give the connection back."""
         connection, self._connection = self._connection, None
         if connection is not None:
             self._pool.give_back(connection)
+
+
+def _driver(connection: Connection) -> sqlite3.Connection:
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
 
 
 class SnapshotPool:
@@ -192,16 +222,23 @@ class SnapshotPool:
 
         @event.listens_for(self.engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            # Straight to the driver: through SQLAlchemy's execute, this BEGIN cost
-            # more than the query after it.
-            conn.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
+            # The snapshot has begun its transaction on the driver already (SQLAlchemy's
+            # begin and commit cost as much as a one-row read); this keeps a connection
+            # used otherwise from reading outside one.
+            driver = _driver(conn)
+            if not driver.in_transaction:
+                driver.execute("BEGIN")
 
     def take(self) -> Connection:
         return self._idle.pop() if self._idle else self.engine.connect()
 
     def give_back(self, connection: Connection) -> None:
         try:
-            connection.commit()
+            if connection.in_transaction():
+                connection.commit()
+            driver = _driver(connection)
+            if driver.in_transaction:
+                driver.execute("COMMIT")
         except Exception:
             connection.close()
             raise

@@ -12,7 +12,7 @@ cache and its result processing, and nothing else. Its connections are read-only
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Dialect, Result
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from tenku.db.engine import core
+from tenku.db.prepared import Prepared
 
 Params = Mapping[str, Any] | None
 
@@ -33,6 +34,10 @@ class Reads(Protocol):
     async def execute(
         self, stmt: Executable, params: Params = None
     ) -> Result[*tuple[Any, ...]]: ...
+
+    async def first(
+        self, prepared: Prepared, params: Mapping[str, Any]
+    ) -> Sequence[Any] | None: ...
 
 
 class SessionReads:
@@ -49,6 +54,9 @@ class SessionReads:
 
     async def execute(self, stmt: Executable, params: Params = None) -> Result[*tuple[Any, ...]]:
         return await (await core(self.db)).execute(stmt, params)
+
+    async def first(self, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Any] | None:
+        return (await self.execute(prepared.stmt, params)).first()
 
 
 def reads_of(source: AsyncSession | Reads) -> Reads:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.sqltypes import NullType
 from starlette.responses import Response
 
+from tenku.db.prepared import result_processor
 from tenku.web.render import JSON_TYPE
 
 Convert = Callable[[Any], Any]
@@ -44,7 +45,7 @@ def is_unprocessed(stmt: Select[Any], key: str) -> bool:
 
 def processor(column: ColumnElement[Any] | QueryableAttribute[Any], dialect: Dialect) -> Convert:
     """What turns `column`'s unprocessed value into the value a processed select gives."""
-    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    process = result_processor(column.type, dialect)
     return process if process is not None else unchanged
 
 

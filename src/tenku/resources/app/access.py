@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from tenku.db.models import App, Collaborator, Team, TeamMember
+from tenku.db.prepared import Prepared
 from tenku.db.reads import Reads
 from tenku.ids import as_uuid
 from tenku.resources.app.permissions import EVERYTHING, Privilege, doing, needs
@@ -163,8 +164,8 @@ _APP_BY_ID = _APP_AND_ROLES.where(App.id == bindparam("key", type_=App.id.type))
 _APP_BY_NAME = _APP_AND_ROLES.where(App.name == bindparam("key", type_=App.name.type))
 # The same with the app as plain columns, for routes that only read it (`ViewAppColumns`).
 _APP_COLUMNS = tuple(App.__table__.columns)
-_COLUMNS_BY_ID = _APP_BY_ID.with_only_columns(*_APP_COLUMNS, *_ROLES)
-_COLUMNS_BY_NAME = _APP_BY_NAME.with_only_columns(*_APP_COLUMNS, *_ROLES)
+_COLUMNS_BY_ID = Prepared(_APP_BY_ID.with_only_columns(*_APP_COLUMNS, *_ROLES))
+_COLUMNS_BY_NAME = Prepared(_APP_BY_NAME.with_only_columns(*_APP_COLUMNS, *_ROLES))
 
 
 async def _find(
@@ -178,9 +179,9 @@ async def _find(
 
 
 async def _find_columns(
-    reads: Reads, account_id: uuid.UUID, stmt: Any, key: Any
+    reads: Reads, account_id: uuid.UUID, stmt: Prepared, key: Any
 ) -> tuple[Columns, Access | None] | None:
-    row = (await reads.execute(stmt, {"account_id": account_id, "key": key})).first()
+    row = await reads.first(stmt, {"account_id": account_id, "key": key})
     if row is None:
         return None
     width = len(_APP_COLUMNS)
