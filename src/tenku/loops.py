@@ -7,6 +7,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+# How often, at most, a loop that writes wake makes a pass while writes keep coming. Every
+# write to the API wakes the runtime's loops (dynos, builds, setups, add-on calls, drains,
+# promotions, transfers); a pass each, back to back, took a whole core of a busy API's
+# machine. A wake after a quiet spell still runs a pass at once.
+WAKE_GAP = 0.1
+
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     """Wait until `event` is set or `seconds` pass; whether it was set.

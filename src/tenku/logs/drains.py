@@ -45,7 +45,7 @@ from tenku.db.models import DrainCursor, LogDrain, LogLine
 from tenku.egress import REFUSED, EgressPolicy, EgressRefused
 from tenku.logs import store
 from tenku.logs.store import Entry, LogSink
-from tenku.loops import Passes, Periodic
+from tenku.loops import WAKE_GAP, Passes, Periodic
 
 log = logging.getLogger("tenku.drains")
 
@@ -310,6 +310,7 @@ class DrainForwarder(Periodic):
             poll_interval,
             logger=log,
             failure="log drain delivery pass failed",
+            gap=WAKE_GAP,
         )
 
     # --- lifecycle ----------------------------------------------------------------

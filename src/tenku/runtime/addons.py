@@ -21,7 +21,7 @@ from tenku.addons.settings import AddonSettings
 from tenku.config import Settings
 from tenku.db.base import utcnow
 from tenku.db.engine import Database
-from tenku.loops import Passes, Periodic
+from tenku.loops import WAKE_GAP, Passes, Periodic
 from tenku.resources.addon import service
 
 log = logging.getLogger("tenku.runtime.addons")
@@ -56,6 +56,7 @@ class AddonSweeper(Periodic):
             interval,
             logger=log,
             failure="could not sweep add-on provider calls",
+            gap=WAKE_GAP,
         )
 
     async def sweep(self) -> Swept:

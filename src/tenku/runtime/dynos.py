@@ -41,7 +41,7 @@ from tenku.db.models import (
 )
 from tenku.db.models.dyno import COMPLETE, STARTING
 from tenku.logs import store
-from tenku.loops import Passes
+from tenku.loops import WAKE_GAP, Passes
 from tenku.resources.dyno.service import attach_digest
 from tenku.router import Target
 from tenku.runtime.certificates import CertificateRows, Certificates, DomainRow
@@ -71,7 +71,7 @@ MAX_PARTIAL = 500
 FORGET_BATCH = 500
 # A pass reads every app's desired state: under a stream of writes (each nudges), passes
 # run at most this often instead of back to back, leaving the CPU to the API.
-PASS_GAP = 0.1
+PASS_GAP = WAKE_GAP
 # Lines waiting for the database beyond either bound are dropped, counted and announced
 # in the app's stream with an L10 line, so a dyno that prints faster than lines can be
 # stored never blocks and never grows the runtime's memory: waiting lines hold at most

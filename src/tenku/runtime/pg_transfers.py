@@ -54,7 +54,7 @@ from tenku.db.base import utcnow
 from tenku.db.engine import Database as Db
 from tenku.db.models import Addon, App, PgTransfer, PgTransferSchedule
 from tenku.egress import REFUSED, EgressPolicy, EgressRefused
-from tenku.loops import Passes
+from tenku.loops import WAKE_GAP, Passes
 from tenku.resources.addon.render import plan_of
 from tenku.runtime import pg_tools
 from tenku.runtime.procs import kill_group, kill_marked, pump, stop_group
@@ -169,6 +169,7 @@ class TransferRunner:
             poll_interval,
             logger=log,
             failure="could not claim Postgres transfers",
+            gap=WAKE_GAP,
         )
         self._schedules = Passes(
             "tenku-pg-schedules",

@@ -20,7 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tenku.db.engine import Database
 from tenku.db.models import PipelinePromotion
-from tenku.loops import Passes, Periodic
+from tenku.loops import WAKE_GAP, Passes, Periodic
 from tenku.resources.pipeline_promotion import service
 from tenku.web.errors import ApiError
 
@@ -49,6 +49,7 @@ class Promoter(Periodic):
             interval,
             logger=log,
             failure="could not carry out pipeline promotions",
+            gap=WAKE_GAP,
         )
 
     async def recover(self) -> int:

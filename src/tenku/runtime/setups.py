@@ -52,7 +52,7 @@ from tenku.config import Settings
 from tenku.db.base import utcnow
 from tenku.db.engine import Database
 from tenku.db.models import Account, Addon, App, AppSetup, Build, Dyno, LogLine
-from tenku.loops import Passes, wait_event
+from tenku.loops import WAKE_GAP, Passes, wait_event
 from tenku.resources.addon import service as addons
 from tenku.resources.addon.schemas import AddonCreate, AttachmentIn
 from tenku.resources.app_setup import manifest as app_json
@@ -742,6 +742,7 @@ class SetupRunner:
             poll_interval,
             logger=log,
             failure="could not claim app setups",
+            gap=WAKE_GAP,
         )
 
     def start(self) -> None:

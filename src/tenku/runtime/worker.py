@@ -43,7 +43,7 @@ from tenku.db.base import utcnow
 from tenku.db.engine import Database
 from tenku.db.models import Build
 from tenku.logs.drains import DrainForwarder
-from tenku.loops import Passes
+from tenku.loops import WAKE_GAP, Passes
 from tenku.nudge import Inbox, instance_name, register, unregister
 from tenku.router import Router
 from tenku.runtime.addons import AddonSweeper
@@ -99,6 +99,7 @@ class Runtime:
             poll_interval,
             logger=log,
             failure="could not claim builds",
+            gap=WAKE_GAP,
         )
         self._beats = Passes(
             "tenku-heartbeat",

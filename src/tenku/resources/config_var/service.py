@@ -7,10 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenku.db.models import Account, App
 from tenku.resources.config_var.store import (
     attached,
+    change_config,
     current_config,
     merged,
     own_config,
-    replace_config,
 )
 from tenku.resources.release import service as releases
 from tenku.web.errors import InvalidParams
@@ -84,7 +84,7 @@ async def update_config(
             f"Config vars are limited to {MAX_CONFIG_BYTES // 1024} kB per app (keys and "
             "values together); this change would go beyond it."
         )
-    await replace_config(db, app.id, own, managed)
+    await change_config(db, app.id, changes)
     config = merged(own, addons)
     await releases.create_release(db, app, user, describe(changes), config=config, addons=addons)
     return config

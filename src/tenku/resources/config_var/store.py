@@ -9,14 +9,16 @@ attaching and detaching add or remove them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.addons.naming import rename_vars
-from tenku.db.engine import core
+from tenku.db.engine import core, dialect_name
 from tenku.db.models import Addon, AddonAttachment, ConfigVar
 
 # Built once: a config change runs each of these, and building a statement cost more than
@@ -41,6 +43,19 @@ _ATTACHED = (
 _VARS = cast(Table, ConfigVar.__table__)
 _CLEAR = delete(_VARS).where(_VARS.c.app_id == _APP_ID)
 _ADD = insert(_VARS)
+_DROP = delete(_VARS).where(
+    _VARS.c.app_id == _APP_ID, _VARS.c.key.in_(bindparam("keys", expanding=True))
+)
+
+
+def _upserting(insert_of: Callable[[Table], Any]) -> Any:
+    stmt = insert_of(_VARS)
+    return stmt.on_conflict_do_update(
+        index_elements=[_VARS.c.app_id, _VARS.c.key], set_={"value": stmt.excluded.value}
+    )
+
+
+_UPSERT = {"postgresql": _upserting(postgresql.insert), "sqlite": _upserting(sqlite.insert)}
 
 
 async def own_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
@@ -95,6 +110,24 @@ async def replace_config(
     rows = [{"app_id": app_id, "key": k, "value": v} for k, v in config.items() if k not in managed]
     if rows:
         await conn.execute(_ADD, rows)
+
+
+async def change_config(
+    db: AsyncSession, app_id: uuid.UUID, changes: Mapping[str, str | None]
+) -> None:
+    """Store a change to the app's own vars: each key set to its value, or removed
+    (None). Only what changes is written, whatever the number of vars."""
+    conn = await core(db)
+    gone = [key for key, value in changes.items() if value is None]
+    if gone:
+        await conn.execute(_DROP, {"app_id": app_id, "keys": gone})
+    kept = [
+        {"app_id": app_id, "key": key, "value": value}
+        for key, value in changes.items()
+        if value is not None
+    ]
+    if kept:
+        await conn.execute(_UPSERT[dialect_name(db)], kept)
 
 
 async def drop_own_vars(db: AsyncSession, app_id: uuid.UUID, keys: set[str]) -> None:
