@@ -3,7 +3,7 @@
 HTTPS on `port` carries the API, git and blob URLs, so that one HEROKU_HOST gives
 the CLI both its API and its git remote. An optional plain-HTTP listener on
 `http_port` serves the same application. Each worker process serves every listener
-from one application instance.
+from one application instance, on sockets of its own that share the ports.
 """
 
 from __future__ import annotations
@@ -111,8 +111,10 @@ def _run_in_process(settings: Settings, bound: list[tuple[Listener, socket.socke
         pass
 
 
-def _worker(settings: Settings, bound: list[tuple[Listener, socket.socket]]) -> None:
-    _run_in_process(settings, bound)
+def _worker(settings: Settings, shared: list[Listener]) -> None:
+    _run_in_process(
+        settings, [(listener, _shared_socket(settings, listener)) for listener in shared]
+    )
 
 
 def bind(settings: Settings) -> list[tuple[Listener, socket.socket]]:
@@ -122,30 +124,56 @@ def bind(settings: Settings) -> list[tuple[Listener, socket.socket]]:
     return bound
 
 
+def _shared_socket(settings: Settings, listener: Listener) -> socket.socket:
+    """A socket on the listener's port that each worker binds for itself (SO_REUSEPORT):
+    the kernel spreads new connections over the workers' sockets. Workers that shared one
+    socket took connections as fast as each could accept them, so a burst of keep-alive
+    connections (a client's pool) could all land on one worker while the others idled."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((settings.host, listener.port))
+    except OSError as exc:
+        sock.close()
+        log.error("%s", exc)
+        raise SystemExit(STARTUP_FAILURE) from exc
+    return sock
+
+
 def run(settings: Settings, workers: int = 1) -> None:
     """Serve every listener; with several workers, each worker process serves them all."""
     # Issue certificates once here, before any worker races to.
     server_ssl_context(settings)
-    bound = bind(settings)
     if workers <= 1:
-        _run_in_process(settings, bound)
+        _run_in_process(settings, bind(settings))
         return
-    _Supervisor(dataclasses.replace(settings, api_workers=workers), bound, workers).run()
+    # Held, not listened on, while the workers run: the ports are taken (and chosen, for
+    # port 0) once, here, and a port in use stops `tenku up` before any worker starts.
+    held = [_shared_socket(settings, listener) for listener in listeners(settings)]
+    shared = [
+        dataclasses.replace(listener, port=sock.getsockname()[1])
+        for listener, sock in zip(listeners(settings), held, strict=True)
+    ]
+    try:
+        _Supervisor(dataclasses.replace(settings, api_workers=workers), shared, workers).run()
+    finally:
+        for sock in held:
+            sock.close()
 
 
 class _Supervisor:
-    def __init__(
-        self, settings: Settings, bound: list[tuple[Listener, socket.socket]], workers: int
-    ) -> None:
+    def __init__(self, settings: Settings, shared: list[Listener], workers: int) -> None:
         self.settings = settings
-        self.bound = bound
+        self.shared = shared
         self.workers = workers
         self.stop = threading.Event()
         self.failed = False
         self.context = multiprocessing.get_context("spawn")
 
     def _start(self) -> BaseProcess:
-        process = self.context.Process(target=_worker, args=(self.settings, self.bound))
+        process = self.context.Process(target=_worker, args=(self.settings, self.shared))
         process.start()
         return process
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,3 +53,63 @@ async def test_concurrent_changes_across_workers(two_workers: LiveServer) -> Non
         ]
         assert seen == sorted(seen, reverse=True)
         assert seen[0] - seen[-1] == 5
+
+
+def _tcp_sockets() -> dict[str, tuple[int, int, str]]:
+    """Every IPv4 TCP socket of the machine by inode: (local port, remote port, state)."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+        found[inode] = (int(local.split(":")[1], 16), int(remote.split(":")[1], 16), state)
+    return found
+
+
+def _socket_owners(group: int) -> dict[str, int]:
+    """The inodes of the sockets the processes of a process group hold, with their pids."""
+    owners = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(proc.name)) != group:
+                continue
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    owners[target[8:-1]] = int(proc.name)
+        except OSError:
+            continue
+    return owners
+
+
+async def test_each_worker_listens_and_connections_spread_over_them(tmp_path: Path) -> None:
+    """Every worker listens on the ports with a socket of its own (SO_REUSEPORT), so the
+    kernel hands new connections to all of them: a burst of keep-alive connections (a
+    client's pool) is not all taken by the worker that woke first."""
+    with launch("sqlite", tmp_path, None, 2) as live:
+        listening = [
+            inode
+            for inode, (port, _, state) in _tcp_sockets().items()
+            if port == live.http_port and state == "0A"
+        ]
+        owners = _socket_owners(live.pid)
+        assert len({owners[inode] for inode in listening}) == 2
+        streams = [await asyncio.open_connection("127.0.0.1", live.http_port) for _ in range(16)]
+        try:
+            for reader, writer in streams:
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                await writer.drain()
+                assert (await reader.readline()).startswith(b"HTTP/1.1 ")
+            ours = {writer.get_extra_info("sockname")[1] for _, writer in streams}
+            owners = _socket_owners(live.pid)
+            serving = {
+                owners[inode]
+                for inode, (port, remote, _) in _tcp_sockets().items()
+                if port == live.http_port and remote in ours and inode in owners
+            }
+        finally:
+            for _, writer in streams:
+                writer.close()
+        # Sixteen connections all hashed to one of two workers: about 3 times in 100,000.
+        assert len(serving) == 2
