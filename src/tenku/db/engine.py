@@ -82,6 +82,15 @@ def _inline_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     return connect
 
 
+def _set_up(dbapi_conn: Any, *pragmas: str) -> None:
+    """A new SQLite connection: transactions left to us (BEGIN is ours), and `pragmas`."""
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    for pragma in pragmas:
+        cur.execute(f"PRAGMA {pragma}")
+    cur.close()
+
+
 def _sqlite_engine(url: str, begin: str, **pool: Any) -> AsyncEngine:
     path = make_url(url).database
     # In-memory databases (and URIs) keep aiosqlite's own connection and busy handler.
@@ -93,14 +102,13 @@ def _sqlite_engine(url: str, begin: str, **pool: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
-        # Take over transaction control from the driver so that BEGIN is ours.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.close()
+        _set_up(
+            dbapi_conn,
+            "journal_mode=WAL",
+            "foreign_keys=ON",
+            f"busy_timeout={busy_ms}",
+            "synchronous=NORMAL",
+        )
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -214,11 +222,7 @@ class SnapshotPool:
 
         @event.listens_for(self.engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA busy_timeout=0")
-            cur.execute("PRAGMA query_only=ON")
-            cur.close()
+            _set_up(dbapi_conn, "busy_timeout=0", "query_only=ON")
 
         @event.listens_for(self.engine, "begin")
         def _on_begin(conn: Connection) -> None:
