@@ -53,13 +53,15 @@ class Collaborator(Timestamps, Base):
     """Who may act on an app; the owner has a row too, with role "owner"."""
 
     __tablename__ = "collaborators"
-    __table_args__ = (UniqueConstraint("app_id", "account_id"),)
+    __table_args__ = (
+        UniqueConstraint("app_id", "account_id"),
+        # An account's apps are read from this index alone (a page of `GET /apps`).
+        Index("ix_collaborators_account_id_app_id", "account_id", "app_id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
-    account_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
-    )
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(32), default="collaborator")
     permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
 
