@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,13 +89,19 @@ async def test_each_worker_listens_and_connections_spread_over_them(tmp_path: Pa
     kernel hands new connections to all of them: a burst of keep-alive connections (a
     client's pool) is not all taken by the worker that woke first."""
     with launch("sqlite", tmp_path, None, 2) as live:
-        listening = [
-            inode
-            for inode, (port, _, state) in _tcp_sockets().items()
-            if port == live.http_port and state == "0A"
-        ]
-        owners = _socket_owners(live.pid)
-        assert len({owners[inode] for inode in listening}) == 2
+        # The server answers once one worker does; the other may still be starting.
+        deadline = time.monotonic() + 60
+        while True:
+            owners = _socket_owners(live.pid)
+            listeners = {
+                owners[inode]
+                for inode, (port, _, state) in _tcp_sockets().items()
+                if port == live.http_port and state == "0A" and inode in owners
+            }
+            if len(listeners) == 2 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert len(listeners) == 2
         streams = [await asyncio.open_connection("127.0.0.1", live.http_port) for _ in range(16)]
         try:
             for reader, writer in streams:
