@@ -44,6 +44,24 @@ def is_busy(exc: BaseException | None) -> bool:
     return code & 0xFF in _BUSY and code != sqlite3.SQLITE_BUSY_SNAPSHOT
 
 
+T = TypeVar("T")
+
+
+async def _retried(statement: Callable[[], T]) -> T:
+    """Run a statement on the loop's thread, again after a pause while SQLite refuses it
+    for another connection's lock: the loop must never sleep in SQLite's busy handler."""
+    pause, deadline = 0.001, time.monotonic() + BUSY_WAIT
+    while True:
+        try:
+            return statement()
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            cause = exc.orig if isinstance(exc, OperationalError) else exc
+            if not is_busy(cause) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.02)
+
+
 class _InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection whose statements run on the event loop's own thread.
 
@@ -60,15 +78,7 @@ class _InlineConnection(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        pause, deadline = 0.001, time.monotonic() + BUSY_WAIT
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except sqlite3.OperationalError as exc:
-                if not is_busy(exc) or time.monotonic() > deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.02)
+        return await _retried(partial(fn, *args, **kwargs))
 
 
 def _inline_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
@@ -91,12 +101,18 @@ def _set_up(dbapi_conn: Any, *pragmas: str) -> None:
     cur.close()
 
 
-def _sqlite_engine(url: str, begin: str, **pool: Any) -> AsyncEngine:
+def _file_path(url: str) -> str | None:
+    """The file a SQLite URL names plainly; None for an in-memory database or a URI."""
     path = make_url(url).database
+    return path if path and path != ":memory:" and "?" not in url else None
+
+
+def _sqlite_engine(url: str, begin: str, **pool: Any) -> AsyncEngine:
+    path = _file_path(url)
     # In-memory databases (and URIs) keep aiosqlite's own connection and busy handler.
-    inline = bool(path) and path != ":memory:" and "?" not in url
-    if inline:
-        pool["async_creator"] = _inline_creator(str(path))
+    inline = path is not None
+    if path is not None:
+        pool["async_creator"] = _inline_creator(path)
     engine = create_async_engine(url, connect_args={"timeout": BUSY_WAIT}, **pool)
     busy_ms = 0 if inline else int(BUSY_WAIT * 1000)
 
@@ -135,25 +151,6 @@ def dialect_name(db: AsyncSession) -> str:
 
 def is_sqlite(db: AsyncSession) -> bool:
     return dialect_name(db) == "sqlite"
-
-
-T = TypeVar("T")
-
-
-async def _retried(statement: Callable[[], T]) -> T:
-    """Run a snapshot's statement, again after a pause while SQLite refuses it for a lock.
-    In WAL mode a read waits for no writer; only a checkpoint's rare moment refuses it,
-    and the loop must not sleep in SQLite's busy handler."""
-    pause, deadline = 0.001, time.monotonic() + BUSY_WAIT
-    while True:
-        try:
-            return statement()
-        except (OperationalError, sqlite3.OperationalError) as exc:
-            cause = exc.orig if isinstance(exc, OperationalError) else exc
-            if not is_busy(cause) or time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.02)
 
 
 class Snapshot:
@@ -210,8 +207,7 @@ class SnapshotPool:
     """Read-only connections to one SQLite file, for `Snapshot`s. A request holds one
     from its first read to its end; idle ones are kept, up to `idle`."""
 
-    def __init__(self, url: str, idle: int = 8) -> None:
-        path = make_url(url).database
+    def __init__(self, path: str, idle: int = 8) -> None:
         # The same database through the standard library's driver, which needs no thread.
         # A connection serves one request at a time, on the thread of that request's loop.
         self.engine: Engine = create_engine(
@@ -223,15 +219,6 @@ class SnapshotPool:
         @event.listens_for(self.engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
             _set_up(dbapi_conn, "busy_timeout=0", "query_only=ON")
-
-        @event.listens_for(self.engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            # The snapshot has begun its transaction on the driver already (SQLAlchemy's
-            # begin and commit cost as much as a one-row read); this keeps a connection
-            # used otherwise from reading outside one.
-            driver = _driver(conn)
-            if not driver.in_transaction:
-                driver.execute("BEGIN")
 
     def take(self) -> Connection:
         return self._idle.pop() if self._idle else self.engine.connect()
@@ -281,7 +268,8 @@ class Database:
             self.writer = _sqlite_engine(url, "BEGIN IMMEDIATE", **one)
             self.reader = _sqlite_engine(url, "BEGIN")
             # An in-memory database is the one connection's own: nothing else sees it.
-            self.snapshots = None if in_memory or "?" in url else SnapshotPool(url)
+            path = _file_path(url)
+            self.snapshots = None if path is None else SnapshotPool(path)
         else:
             self.writer = create_async_engine(url, pool_size=10, max_overflow=10)
             self.reader = self.writer

@@ -311,13 +311,10 @@ class AppAccess(Credentials):
         self.action = action
         self.may = frozenset((action, *then))
 
-    async def _caller(self, request: Request) -> tuple[AsyncSession, Principal, str]:
-        """The request's session, the authenticated caller, and the app named in the path."""
-        db = request_session(request)
-        return db, await self.caller.resolve(request, db), request.path_params["app_id_or_name"]
-
     async def __call__(self, request: Request) -> OnApp:
-        db, caller, ident = await self._caller(request)
+        db = request_session(request)
+        caller = await self.caller.resolve(request, db)
+        ident: str = request.path_params["app_id_or_name"]
         app, access = await resolve_app(db, caller, ident, self.action)
         return OnApp(app, caller, db, replace(access, declared=self.may))
 
