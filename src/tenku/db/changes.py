@@ -18,7 +18,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Column, Table, event, insert
+from sqlalchemy import Column, Table, bindparam, event, insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
@@ -34,6 +35,8 @@ from tenku.db.models import (
     RuntimeChange,
     SniEndpoint,
 )
+from tenku.db.prepared import Prepared
+from tenku.db.statements import statements
 
 # Rows whose `app_id` (an app's own `id`) names the app whose state they are part of.
 _PER_APP: tuple[type[Any], ...] = (Release, Formation, Dyno, AppFeatureState, Domain, SniEndpoint)
@@ -45,6 +48,7 @@ _OFF = "tenku_runtime_unjournaled"
 EVERY_APP: None = None
 # Built once: most write requests journal an app.
 _INSERT = insert(cast(Table, RuntimeChange.__table__))
+_JOURNAL = Prepared(_INSERT.values(app_id=bindparam("app_id", type_=RuntimeChange.app_id.type)))
 OPTION = "runtime_apps"
 
 
@@ -60,19 +64,31 @@ def unjournaled(session: Session) -> None:
     session.info[_OFF] = True
 
 
-def _journal(session: Session, apps: Iterable[uuid.UUID | None]) -> None:
+def _unjournaled(session: Session, apps: Iterable[uuid.UUID | None]) -> set[uuid.UUID | None]:
+    """Of `apps`, those the transaction has not journaled yet, now marked journaled."""
     if session.info.get(_OFF):
-        return
+        return set()
     done: set[uuid.UUID | None] = session.info.setdefault(_DONE, set())
     if EVERY_APP in done:
-        return
+        return set()
     new = set(apps) - done
-    if not new:
-        return
     if EVERY_APP in new:
         new = {EVERY_APP}
     done.update(new)
-    session.connection().execute(_INSERT, [{"app_id": app_id} for app_id in new])
+    return new
+
+
+def _journal(session: Session, apps: Iterable[uuid.UUID | None]) -> None:
+    new = _unjournaled(session, apps)
+    if new:
+        session.connection().execute(_INSERT, [{"app_id": app_id} for app_id in new])
+
+
+async def journal(db: AsyncSession, apps: Iterable[uuid.UUID | None]) -> None:
+    """Journal `apps` for writes that no SQLAlchemy event sees (`tenku.db.statements`)."""
+    new = _unjournaled(db.sync_session, apps)
+    if new:
+        await (await statements(db)).run(_JOURNAL, [{"app_id": app_id} for app_id in new])
 
 
 @event.listens_for(Session, "after_flush")

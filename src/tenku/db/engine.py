@@ -21,11 +21,6 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 from sqlalchemy.sql import Executable
 
-# And journals the apps whose desired state it changed, for the runtime.
-from tenku.db import changes as _changes  # noqa: F401
-
-# Every session of every process that opens the database moves the auth generation.
-from tenku.db import generation as _generation  # noqa: F401
 from tenku.db.prepared import Prepared
 
 # How long a statement may wait for another process's lock, as SQLite's busy handler would.

@@ -1,4 +1,4 @@
-"""Constant selects worked out once per database, for the hottest reads."""
+"""Constant statements worked out once per database, for the hottest paths."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeEngine
 
 Process = Callable[[Any], Any] | None
+_REQUIRED = object()
 
 
 def result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Process:
@@ -20,19 +22,22 @@ def result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Process:
 
 @dataclass(frozen=True)
 class Compiled:
-    """A select's SQL for one dialect, with the order and the processing of its values.
+    """A statement's SQL for one dialect, with the order and the processing of its values.
     For drivers that take positional parameters (SQLite's)."""
 
     sql: str
-    binds: Sequence[tuple[str, Process]]
+    # Each parameter's name, processing, and value when the statement holds its own
+    # (a literal such as the 1 of `seq + 1`).
+    binds: Sequence[tuple[str, Process, Any]]
     # The position and processing of each column that has any.
     results: Sequence[tuple[int, Callable[[Any], Any]]]
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            values[name] if process is None else process(values[name])
-            for name, process in self.binds
-        )
+        out = []
+        for name, process, own in self.binds:
+            value = values[name] if own is _REQUIRED else own
+            out.append(value if process is None else process(value))
+        return tuple(out)
 
     def row(self, raw: Sequence[Any]) -> list[Any]:
         values = list(raw)
@@ -44,13 +49,19 @@ class Compiled:
 
 
 class Prepared:
-    """A select whose statement never changes (a module's constant, with only named,
-    required parameters). Through a SQLite `Snapshot` it goes straight to the driver:
-    SQLAlchemy's own execution (its statement cache's lookup, the result's set-up) cost
-    several times what SQLite took for a one-row read."""
+    """A statement that never changes (a module's constant, whose parameters are named
+    `bindparam`s or literals). Through a SQLite `Snapshot` or a write transaction's
+    `Statements` it goes straight to the driver: SQLAlchemy's own execution (its statement
+    cache's lookup, the result's set-up, the session's and the pool's layers) cost several
+    times what SQLite took for it."""
 
-    def __init__(self, stmt: Select[Any]) -> None:
+    def __init__(
+        self, stmt: Select[*tuple[Any, ...]] | UpdateBase, columns: Sequence[str] = ()
+    ) -> None:
+        """`columns`: for an INSERT of rows given as they are (`insert(table)`), the
+        columns every row gives, as SQLAlchemy would work them out from the rows."""
         self.stmt = stmt
+        self._columns = list(columns) or None
         self._compiled: dict[str, Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> Compiled:
@@ -60,19 +71,21 @@ class Prepared:
         return found
 
     def _compile(self, dialect: Dialect) -> Compiled:
-        compiled = self.stmt.compile(dialect=dialect)
+        compiled = self.stmt.compile(dialect=dialect, column_keys=self._columns)
         order = compiled.positiontup
         if order is None:
             raise ValueError(f"{dialect.name} takes named parameters")
         binds = []
         for name in order:
             bind = compiled.binds[name]
-            if not bind.required:
-                raise ValueError(f"parameter {name!r} has a value of its own")
-            binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect)))
+            if bind.callable is not None:
+                # A column's Python-side default or onupdate: the caller gives the value.
+                raise ValueError(f"parameter {name!r} is computed at execution")
+            own = _REQUIRED if bind.required else bind.value
+            binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), own))
         results = [
             (at, process)
-            for at, column in enumerate(self.stmt.selected_columns)
+            for at, column in enumerate(self.stmt.exported_columns)
             if (process := result_processor(column.type, dialect)) is not None
         ]
         return Compiled(compiled.string, binds, results)

@@ -25,8 +25,10 @@ from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, or
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenku.db.engine import core, dialect_name
+from tenku.db.engine import dialect_name
 from tenku.db.models import LogLine, LogStream
+from tenku.db.prepared import Prepared
+from tenku.db.statements import statements
 
 # The budget of one app's stream: this many lines a second, a second's worth at once,
 # reach every consumer that keeps up (tails and drains alike); bench/log_bench.py
@@ -155,10 +157,16 @@ def _reserving(upsert: Any) -> Any:
 
 # Built once per dialect: every release and every router batch reserves numbers, and
 # building a statement cost more than running it.
-_RESERVE = {"postgresql": _reserving(postgresql.insert), "sqlite": _reserving(sqlite.insert)}
+_RESERVE = {
+    "postgresql": Prepared(_reserving(postgresql.insert)),
+    "sqlite": Prepared(_reserving(sqlite.insert)),
+}
 # The table's own insert: rows as they are, without the ORM's bulk-insert bookkeeping.
-_INSERT = insert(cast(Table, LogLine.__table__))
-_TRIM = (
+_INSERT = Prepared(
+    insert(cast(Table, LogLine.__table__)),
+    columns=("app_id", "seq", "source", "dyno", "message", "created_at"),
+)
+_TRIM = Prepared(
     delete(LogLine)
     .where(
         LogLine.app_id == bindparam("app_id", type_=LogLine.app_id.type),
@@ -175,9 +183,9 @@ async def reserve(db: AsyncSession, app_id: uuid.UUID, count: int) -> int:
     the same app waits: lines commit in number order and readers never see a hole that
     fills later. Keep the transaction short.
     """
-    stmt = _RESERVE["postgresql" if dialect_name(db) == "postgresql" else "sqlite"]
-    conn = await core(db)
-    last: int = (await conn.execute(stmt, {"app_id": app_id, "count": count})).scalar_one()
+    run = await statements(db)
+    stmt = _RESERVE["postgresql" if run.dialect.name == "postgresql" else "sqlite"]
+    last: int = await run.scalar(stmt, {"app_id": app_id, "count": count})
     return last - count + 1
 
 
@@ -209,7 +217,7 @@ async def append_many(
     if not pieces:
         return
     first = await reserve(db, app_id, len(pieces))
-    await (await core(db)).execute(
+    await (await statements(db)).run(
         _INSERT,
         [
             {
@@ -228,7 +236,7 @@ async def append_many(
 
 async def trim(db: AsyncSession, app_id: uuid.UUID, last_seq: int) -> None:
     """Drop the app's lines older than its last KEEP, `last_seq` being the newest."""
-    await (await core(db)).execute(_TRIM, {"app_id": app_id, "upto": last_seq - KEEP})
+    await (await statements(db)).run(_TRIM, {"app_id": app_id, "upto": last_seq - KEEP})
 
 
 @dataclass(frozen=True)

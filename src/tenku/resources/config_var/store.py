@@ -18,31 +18,34 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.addons.naming import rename_vars
-from tenku.db.engine import core, dialect_name
+from tenku.db.engine import core
 from tenku.db.models import Addon, AddonAttachment, ConfigVar
+from tenku.db.prepared import Prepared
+from tenku.db.statements import statements
 
-# Built once: a config change runs each of these, and building a statement cost more than
-# running it.
+# Built once, and run straight by SQLite's driver (`tenku.db.statements`): a config change
+# runs each of these, and building a statement, or SQLAlchemy's execution of one, cost
+# more than running it.
 _APP_ID = bindparam("app_id", type_=ConfigVar.app_id.type)
-_OWN = (
+_OWN = Prepared(
     select(ConfigVar.key, ConfigVar.value)
     .where(ConfigVar.app_id == _APP_ID)
     .order_by(ConfigVar.key)
 )
 # Every attachment of an add-on not yet gone: the provisioned ones give their vars, and
 # all of them their plans (which a release records).
-_ATTACHED = (
+_ATTACHED = Prepared(
     select(AddonAttachment.name, Addon.config, Addon.config_prefix, Addon.plan, Addon.state)
     .join(Addon, Addon.id == AddonAttachment.addon_id)
     .where(AddonAttachment.app_id == _APP_ID, Addon.state != "deprovisioned")
     .order_by(AddonAttachment.created_at, AddonAttachment.name)
 )
-# The table's own statements, run on the session's connection (`core`): config vars are
-# never loaded as entities, so the ORM's bookkeeping (a unit-of-work flush per change, the
-# session's execution layer per statement) would buy nothing.
+# The table's own statements: config vars are never loaded as entities, so the ORM's
+# bookkeeping (a unit-of-work flush per change, the session's execution layer per
+# statement) would buy nothing.
 _VARS = cast(Table, ConfigVar.__table__)
-_CLEAR = delete(_VARS).where(_VARS.c.app_id == _APP_ID)
-_ADD = insert(_VARS)
+_CLEAR = Prepared(delete(_VARS).where(_VARS.c.app_id == _APP_ID))
+_ADD = Prepared(insert(_VARS))
 _DROP = delete(_VARS).where(
     _VARS.c.app_id == _APP_ID, _VARS.c.key.in_(bindparam("keys", expanding=True))
 )
@@ -55,12 +58,15 @@ def _upserting(insert_of: Callable[[Table], Any]) -> Any:
     )
 
 
-_UPSERT = {"postgresql": _upserting(postgresql.insert), "sqlite": _upserting(sqlite.insert)}
+_UPSERT = {
+    "postgresql": Prepared(_upserting(postgresql.insert)),
+    "sqlite": Prepared(_upserting(sqlite.insert)),
+}
 
 
 async def own_config(db: AsyncSession, app_id: uuid.UUID) -> dict[str, str]:
-    rows = await (await core(db)).execute(_OWN, {"app_id": app_id})
-    return {row.key: row.value for row in rows}
+    rows = await (await statements(db)).all(_OWN, {"app_id": app_id})
+    return {row[0]: row[1] for row in rows}
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class Attached:
 
 
 async def attached(db: AsyncSession, app_id: uuid.UUID) -> Attached:
-    rows = await (await core(db)).execute(_ATTACHED, {"app_id": app_id})
+    rows = await (await statements(db)).all(_ATTACHED, {"app_id": app_id})
     config: dict[str, str] = {}
     plans: set[str] = set()
     for name, vars_, prefix, plan, state in rows:
@@ -105,11 +111,11 @@ async def replace_config(
     here unless the caller has just read them) are not stored."""
     if managed is None:
         managed = await attachment_config(db, app_id)
-    conn = await core(db)
-    await conn.execute(_CLEAR, {"app_id": app_id})
+    run = await statements(db)
+    await run.run(_CLEAR, {"app_id": app_id})
     rows = [{"app_id": app_id, "key": k, "value": v} for k, v in config.items() if k not in managed]
     if rows:
-        await conn.execute(_ADD, rows)
+        await run.run(_ADD, rows)
 
 
 async def change_config(
@@ -117,17 +123,18 @@ async def change_config(
 ) -> None:
     """Store a change to the app's own vars: each key set to its value, or removed
     (None). Only what changes is written, whatever the number of vars."""
-    conn = await core(db)
     gone = [key for key, value in changes.items() if value is None]
     if gone:
-        await conn.execute(_DROP, {"app_id": app_id, "keys": gone})
+        # A list of keys (an expanding parameter): not a constant statement.
+        await (await core(db)).execute(_DROP, {"app_id": app_id, "keys": gone})
     kept = [
         {"app_id": app_id, "key": key, "value": value}
         for key, value in changes.items()
         if value is not None
     ]
     if kept:
-        await conn.execute(_UPSERT[dialect_name(db)], kept)
+        run = await statements(db)
+        await run.run(_UPSERT[run.dialect.name], kept)
 
 
 async def drop_own_vars(db: AsyncSession, app_id: uuid.UUID, keys: set[str]) -> None:

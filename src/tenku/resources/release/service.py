@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from tenku.db.engine import core, is_sqlite
+from tenku.db import changes
+from tenku.db.base import new_id
+from tenku.db.engine import is_sqlite
 from tenku.db.models import (
     Account,
     App,
@@ -15,6 +19,8 @@ from tenku.db.models import (
     ReleaseAddonVars,
     Slug,
 )
+from tenku.db.prepared import Prepared
+from tenku.db.statements import statements
 from tenku.ids import as_uuid
 from tenku.logs import store as logs
 from tenku.resources.app.access import access_to
@@ -29,25 +35,29 @@ from tenku.resources.formation.service import sync_formation
 from tenku.web.errors import Forbidden, InvalidParams, NotFound
 from tenku.web.lookup import find_one
 
-# Built once (a release is made on every config change; building cost more than running).
+# Built once, and run straight by SQLite's driver (`tenku.db.statements`): a release is
+# made on every config change, and building a statement, or SQLAlchemy's execution of
+# one, cost more than running it.
 _APP = bindparam("app_id", type_=App.id.type)
 _LOCK = select(App.id).where(App.id == _APP).with_for_update()
 _NOW = bindparam("now", type_=App.released_at.type)
+_APPS = cast(Table, App.__table__)
 # The next version and the app's release time in one statement; the app object is told
 # the values it wrote, so that its flush has nothing left to write.
-_NEXT_VERSION = (
-    update(App)
-    .where(App.id == _APP)
-    .values(release_seq=App.release_seq + 1, released_at=_NOW, updated_at=_NOW)
-    .returning(App.release_seq)
-    .execution_options(synchronize_session=False)
+_NEXT_VERSION = Prepared(
+    update(_APPS)
+    .where(_APPS.c.id == _APP)
+    .values(release_seq=_APPS.c.release_seq + 1, released_at=_NOW, updated_at=_NOW)
+    .returning(_APPS.c.release_seq)
 )
-_RUNNING_SLUG = (
+_RUNNING_SLUG = Prepared(
     select(Release.slug_id)
     .where(Release.app_id == _APP, Release.status == "succeeded")
     .order_by(Release.version.desc())
     .limit(1)
 )
+_RELEASE_COLUMNS = tuple(column.key for column in cast(Table, Release.__table__).columns)
+_INSERT = Prepared(insert(cast(Table, Release.__table__)), columns=_RELEASE_COLUMNS)
 
 
 async def lock_app(db: AsyncSession, app: App) -> None:
@@ -58,7 +68,8 @@ async def lock_app(db: AsyncSession, app: App) -> None:
 
 
 async def _allocate_version(db: AsyncSession, app: App, now: datetime) -> int:
-    version: int = (await db.execute(_NEXT_VERSION, {"app_id": app.id, "now": now})).scalar_one()
+    run = await statements(db)
+    version: int = await run.scalar(_NEXT_VERSION, {"app_id": app.id, "now": now})
     for name, value in (("release_seq", version), ("released_at", now), ("updated_at", now)):
         set_committed_value(app, name, value)
     return version
@@ -78,28 +89,36 @@ async def create_release(
     """`addons`: what the app's attachments give it, when the caller has just read it."""
     if slug_id is None:
         # A config or add-on release runs the code already released, as on Heroku.
-        slug_id = (
-            await (await core(db)).execute(_RUNNING_SLUG, {"app_id": app.id})
-        ).scalar_one_or_none()
+        running = await (await statements(db)).first(_RUNNING_SLUG, {"app_id": app.id})
+        slug_id = None if running is None else running[0]
     now = datetime.now(UTC)
     version = await _allocate_version(db, app, now)
     if addons is None:
         addons = await attached(db, app.id)
     if config is None:
         config = merged(await own_config(db, app.id), addons)
-    release = Release(
-        app_id=app.id,
-        version=version,
-        description=description,
-        status=status,
-        slug_id=slug_id,
-        user_id=user.id,
-        user_email=user.email,
-        config=config,
-        addon_plan_names=addons.plans,
-    )
+    row = {
+        "id": new_id(),
+        "app_id": app.id,
+        "version": version,
+        "description": description,
+        "status": status,
+        "slug_id": slug_id,
+        "user_id": user.id,
+        "user_email": user.email,
+        "config": config,
+        "addon_plan_names": addons.plans,
+        "output_stream_url": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # Written as a row, then handed to the session as if loaded: the unit of work's flush
+    # of one new object cost more than all the release's other statements together.
+    await (await statements(db)).run(_INSERT, row)
+    await changes.journal(db, [app.id])
+    release = Release(**row)
+    make_transient_to_detached(release)
     db.add(release)
-    await db.flush()
     # Remembered so a rollback restores the app's own vars and leaves add-on vars alone.
     from_addons = sorted(k for k in addons.config if k in config)
     if from_addons:
