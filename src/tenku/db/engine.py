@@ -177,7 +177,7 @@ class Snapshot:
         connection = self._connect()
         return await _retried(lambda: connection.execute(stmt, params))
 
-    async def first(self, prepared: Prepared, params: Mapping[str, Any]) -> list[Any] | None:
+    async def first(self, prepared: Prepared, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row of `prepared`, processed as `execute` would."""
         compiled = prepared.compiled(self.dialect)
         driver = _driver(self._connect())

@@ -39,13 +39,15 @@ class Compiled:
             out.append(value if process is None else process(value))
         return tuple(out)
 
-    def row(self, raw: Sequence[Any]) -> list[Any]:
+    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        if not self.results:
+            return tuple(raw)
         values = list(raw)
         for at, process in self.results:
             value = values[at]
             if value is not None:
                 values[at] = process(value)
-        return values
+        return tuple(values)
 
 
 class Prepared:
@@ -72,6 +74,11 @@ class Prepared:
 
     def _compile(self, dialect: Dialect) -> Compiled:
         compiled = self.stmt.compile(dialect=dialect, column_keys=self._columns)
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            # A column's Python-side default or onupdate, which SQLAlchemy's execution
+            # would work out: the statement must give its value itself.
+            computed = [c.key for c in (*compiled.insert_prefetch, *compiled.update_prefetch)]
+            raise ValueError(f"values computed at execution: {', '.join(computed)}")
         order = compiled.positiontup
         if order is None:
             raise ValueError(f"{dialect.name} takes named parameters")
@@ -79,7 +86,6 @@ class Prepared:
         for name in order:
             bind = compiled.binds[name]
             if bind.callable is not None:
-                # A column's Python-side default or onupdate: the caller gives the value.
                 raise ValueError(f"parameter {name!r} is computed at execution")
             own = _REQUIRED if bind.required else bind.value
             binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), own))

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.orm import SessionTransaction, make_transient_to_detached
 
 from tenku.db.engine import _InlineConnection, _retried, core
 from tenku.db.prepared import Prepared
 
 Params = Mapping[str, Any]
+M = TypeVar("M")
 _KEY = "tenku_statements"
 
 
@@ -54,7 +56,7 @@ class Statements:
         compiled = prepared.compiled(self.dialect)
         parameters = compiled.parameters(params)
         rows = await _retried(lambda: driver.execute(compiled.sql, parameters).fetchall())
-        return [compiled.row(row) for row in rows] if compiled.results else rows
+        return [compiled.row(row) for row in rows]
 
     async def first(self, prepared: Prepared, params: Params) -> Sequence[Any] | None:
         rows = await self.all(prepared, params)
@@ -110,3 +112,20 @@ async def statements(db: AsyncSession) -> Statements:
     made = Statements(db.sync_session.get_transaction(), connection, _driver_of(connection))
     db.info[_KEY] = made
     return made
+
+
+def adopt(db: AsyncSession, model: type[M], values: Mapping[str, Any]) -> M:
+    """An entity for a row the transaction has read or written through `Statements`
+    (`values`: every column, by key), handed to the session as if it had loaded it: what
+    the caller changes on it, the session's flush writes. The session's own instance of
+    the row, if it has one, is kept, as its own loading would keep it."""
+    session = db.sync_session
+    mapper = inspect(model)
+    identity = mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
+    found = session.identity_map.get(identity)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    entity = model(**values)
+    make_transient_to_detached(entity)
+    session.add(entity)
+    return entity

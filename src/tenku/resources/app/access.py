@@ -30,6 +30,7 @@ from starlette.requests import Request
 from tenku.db.models import App, Collaborator, Team, TeamMember
 from tenku.db.prepared import Prepared
 from tenku.db.reads import Reads
+from tenku.db.statements import adopt, statements
 from tenku.ids import as_uuid
 from tenku.resources.app.permissions import EVERYTHING, Privilege, doing, needs
 from tenku.web.deps import Credentials, Principal, Scoped, request_reads, request_session
@@ -144,9 +145,12 @@ def no_access(app: App | Columns) -> Forbidden:
 
 
 # Built once: on every app-scoped request, building the statement cost more than running it.
+# The app as plain columns: routes that only read it take them as they are (`Columns`),
+# the others as an entity made from them (`adopt`), without the ORM's loading.
+_APP_COLUMNS = tuple(App.__table__.columns)
 _ROLES = (Collaborator.role, Collaborator.permissions, TeamMember.role, Team.member_permissions)
 _APP_AND_ROLES = (
-    select(App, *_ROLES)
+    select(*_APP_COLUMNS, *_ROLES)
     .outerjoin(
         Collaborator,
         and_(Collaborator.app_id == App.id, Collaborator.account_id == bindparam("account_id")),
@@ -160,22 +164,22 @@ _APP_AND_ROLES = (
     )
     .outerjoin(Team, Team.id == App.organization_id)
 )
-_APP_BY_ID = _APP_AND_ROLES.where(App.id == bindparam("key", type_=App.id.type))
-_APP_BY_NAME = _APP_AND_ROLES.where(App.name == bindparam("key", type_=App.name.type))
-# The same with the app as plain columns, for routes that only read it (`ViewAppColumns`).
-_APP_COLUMNS = tuple(App.__table__.columns)
-_COLUMNS_BY_ID = Prepared(_APP_BY_ID.with_only_columns(*_APP_COLUMNS, *_ROLES))
-_COLUMNS_BY_NAME = Prepared(_APP_BY_NAME.with_only_columns(*_APP_COLUMNS, *_ROLES))
+_APP_BY_ID = Prepared(_APP_AND_ROLES.where(App.id == bindparam("key", type_=App.id.type)))
+_APP_BY_NAME = Prepared(_APP_AND_ROLES.where(App.name == bindparam("key", type_=App.name.type)))
+
+
+def _columns(row: Sequence[Any]) -> dict[str, Any]:
+    return {column.key: value for column, value in zip(_APP_COLUMNS, row, strict=False)}
 
 
 async def _find(
-    db: AsyncSession, account_id: uuid.UUID, stmt: Any, key: Any
+    db: AsyncSession, account_id: uuid.UUID, stmt: Prepared, key: Any
 ) -> tuple[App, Access | None] | None:
-    row = (await db.execute(stmt, {"account_id": account_id, "key": key})).first()
+    row = await (await statements(db)).first(stmt, {"account_id": account_id, "key": key})
     if row is None:
         return None
-    app, role, permissions, team_role, member_permissions = row
-    return app, _access(app, role, permissions, team_role, member_permissions)
+    app = adopt(db, App, _columns(row))
+    return app, _access(app, *row[len(_APP_COLUMNS) :])
 
 
 async def _find_columns(
@@ -184,9 +188,8 @@ async def _find_columns(
     row = await reads.first(stmt, {"account_id": account_id, "key": key})
     if row is None:
         return None
-    width = len(_APP_COLUMNS)
-    app = Columns({column.key: value for column, value in zip(_APP_COLUMNS, row, strict=False)})
-    return app, _access(app, *row[width:])
+    app = Columns(_columns(row))
+    return app, _access(app, *row[len(_APP_COLUMNS) :])
 
 
 async def access_to(db: AsyncSession, app_id: uuid.UUID, account_id: uuid.UUID) -> Access | None:
@@ -237,7 +240,7 @@ async def resolve_columns(
     """`resolve_app` for a route that only reads the app: its columns, without the ORM's
     loading and identity map (about a sixth of a GET of one app)."""
     uid = as_uuid(ident)
-    stmt, key = (_COLUMNS_BY_ID, uid) if uid is not None else (_COLUMNS_BY_NAME, ident)
+    stmt, key = (_APP_BY_ID, uid) if uid is not None else (_APP_BY_NAME, ident)
     return _allowed(await _find_columns(reads, caller.known.id, stmt, key), action)
 
 

@@ -6,7 +6,6 @@ from typing import cast
 
 from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tenku.db import changes
@@ -20,7 +19,7 @@ from tenku.db.models import (
     Slug,
 )
 from tenku.db.prepared import Prepared
-from tenku.db.statements import statements
+from tenku.db.statements import adopt, statements
 from tenku.ids import as_uuid
 from tenku.logs import store as logs
 from tenku.resources.app.access import access_to
@@ -116,9 +115,7 @@ async def create_release(
     # of one new object cost more than all the release's other statements together.
     await (await statements(db)).run(_INSERT, row)
     await changes.journal(db, [app.id])
-    release = Release(**row)
-    make_transient_to_detached(release)
-    db.add(release)
+    release = adopt(db, Release, row)
     # Remembered so a rollback restores the app's own vars and leaves add-on vars alone.
     from_addons = sorted(k for k in addons.config if k in config)
     if from_addons:
