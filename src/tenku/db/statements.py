@@ -125,7 +125,10 @@ def adopt(db: AsyncSession, model: type[M], values: Mapping[str, Any]) -> M:
     found = session.identity_map.get(identity)
     if found is not None:
         return found  # type: ignore[no-any-return]
-    entity = model(**values)
+    # Filled as the ORM's loading fills an instance (its constructor's bookkeeping, for
+    # each attribute, cost more than the statement that read the row).
+    entity: M = mapper.class_manager.new_instance()
+    entity.__dict__.update(values)
     make_transient_to_detached(entity)
     session.add(entity)
     return entity
