@@ -42,7 +42,7 @@ def is_busy(exc: BaseException | None) -> bool:
 T = TypeVar("T")
 
 
-async def _retried(statement: Callable[[], T]) -> T:
+async def retried(statement: Callable[[], T]) -> T:
     """Run a statement on the loop's thread, again after a pause while SQLite refuses it
     for another connection's lock: the loop must never sleep in SQLite's busy handler."""
     pause, deadline = 0.001, time.monotonic() + BUSY_WAIT
@@ -73,7 +73,18 @@ class _InlineConnection(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        return await _retried(partial(fn, *args, **kwargs))
+        return await retried(partial(fn, *args, **kwargs))
+
+
+def inline_driver(connection: AsyncConnection) -> sqlite3.Connection | None:
+    """SQLite's own connection under `connection`, when it runs on the loop's thread (an
+    `_InlineConnection`), so that statements may go to it straight from here."""
+    sync = connection.sync_connection
+    inline = None if sync is None else sync.connection.driver_connection
+    if not isinstance(inline, _InlineConnection):
+        return None
+    driver = inline._connection
+    return driver if isinstance(driver, sqlite3.Connection) else None
 
 
 def _inline_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
@@ -175,14 +186,14 @@ class Snapshot:
         self, stmt: Executable, params: Mapping[str, Any] | None = None
     ) -> Result[*tuple[Any, ...]]:
         connection = self._connect()
-        return await _retried(lambda: connection.execute(stmt, params))
+        return await retried(lambda: connection.execute(stmt, params))
 
     async def first(self, prepared: Prepared, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row of `prepared`, processed as `execute` would."""
         compiled = prepared.compiled(self.dialect)
         driver = _driver(self._connect())
         parameters = compiled.parameters(params)
-        raw = await _retried(lambda: driver.execute(compiled.sql, parameters).fetchone())
+        raw = await retried(lambda: driver.execute(compiled.sql, parameters).fetchone())
         return None if raw is None else compiled.row(raw)
 
     def close(self) -> None:

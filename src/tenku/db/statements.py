@@ -25,7 +25,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import SessionTransaction, make_transient_to_detached
 
-from tenku.db.engine import _InlineConnection, _retried, core
+from tenku.db.engine import core, inline_driver, retried
 from tenku.db.prepared import Prepared
 
 Params = Mapping[str, Any]
@@ -55,7 +55,7 @@ class Statements:
             return list((await self._connection.execute(prepared.stmt, params)).all())
         compiled = prepared.compiled(self.dialect)
         parameters = compiled.parameters(params)
-        rows = await _retried(lambda: driver.execute(compiled.sql, parameters).fetchall())
+        rows = await retried(lambda: driver.execute(compiled.sql, parameters).fetchall())
         return [compiled.row(row) for row in rows]
 
     async def first(self, prepared: Prepared, params: Params) -> Sequence[Any] | None:
@@ -80,22 +80,10 @@ class Statements:
         compiled = prepared.compiled(self.dialect)
         if isinstance(params, Mapping):
             one = compiled.parameters(params)
-            await _retried(lambda: driver.execute(compiled.sql, one))
+            await retried(lambda: driver.execute(compiled.sql, one))
         else:
             many = [compiled.parameters(p) for p in params]
-            await _retried(lambda: driver.executemany(compiled.sql, many))
-
-
-def _driver_of(connection: AsyncConnection) -> sqlite3.Connection | None:
-    """SQLite's own connection, when statements may go to it from here."""
-    raw = connection.sync_connection
-    if raw is None:
-        return None
-    inline = raw.connection.driver_connection
-    if not isinstance(inline, _InlineConnection) or inline._connection is None:
-        return None
-    driver = inline._connection
-    return driver if isinstance(driver, sqlite3.Connection) else None
+            await retried(lambda: driver.executemany(compiled.sql, many))
 
 
 async def statements(db: AsyncSession) -> Statements:
@@ -109,7 +97,7 @@ async def statements(db: AsyncSession) -> Statements:
     if found is not None and transaction is not None and found.transaction is transaction:
         return found  # type: ignore[no-any-return]
     connection = await core(db)
-    made = Statements(db.sync_session.get_transaction(), connection, _driver_of(connection))
+    made = Statements(db.sync_session.get_transaction(), connection, inline_driver(connection))
     db.info[_KEY] = made
     return made
 
