@@ -21,6 +21,7 @@ from sqlalchemy.sql import Executable
 
 from tenku.db.engine import core
 from tenku.db.prepared import Prepared
+from tenku.db.statements import statements
 
 Params = Mapping[str, Any] | None
 
@@ -56,7 +57,7 @@ class SessionReads:
         return await (await core(self.db)).execute(stmt, params)
 
     async def first(self, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Any] | None:
-        return (await self.execute(prepared.stmt, params)).first()
+        return await (await statements(self.db)).first(prepared, params)
 
 
 def reads_of(source: AsyncSession | Reads) -> Reads:
