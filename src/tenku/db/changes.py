@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Column, Table, bindparam, event, insert
+from sqlalchemy import Column, Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql import operators
@@ -47,8 +47,7 @@ _DONE = "tenku_runtime_journaled"
 _OFF = "tenku_runtime_unjournaled"
 EVERY_APP: None = None
 # Built once: most write requests journal an app.
-_INSERT = insert(cast(Table, RuntimeChange.__table__))
-_JOURNAL = Prepared(_INSERT.values(app_id=bindparam("app_id", type_=RuntimeChange.app_id.type)))
+_JOURNAL = Prepared(insert(cast(Table, RuntimeChange.__table__)), columns=("app_id",))
 OPTION = "runtime_apps"
 
 
@@ -81,7 +80,7 @@ def _unjournaled(session: Session, apps: Iterable[uuid.UUID | None]) -> set[uuid
 def _journal(session: Session, apps: Iterable[uuid.UUID | None]) -> None:
     new = _unjournaled(session, apps)
     if new:
-        session.connection().execute(_INSERT, [{"app_id": app_id} for app_id in new])
+        session.connection().execute(_JOURNAL.stmt, [{"app_id": app_id} for app_id in new])
 
 
 async def journal(db: AsyncSession, apps: Iterable[uuid.UUID | None]) -> None:

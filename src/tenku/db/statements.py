@@ -25,7 +25,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import SessionTransaction, make_transient_to_detached
 
-from tenku.db.engine import core, inline_driver, retried
+from tenku.db.engine import inline_driver, retried
 from tenku.db.prepared import Prepared
 
 Params = Mapping[str, Any]
@@ -96,7 +96,7 @@ async def statements(db: AsyncSession) -> Statements:
     # identity therefore cannot pass to a later one).
     if found is not None and transaction is not None and found.transaction is transaction:
         return found  # type: ignore[no-any-return]
-    connection = await core(db)
+    connection = await db.connection()
     made = Statements(db.sync_session.get_transaction(), connection, inline_driver(connection))
     db.info[_KEY] = made
     return made
