@@ -141,3 +141,11 @@ async def test_a_release_written_as_a_row_is_journaled_and_loaded(
         assert (await db.execute(journaled)).scalars().all() == [app_id]
         rows = await db.execute(select(App.release_seq).where(App.id == app_id))
         assert rows.scalar_one() == release.version
+
+
+def test_a_statement_holds_no_in_list() -> None:
+    """An IN list is expanded at each execution; compiled once, SQLite would be sent its
+    placeholder."""
+    stmt = select(_APPS.c.id).where(_APPS.c.region.in_(["us", "eu"]))
+    with pytest.raises(ValueError, match="expanded"):
+        Prepared(stmt).compiled(sqlite.dialect())

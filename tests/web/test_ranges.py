@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import uuid
+from datetime import UTC, datetime
+from typing import Any
 
+import pytest
+from sqlalchemy import update
+from starlette.requests import Request
+
+from tenku.db.models import App
+from tenku.db.reads import Reads, SessionReads
+from tenku.resources.app import service
+from tenku.resources.app.render import APP_WIRE_ROWS
 from tenku.web.errors import BadRequest, RangeNotSatisfiable
-from tenku.web.ranges import parse_range
-from tests.conftest import User
+from tenku.web.ranges import Page, paginate, parse_range
+from tests.conftest import ApiClient, User
 
 
 @pytest.mark.parametrize(
@@ -131,3 +141,80 @@ async def test_unknown_field_falls_back_to_id_and_bad_value_is_400(alice: User) 
     r = await alice.get("/apps", headers={"Range": "id ]not-a-uuid..; max=2"})
     assert r.status_code == 400
     assert r.json()["id"] == "bad_request"
+
+
+async def _both_pages(reads: Reads, account_id: uuid.UUID, header: str) -> tuple[Page, Page]:
+    """The page of a Range from the app list's `ListQuery` and from the same statement
+    built for the request."""
+    request = Request({"type": "http", "headers": [(b"range", header.encode())]})
+    order = service.SORT
+    prepared = await paginate(
+        reads,
+        request,
+        service.VISIBLE_APP_PAGES,
+        order.fields,
+        order.id_column,
+        order.default,
+        {service.ACCOUNT: account_id},
+    )
+    built = await paginate(
+        reads,
+        request,
+        service.visible_apps(account_id, APP_WIRE_ROWS),
+        order.fields,
+        order.id_column,
+        order.default,
+    )
+    return prepared, built
+
+
+async def test_a_list_querys_pages_are_its_statements_pages(api: ApiClient, alice: User) -> None:
+    """Every shape of Range (each field, either order, inclusive and exclusive starts,
+    with and without the id that breaks a tie, an end) gives the page the statement built
+    for the request gives, followed along Next-Range, through either kind of reads."""
+    names = await _apps(alice, 7)
+    account_id = uuid.UUID((await alice.get("/account")).json()["id"])
+    # Three apps share an updated_at: pages of updated_at break the tie by id.
+    same = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    async with api.database.session(write=True) as db:
+        await db.execute(update(App).where(App.name.in_(names[2:5])).values(updated_at=same))
+        await db.commit()
+    stamp = "2030-01-02T03:04:05Z"
+    headers = [
+        "id ..; max=3",
+        "id ..; max=2, order=desc",
+        f"name ]{names[1]}..; max=2",
+        f"name [{names[1]}..{names[4]}",
+        f"name {names[5]}..{names[2]}; order=desc",
+        "updated_at ..; max=2",
+        "updated_at ..; max=2, order=desc",
+        f"updated_at ]{stamp}..; max=2",
+        f"updated_at [{stamp}..; max=2",
+        f"updated_at [{stamp}..{stamp}",
+        "..; max=4",
+    ]
+    snapshot = api.database.snapshot()
+    async with api.database.session(write=False) as db:
+        sources: list[Any] = [SessionReads(db)] + ([snapshot] if snapshot else [])
+        try:
+            for reads in sources:
+                walked = 0
+                for header in headers:
+                    following: str | None = header
+                    while following is not None:
+                        prepared, built = await _both_pages(reads, account_id, following)
+                        assert [list(row) for row in prepared.rows] == [
+                            list(row) for row in built.rows
+                        ], following
+                        assert (prepared.status, prepared.headers, prepared.width) == (
+                            built.status,
+                            built.headers,
+                            built.width,
+                        )
+                        walked += len(prepared.rows)
+                        following = prepared.headers.get("Next-Range")
+                # Not a walk of empty pages.
+                assert walked > 7 * 3
+        finally:
+            if snapshot is not None:
+                snapshot.close()

@@ -196,6 +196,15 @@ class Snapshot:
         raw = await retried(lambda: driver.execute(compiled.sql, parameters).fetchone())
         return None if raw is None else compiled.row(raw)
 
+    async def all(self, prepared: Prepared, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of `prepared`, processed as `execute` would."""
+        compiled = prepared.compiled(self.dialect)
+        driver = _driver(self._connect())
+        parameters = compiled.parameters(params)
+        return compiled.rows(
+            await retried(lambda: driver.execute(compiled.sql, parameters).fetchall())
+        )
+
     def close(self) -> None:
         """End the transaction (it only read) and give the connection back."""
         connection, self._connection = self._connection, None

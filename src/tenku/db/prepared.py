@@ -49,6 +49,12 @@ class Compiled:
                 values[at] = process(value)
         return tuple(values)
 
+    def rows(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The driver's rows (tuples), processed."""
+        if not self.results:
+            return raw
+        return [self.row(row) for row in raw]
+
 
 class Prepared:
     """A statement that never changes (a module's constant, whose parameters are named
@@ -87,6 +93,8 @@ class Prepared:
             bind = compiled.binds[name]
             if bind.callable is not None:
                 raise ValueError(f"parameter {name!r} is computed at execution")
+            if bind.expanding:
+                raise ValueError(f"parameter {name!r} is expanded at execution (an IN list)")
             own = _REQUIRED if bind.required else bind.value
             binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), own))
         results = [

@@ -40,6 +40,10 @@ class Reads(Protocol):
         self, prepared: Prepared, params: Mapping[str, Any]
     ) -> Sequence[Any] | None: ...
 
+    async def all(
+        self, prepared: Prepared, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]: ...
+
 
 class SessionReads:
     """Reads in a session's own transaction (with its pending changes flushed first)."""
@@ -58,6 +62,9 @@ class SessionReads:
 
     async def first(self, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Any] | None:
         return await (await statements(self.db)).first(prepared, params)
+
+    async def all(self, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        return await (await statements(self.db)).all(prepared, params)
 
 
 def reads_of(source: AsyncSession | Reads) -> Reads:

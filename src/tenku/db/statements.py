@@ -49,14 +49,15 @@ class Statements:
         self._connection = connection
         self._driver = driver
 
-    async def all(self, prepared: Prepared, params: Params) -> list[Sequence[Any]]:
+    async def all(self, prepared: Prepared, params: Params) -> Sequence[Sequence[Any]]:
         driver = self._driver
         if driver is None:
             return list((await self._connection.execute(prepared.stmt, params)).all())
         compiled = prepared.compiled(self.dialect)
         parameters = compiled.parameters(params)
-        rows = await retried(lambda: driver.execute(compiled.sql, parameters).fetchall())
-        return [compiled.row(row) for row in rows]
+        return compiled.rows(
+            await retried(lambda: driver.execute(compiled.sql, parameters).fetchall())
+        )
 
     async def first(self, prepared: Prepared, params: Params) -> Sequence[Any] | None:
         rows = await self.all(prepared, params)

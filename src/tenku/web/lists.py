@@ -8,7 +8,7 @@ emails, attachments, plans) is loaded with one query per page, never one per row
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tenku.db.reads import Reads
-from tenku.web.ranges import SortField, field, paginate, paginate_memory
+from tenku.web.ranges import ListQuery, SortField, field, paginate, paginate_memory
 from tenku.web.render import list_response
 from tenku.web.wire import WireList
 
@@ -69,20 +69,21 @@ def ranged(order: Sorting | Sequence[str] = ("id", "name")) -> dict[str, Any]:
 async def paged(
     request: Request,
     db: AsyncSession | Reads,
-    stmt: Select[*tuple[Any, ...]],
+    stmt: Select[*tuple[Any, ...]] | ListQuery,
     order: Sorting,
     model: type[BaseModel],
     render: Render,
     headers: dict[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Response:
-    """One page of `stmt` as a list response.
+    """One page of `stmt` (a `ListQuery` with its `params`) as a list response.
 
     `render` gets the page's rows: the entities themselves when `stmt` selects one, else
     whole rows (whose first column carries the sort keys when it is an entity; otherwise
     the row's columns do, by name, processed or `unprocessed`). It returns response
     models, or the bodies themselves as a `WireList` (see tenku.web.wire).
     """
-    page = await paginate(db, request, stmt, order.fields, order.id_column, order.default)
+    page = await paginate(db, request, stmt, order.fields, order.id_column, order.default, params)
     single = page.width == 1
     items = render([row[0] for row in page.rows] if single else list(page.rows))
     if inspect.isawaitable(items):

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Integer, Result, Select, Uuid, and_, or_
+from sqlalchemy import DateTime, Integer, Result, Select, Uuid, and_, bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from starlette.requests import Request
 
 from tenku.db.base import UTCDateTime
+from tenku.db.prepared import Prepared
 from tenku.db.reads import Reads, reads_of
 from tenku.web.errors import BadRequest, RangeNotSatisfiable
 from tenku.web.wire import Convert, is_unprocessed, processor, unchanged
@@ -150,15 +151,88 @@ class Page:
     width: int = 1
 
 
+class ListQuery:
+    """A list's statement that never changes (a module's constant, its parameters named
+    with `bindparam`), selecting plain columns. Each shape of Range a request asks for
+    (the field, the order, which bounds it gives) becomes one `Prepared` statement, worked
+    out once: building, describing and caching a page's statement for each request cost
+    as much as SQLite's reading of a short page."""
+
+    def __init__(self, stmt: Select[*tuple[Any, ...]]) -> None:
+        self.stmt = stmt
+        self.keys = list(stmt.selected_columns.keys())
+        self._pages: dict[tuple[str, bool, bool, bool, bool, bool], Prepared] = {}
+
+    def page(
+        self,
+        name: str,
+        sort: SortField,
+        id_column: InstrumentedAttribute[Any],
+        spec: RangeSpec,
+        tie: bool,
+    ) -> Prepared:
+        """The statement for this Range (`tie`: whether its start bound has an id)."""
+        start, end = spec.start is not None, spec.end is not None
+        shape = (name, spec.desc, start, start and spec.exclusive, tie, end)
+        found = self._pages.get(shape)
+        if found is None:
+            column = sort.column.expression
+            stmt = _keyset(
+                self.stmt,
+                spec,
+                sort.column,
+                id_column,
+                bindparam(_START, type_=column.type) if start else None,
+                bindparam(_TIE, type_=id_column.expression.type) if tie else None,
+                bindparam(_END, type_=column.type) if end else None,
+                bindparam(_LIMIT, type_=Integer()),
+            )
+            found = self._pages[shape] = Prepared(stmt)
+        return found
+
+
+_START, _TIE, _END, _LIMIT = "range_start", "range_tie", "range_end", "range_limit"
+
+
+def _keyset(
+    stmt: Select[*tuple[Any, ...]],
+    spec: RangeSpec,
+    col: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[Any],
+    start: Any,
+    tie: Any,
+    end: Any,
+    limit: Any,
+) -> Select[*tuple[Any, ...]]:
+    """`stmt` from the Range's bounds on, in its order: `start`, `tie` and `end` are values
+    or parameters (None where the Range gives none), and so is `limit`."""
+    if start is not None:
+        after = col < start if spec.desc else col > start
+        if spec.exclusive:
+            if tie is not None:
+                beyond_tie = id_column < tie if spec.desc else id_column > tie
+                stmt = stmt.where(or_(after, and_(col == start, beyond_tie)))
+            else:
+                stmt = stmt.where(after)
+        else:
+            stmt = stmt.where(or_(after, col == start))
+    if end is not None:
+        stmt = stmt.where(col >= end if spec.desc else col <= end)
+    order = [col.desc(), id_column.desc()] if spec.desc else [col.asc(), id_column.asc()]
+    return stmt.order_by(*order).limit(limit)
+
+
 async def paginate(
     db: AsyncSession | Reads,
     request: Request,
-    stmt: Select[*tuple[Any, ...]],
+    stmt: Select[*tuple[Any, ...]] | ListQuery,
     fields: dict[str, SortField],
     id_column: InstrumentedAttribute[Any],
     default: str = "id",
+    params: Mapping[str, Any] | None = None,
 ) -> Page:
-    """Run `stmt` for one page chosen by the request's Range header.
+    """Run `stmt` (with `params` for a `ListQuery`) for one page chosen by the request's
+    Range header.
 
     Keyset paging: the start bound becomes a WHERE on the sort key (with the id
     breaking ties), so a deep page costs what the first one does.
@@ -178,59 +252,74 @@ async def paginate(
             raise BadRequest(f"Invalid `Range` header: bad value for `{name}`.") from exc
         return parsed, tie_id
 
+    start = tie_id = end = None
     if spec.start is not None:
-        value, tie_id = bound(spec.start)
-        after = col < value if spec.desc else col > value
-        if spec.exclusive:
-            if tie_id is not None:
-                beyond_tie = id_column < tie_id if spec.desc else id_column > tie_id
-                stmt = stmt.where(or_(after, and_(col == value, beyond_tie)))
-            else:
-                stmt = stmt.where(after)
-        else:
-            stmt = stmt.where(or_(after, col == value))
+        start, tie_id = bound(spec.start)
+        if not spec.exclusive:
+            tie_id = None
     if spec.end is not None:
-        value, _ = bound(spec.end)
-        stmt = stmt.where(col >= value if spec.desc else col <= value)
-
-    order = [col.desc(), id_column.desc()] if spec.desc else [col.asc(), id_column.asc()]
+        end, _ = bound(spec.end)
     size = spec.max
-    stmt = stmt.order_by(*order).limit(size + 1)
-    # The sort keys are read from the row's first column (an entity, or a bundle of
-    # keys), or from the row itself when the statement selects a table's columns (those
-    # are described without an entity).
-    # (Describing a statement costs a call per column: once per page.)
-    described = stmt.column_descriptions
-    by_name = described[0].get("entity") is None
-    result: Result[Any]
     # The keys of a page read `unprocessed` (a list made for the wire) are turned into
     # values here, for the first and last rows only.
     value_of: Convert = unchanged
     id_of: Convert = unchanged
-    if by_name:
-        # Plain columns need none of the session's row handling, which costs more than
-        # the query on a long page.
+    rows: list[Any]
+    if isinstance(stmt, ListQuery):
+        prepared = stmt.page(name, sort, id_column, spec, tie=tie_id is not None)
+        values = {**(params or {}), _LIMIT: size + 1}
+        for key, value in ((_START, start), (_TIE, tie_id), (_END, end)):
+            if value is not None:
+                values[key] = value
         reads = reads_of(db)
-        if is_unprocessed(stmt, col.key):
+        if is_unprocessed(stmt.stmt, col.key):
             value_of = processor(col, reads.dialect)
             id_of = processor(id_column, reads.dialect)
-        result = await reads.execute(stmt)
+        rows = list(await reads.all(prepared, values))
+        by_name, width, keys = True, len(stmt.keys), stmt.keys
     else:
-        assert isinstance(db, AsyncSession), "a page of entities is the session's to load"
-        result = await db.execute(stmt)
-    rows = list(result.all())
+        stmt = _keyset(stmt, spec, col, id_column, start, tie_id, end, size + 1)
+        # The sort keys are read from the row's first column (an entity, or a bundle of
+        # keys), or from the row itself when the statement selects a table's columns
+        # (those are described without an entity).
+        # (Describing a statement costs a call per column: once per page.)
+        described = stmt.column_descriptions
+        by_name = described[0].get("entity") is None
+        width, keys = len(described), list(stmt.selected_columns.keys())
+        result: Result[Any]
+        if by_name:
+            # Plain columns need none of the session's row handling, which costs more
+            # than the query on a long page.
+            reads = reads_of(db)
+            if is_unprocessed(stmt, col.key):
+                value_of = processor(col, reads.dialect)
+                id_of = processor(id_column, reads.dialect)
+            result = await reads.execute(stmt)
+        else:
+            assert isinstance(db, AsyncSession), "a page of entities is the session's to load"
+            result = await db.execute(stmt)
+        rows = list(result.all())
     more = len(rows) > size
     rows = rows[:size]
 
-    def key_of(row: Any) -> str:
-        obj = row if by_name else row[0]
-        shown = sort.show(value_of(getattr(obj, col.key)))
-        if not tie_needed:
-            return shown
-        return f"{shown}{TIE}{id_of(getattr(obj, id_column.key))}"
+    if by_name:
+        at_value, at_id = keys.index(col.key), keys.index(id_column.key)
+
+        def key_of(row: Any) -> str:
+            shown = sort.show(value_of(row[at_value]))
+            if not tie_needed:
+                return shown
+            return f"{shown}{TIE}{id_of(row[at_id])}"
+    else:
+
+        def key_of(row: Any) -> str:
+            shown = sort.show(getattr(row[0], col.key))
+            if not tie_needed:
+                return shown
+            return f"{shown}{TIE}{getattr(row[0], id_column.key)}"
 
     page = _page(name, list(fields), spec, rows, more, key_of)
-    page.width = len(described)
+    page.width = width
     return page
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
-from sqlalchemy import CompoundSelect, and_, bindparam, select, union
+from sqlalchemy import BindParameter, CompoundSelect, and_, bindparam, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
@@ -205,15 +205,21 @@ async def permitted(
     return access is not None and access.allows(action)
 
 
-def visible_app_ids(account_id: uuid.UUID) -> CompoundSelect[uuid.UUID]:
+# An account's id, or the parameter that will give it (for a constant statement).
+AccountId = uuid.UUID | BindParameter[uuid.UUID]
+
+
+def visible_app_ids(account_id: AccountId) -> CompoundSelect[uuid.UUID]:
     """Ids of the apps the account holds any privilege on (the same rules as `access_to`).
 
     A union of the three ways in, each read from an index: the databases then find a
     page's apps by id from a set of ids, where one condition with three alternatives
     made them read every visible app whole, and sort it, for each page."""
     member_of = select(TeamMember.team_id).where(TeamMember.account_id == account_id)
-    admin_of = member_of.where(TeamMember.role.in_(ADMIN_ROLES))
-    seeing = member_of.where(TeamMember.role.in_(MEMBER_ROLES))
+    # Roles compared one by one, not `in_`: an IN list is a parameter expanded at each
+    # execution, which a statement compiled once (`Prepared`) cannot hold.
+    admin_of = member_of.where(or_(*(TeamMember.role == role for role in sorted(ADMIN_ROLES))))
+    seeing = member_of.where(or_(*(TeamMember.role == role for role in sorted(MEMBER_ROLES))))
     return union(
         select(Collaborator.app_id).where(Collaborator.account_id == account_id),
         select(App.id).where(App.organization_id.in_(admin_of)),

@@ -16,7 +16,7 @@ from tenku.db.reads import Reads, reads_of
 from tenku.resources.app.schemas import CEDAR, AppLike, AppOut, region_ref, stack_ref
 from tenku.resources.common import AccountRef, Ref
 from tenku.web.render import as_columns
-from tenku.web.wire import WireList, converters, processor
+from tenku.web.wire import WireList, converters, processor, unprocessed
 
 # Heroku's address for a team as an app's owner. The CLI tells team apps from personal
 # ones by it: `apps:transfer` sends a team app's transfer to a person to
@@ -96,13 +96,25 @@ async def render_app(
     return (await render_apps(db, [app], settings, known=known))[0]
 
 
+# The columns an app body shows, as the driver returns them, for `app_list`.
+APP_WIRE_ROWS = select(
+    *(
+        unprocessed(column)
+        for column in App.__table__.columns
+        if column.key not in ("space_id", "release_seq")
+    )
+)
+_AT = {key: i for i, key in enumerate(APP_WIRE_ROWS.selected_columns.keys())}
+
+
 async def app_list(
     source: AsyncSession | Reads,
-    rows: Sequence[Row[Any]],
+    rows: Sequence[Sequence[Any]],
     settings: Settings,
     known: Account | None = None,
 ) -> WireList:
-    """The bodies `AppOut.of` makes, from a page of `APP_WIRE_ROWS` (see tenku.web.wire)."""
+    """The bodies `AppOut.of` makes, from a page of `APP_WIRE_ROWS` (see tenku.web.wire):
+    its rows, or tuples of the same columns."""
     if not rows:
         return WireList([])
     db = reads_of(source)
@@ -110,7 +122,7 @@ async def app_list(
     to_uuid = processor(App.id, dialect)
     wire = converters(dialect)
     uid, ts, flag = wire.uuid, wire.timestamp, wire.boolean
-    at = {name: i for i, name in enumerate(rows[0]._fields)}
+    at = _AT
     owner, team = at["owner_id"], at["organization_id"]
     # Holders by their unprocessed ids, each turned into a UUID once.
     raw_teams = {row[team] for row in rows if row[team] is not None}

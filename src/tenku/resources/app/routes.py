@@ -34,10 +34,11 @@ async def list_apps(request: Request, caller: AppsReader, reads: Reader, ctx: Co
     return await paged(
         request,
         reads,
-        service.visible_apps(caller.known.id, service.APP_WIRE_ROWS),
+        service.VISIBLE_APP_PAGES,
         service.SORT,
         AppOut,
         lambda rows: app_list(reads, rows, ctx.settings, known=caller.known),
+        params={service.ACCOUNT: caller.known.id},
     )
 
 
@@ -59,10 +60,11 @@ async def list_user_apps(
     return await paged(
         request,
         db,
-        service.personal_apps(account.id, service.APP_WIRE_ROWS),
+        service.PERSONAL_APP_PAGES,
         service.SORT,
         AppOut,
         lambda rows: app_list(db, rows, ctx.settings, known=caller.known),
+        params={service.ACCOUNT: account.id},
     )
 
 

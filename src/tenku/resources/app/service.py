@@ -1,24 +1,23 @@
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenku.config import Settings
 from tenku.db.models import Account, App, Collaborator, Domain, Team
 from tenku.ids import as_uuid
 from tenku.names import generate_name
-from tenku.resources.app.access import Access, visible_app_ids
+from tenku.resources.app.access import Access, AccountId, visible_app_ids
+from tenku.resources.app.render import APP_WIRE_ROWS
 from tenku.resources.app.schemas import AppCreate, AppUpdate
 from tenku.resources.region.catalog import DEFAULT_REGION, find_region
 from tenku.resources.release import service as releases
 from tenku.resources.stack.catalog import DEFAULT_STACK, find_stack
 from tenku.web.errors import InvalidParams
 from tenku.web.lists import sorting
-from tenku.web.ranges import field
-from tenku.web.wire import unprocessed
+from tenku.web.ranges import ListQuery, field
 
 SORT = sorting(App.id, App.name, ("updated_at", field(App.updated_at, unique=False)))
 
@@ -34,24 +33,24 @@ async def find_app(db: AsyncSession, ident: str) -> App | None:
 # nothing else, and loading a page of 1,000 entities into the session cost more than the
 # query did.
 APP_ROWS = select(*App.__table__.columns)
-# The columns an app body shows, as the driver returns them, for `render.app_list`.
-APP_WIRE_ROWS = select(
-    *(
-        unprocessed(column)
-        for column in App.__table__.columns
-        if column.key not in ("space_id", "release_seq")
-    )
-)
 
 
-def visible_apps(account_id: uuid.UUID, rows: Select[Any] = APP_ROWS) -> Select[Any]:
+def visible_apps(account_id: AccountId, rows: Select[Any] = APP_ROWS) -> Select[Any]:
     """Apps the account owns, collaborates on, or sees through a team (as `rows`)."""
     return rows.where(App.id.in_(visible_app_ids(account_id)))
 
 
-def personal_apps(account_id: uuid.UUID, rows: Select[Any] = APP_ROWS) -> Select[Any]:
+def personal_apps(account_id: AccountId, rows: Select[Any] = APP_ROWS) -> Select[Any]:
     """Apps outside any team that the account owns or collaborates on."""
     return visible_apps(account_id, rows).where(App.organization_id.is_(None))
+
+
+# The app lists' pages (`GET /apps`, `GET /users/{account}/apps`), for the account
+# given as `ACCOUNT`.
+ACCOUNT = "account_id"
+_ACCOUNT = bindparam(ACCOUNT, type_=Uuid())
+VISIBLE_APP_PAGES = ListQuery(visible_apps(_ACCOUNT, APP_WIRE_ROWS))
+PERSONAL_APP_PAGES = ListQuery(personal_apps(_ACCOUNT, APP_WIRE_ROWS))
 
 
 def default_hostname(name: str, settings: Settings) -> str:
