@@ -6,13 +6,17 @@ import base64
 import dataclasses
 import logging
 import uuid
+from hashlib import sha256
+from typing import Any
 
 import httpx
 import pytest
+from starlette.responses import Response
 
 from tenku.app import create_app
 from tenku.config import Settings
 from tenku.db.engine import Database
+from tenku.web.middleware import ConventionsMiddleware
 from tests.conftest import V3, ApiClient, User
 
 
@@ -260,3 +264,25 @@ async def test_rate_limit_remaining_on_every_authenticated_response(alice: User)
     assert int(r2.headers["ratelimit-remaining"]) < int(r1.headers["ratelimit-remaining"])
     limits = (await alice.get("/account/rate-limits")).json()
     assert limits["remaining"] == int(r2.headers["ratelimit-remaining"])
+
+
+@pytest.mark.parametrize("size", [10, 300 * 1024])
+async def test_an_etag_is_the_bodys_digest_whatever_its_size(size: int) -> None:
+    """Short bodies are hashed on the event loop, long ones on another thread: the ETag
+    and the 304 are the same either way."""
+    body = b"x" * size
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await Response(body, media_type="application/json")(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=ConventionsMiddleware(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/apps", headers={"Accept": V3})
+        assert r.status_code == 200
+        assert r.content == body
+        etag = r.headers["etag"]
+        assert etag == '"' + sha256(body).hexdigest()[:32] + '"'
+        again = await client.get("/apps", headers={"Accept": V3, "If-None-Match": etag})
+        assert again.status_code == 304
+        assert again.content == b""
+        assert again.headers["etag"] == etag
