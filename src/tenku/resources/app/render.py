@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from orjson import Fragment
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +17,7 @@ from tenku.db.reads import Reads, reads_of
 from tenku.resources.app.schemas import CEDAR, AppLike, AppOut, region_ref, stack_ref
 from tenku.resources.common import AccountRef, Ref
 from tenku.web.render import as_columns
-from tenku.web.wire import WireList, converters, processor, unprocessed
+from tenku.web.wire import WireList, converters, fragment, processor, unprocessed
 
 # Heroku's address for a team as an app's owner. The CLI tells team apps from personal
 # ones by it: `apps:transfer` sends a team app's transfer to a person to
@@ -130,8 +131,9 @@ async def app_list(
     teams = {raw: to_uuid(raw) for raw in raw_teams}
     people = {raw: to_uuid(raw) for raw in raw_owners}
     found = await holders(db, set(people.values()), set(teams.values()), settings, known)
+    # What many apps of the page share is written once (`wire.fragment`).
     bodies = {
-        raw: (found[held][0].model_dump(), _dumped(found[held][1]))
+        raw: (fragment(found[held][0].model_dump()), _dumped(found[held][1]))
         for ids in (teams, people)
         for raw, held in ids.items()
     }
@@ -181,20 +183,20 @@ async def app_list(
     )
 
 
-_CEDAR = CEDAR.model_dump()
+_CEDAR = fragment(CEDAR.model_dump())
 
 
-def _dumped(ref: Ref | None) -> dict[str, Any] | None:
-    return None if ref is None else ref.model_dump()
+def _dumped(ref: Ref | None) -> Fragment | None:
+    return None if ref is None else fragment(ref.model_dump())
 
 
-class _Refs(dict[str, dict[str, Any]]):
+class _Refs(dict[str, Fragment]):
     """The `{id, name}` body of each region or stack a page names, made once per page."""
 
     def __init__(self, make: Callable[[str], Ref]) -> None:
         super().__init__()
         self.make = make
 
-    def __missing__(self, name: str) -> dict[str, Any]:
-        body = self[name] = self.make(name).model_dump()
+    def __missing__(self, name: str) -> Fragment:
+        body = self[name] = fragment(self.make(name).model_dump())
         return body
