@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import OperationalError
 
-from tenku.db.engine import Database
+from tenku.db.engine import Autocommitted, Database, Snapshot
 from tenku.db.models import App
 from tenku.db.prepared import Prepared
 from tenku.db.reads import SessionReads
@@ -94,9 +94,9 @@ async def test_a_prepared_read_gives_the_row_sqlalchemy_gives(api: ApiClient, al
     processes it (UUIDs, timestamps in UTC, booleans), through either kind of reads."""
     created = await alice.create_app("prepared-app")
     prepared = Prepared(select(*App.__table__.columns).where(App.name == bindparam("name")))
-    snapshot = api.database.snapshot()
+    own = api.database.request_reads()
     async with api.database.session(write=False) as db:
-        sources: list[Any] = [SessionReads(db)] + ([snapshot] if snapshot else [])
+        sources: list[Any] = [SessionReads(db)] + ([own] if own else [])
         try:
             for reads in sources:
                 expected = (await reads.execute(prepared.stmt, {"name": "prepared-app"})).one()
@@ -105,6 +105,49 @@ async def test_a_prepared_read_gives_the_row_sqlalchemy_gives(api: ApiClient, al
                 assert list(row) == list(expected)
                 assert str(row[0]) == created["id"]
                 assert await reads.first(prepared, {"name": "no-such-app"}) is None
+                assert [list(r) for r in await reads.all(prepared, {"name": "prepared-app"})] == [
+                    list(expected)
+                ]
         finally:
-            if snapshot is not None:
-                snapshot.close()
+            await _close(own)
+
+
+async def _close(reads: Snapshot | Autocommitted | None) -> None:
+    if isinstance(reads, Snapshot):
+        reads.close()
+    elif isinstance(reads, Autocommitted):
+        await reads.close()
+
+
+@pytest.mark.parametrize("path", ["/apps/pg-reader-app", "/apps"])
+async def test_a_read_request_reads_outside_any_transaction_on_postgresql(
+    api: ApiClient, alice: User, path: str
+) -> None:
+    """On PostgreSQL these routes read through `Autocommitted`: their statements run with
+    no BEGIN and no COMMIT around them (each sees what is committed, as it would at READ
+    COMMITTED inside a transaction)."""
+    database = api.database
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL's")
+    await alice.create_app("pg-reader-app")
+    modes: list[bool] = []
+
+    def record(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM apps" in statement:
+            modes.append(conn.connection.dbapi_connection.autocommit)
+
+    event.listen(database.writer.sync_engine, "before_cursor_execute", record)
+    try:
+        r = await alice.get(path)
+    finally:
+        event.remove(database.writer.sync_engine, "before_cursor_execute", record)
+    assert r.status_code in (200, 206), r.text
+    assert "pg-reader-app" in r.text
+    assert modes
+    assert all(modes), modes
+    # The connection went back to the pool as it came: the next write is a transaction.
+    async with database.session(write=True) as db:
+        connection = await db.connection()
+        raw = await connection.get_raw_connection()
+        assert raw.dbapi_connection is not None
+        assert not raw.dbapi_connection.autocommit

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 from starlette.requests import Request
 
+from tenku.db.engine import Autocommitted, Snapshot
 from tenku.db.models import App
 from tenku.db.reads import Reads, SessionReads
 from tenku.resources.app import service
@@ -193,9 +194,9 @@ async def test_a_list_querys_pages_are_its_statements_pages(api: ApiClient, alic
         f"updated_at [{stamp}..{stamp}",
         "..; max=4",
     ]
-    snapshot = api.database.snapshot()
+    own = api.database.request_reads()
     async with api.database.session(write=False) as db:
-        sources: list[Any] = [SessionReads(db)] + ([snapshot] if snapshot else [])
+        sources: list[Any] = [SessionReads(db)] + ([own] if own else [])
         try:
             for reads in sources:
                 walked = 0
@@ -216,5 +217,7 @@ async def test_a_list_querys_pages_are_its_statements_pages(api: ApiClient, alic
                 # Not a walk of empty pages.
                 assert walked > 7 * 3
         finally:
-            if snapshot is not None:
-                snapshot.close()
+            if isinstance(own, Snapshot):
+                own.close()
+            elif isinstance(own, Autocommitted):
+                await own.close()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -212,6 +212,43 @@ class Snapshot:
             self._pool.give_back(connection)
 
 
+class Autocommitted:
+    """A read request's Core reads on PostgreSQL: each statement on its own, outside any
+    transaction. At READ COMMITTED each statement of a transaction sees a state of its
+    own anyway, so a transaction adds nothing to reads; its BEGIN and COMMIT were two of a
+    one-row read's three round trips, and a fifth of the database's work for it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._engine.dialect
+
+    async def _connect(self) -> AsyncConnection:
+        if self._connection is None:
+            self._connection = await self._engine.connect()
+        return self._connection
+
+    async def execute(
+        self, stmt: Executable, params: Mapping[str, Any] | None = None
+    ) -> Result[*tuple[Any, ...]]:
+        return await (await self._connect()).execute(stmt, params)
+
+    async def first(self, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Any] | None:
+        return (await self.execute(prepared.stmt, params)).first()
+
+    async def all(self, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        return (await self.execute(prepared.stmt, params)).all()
+
+    async def close(self) -> None:
+        """Give the connection back."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
+
+
 def _driver(connection: Connection) -> sqlite3.Connection:
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
@@ -289,6 +326,8 @@ class Database:
             self.writer = create_async_engine(url, pool_size=10, max_overflow=10)
             self.reader = self.writer
             self.snapshots = None
+            # The same pool's connections, their statements outside any transaction.
+            self._autocommit = self.writer.execution_options(isolation_level="AUTOCOMMIT")
         self.write_session = async_sessionmaker(self.writer, expire_on_commit=False)
         self.read_session = async_sessionmaker(self.reader, expire_on_commit=False)
 
@@ -298,6 +337,14 @@ class Database:
     def snapshot(self) -> Snapshot | None:
         """A read request's own transaction, for its Core reads (SQLite files only)."""
         return None if self.snapshots is None else Snapshot(self.snapshots)
+
+    def request_reads(self) -> Snapshot | Autocommitted | None:
+        """Where a read request's Core reads run apart from its session: a `Snapshot` on a
+        SQLite file, `Autocommitted` on PostgreSQL (None for an in-memory SQLite, whose
+        one connection is the session's)."""
+        if not self.is_sqlite:
+            return Autocommitted(self._autocommit)
+        return self.snapshot()
 
     async def dispose(self) -> None:
         if self.snapshots is not None:

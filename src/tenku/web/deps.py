@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.db.engine import Snapshot
+from tenku.db.engine import Autocommitted, Snapshot
 from tenku.db.models import Account, Authorization
 from tenku.db.reads import Reads, SessionReads
 from tenku.nudge import nudge
@@ -77,15 +77,16 @@ def request_session(request: Request) -> AsyncSession:
 
 
 def request_reads(request: Request) -> Reads:
-    """Where the request's Core reads run. A read request on SQLite gets a `Snapshot`
-    (unless its session has begun already: a request is one transaction), and a route
-    that takes it reads through it alone; any other request, its session."""
+    """Where the request's Core reads run. A read request gets reads of its own (a
+    `Snapshot` on SQLite, `Autocommitted` on PostgreSQL) unless its session has begun
+    already (a request is one transaction), and a route that takes them reads through
+    them alone; any other request, its session."""
     reads: Reads | None = getattr(request.state, "reads", None)
     if reads is None:
         db: AsyncSession | None = getattr(request.state, "db", None)
         fresh = db is None or not db.in_transaction()
-        snapshot = app_context(request).db.snapshot() if fresh and not _writes(request) else None
-        reads = snapshot or SessionReads(request_session(request))
+        own = app_context(request).db.request_reads() if fresh and not _writes(request) else None
+        reads = own or SessionReads(request_session(request))
         request.state.reads = reads
     return reads
 
@@ -269,6 +270,8 @@ class TransactionRoute(APIRoute):
                 reads = getattr(request.state, "reads", None)
                 if isinstance(reads, Snapshot):
                     reads.close()
+                elif isinstance(reads, Autocommitted):
+                    await reads.close()
                 db = getattr(request.state, "db", None)
                 if db is not None:
                     await db.close()
@@ -559,7 +562,7 @@ class Scoped(Credentials):
     async def __call__(self, request: Request) -> Principal:
         # The request's session is made when first needed, not declared as a dependency
         # of this one: FastAPI's solving of a nested dependency cost about as much as
-        # authenticating, and a route that reads through a `Snapshot` needs none.
+        # authenticating, and a route that reads through its own reads needs none.
         return await self.resolve(request)
 
     async def resolve(self, request: Request, db: AsyncSession | None = None) -> Principal:
