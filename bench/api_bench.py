@@ -560,6 +560,86 @@ class Measured:
     endpoint: Endpoint
     tenku: Run
     baseline: Run
+    # Where the machine's CPU went while Tenku was measured (`CpuShares`).
+    cpu: dict[str, float] | None = None
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_by_process() -> dict[int, tuple[int, str, float]]:
+    """Each process's parent, name and CPU seconds so far, from /proc (empty elsewhere)."""
+    found: dict[int, tuple[int, str, float]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # After the name: state, ppid, ... utime and stime are the 12th and 13th.
+        found[int(name)] = (int(fields[1]), comm, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return found
+
+
+class CpuShares:
+    """CPU used while Tenku is measured, by Tenku's processes (the server and whatever it
+    started), the database (PostgreSQL's processes outside Tenku), this load generator and
+    everything else: a ratio between runs is only comparable where the CPUs were not all
+    taken."""
+
+    def __init__(self, tenku: Server) -> None:
+        self.root = tenku.proc.pid
+        self.used: dict[str, float] = {}
+        self.elapsed = 0.0
+        self._start: dict[int, tuple[int, str, float]] = {}
+        self._started = 0.0
+
+    def begin(self) -> None:
+        self._start = _cpu_by_process()
+        self._started = time.perf_counter()
+
+    def end(self) -> None:
+        now = _cpu_by_process()
+        self.elapsed += time.perf_counter() - self._started
+        tenku = self._tree(now)
+        for pid, (_, comm, cpu) in now.items():
+            delta = cpu - self._start.get(pid, (0, comm, 0.0))[2]
+            if delta <= 0:
+                continue
+            if pid in tenku:
+                group = "Tenku"
+            elif pid == os.getpid():
+                group = "load generator"
+            elif comm.startswith("postgres"):
+                group = "database"
+            else:
+                group = "other"
+            self.used[group] = self.used.get(group, 0.0) + delta
+
+    def _tree(self, procs: dict[int, tuple[int, str, float]]) -> set[int]:
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _, _) in procs.items():
+            children.setdefault(ppid, []).append(pid)
+        tree, todo = set(), [self.root]
+        while todo:
+            pid = todo.pop()
+            tree.add(pid)
+            todo += children.get(pid, [])
+        return tree
+
+    def shares(self) -> dict[str, float] | None:
+        """Each group's CPU as a percentage of one CPU over Tenku's turns."""
+        if not self.elapsed or not self.used:
+            return None
+        return {group: used / self.elapsed * 100 for group, used in self.used.items()}
 
 
 @dataclass
@@ -704,10 +784,15 @@ async def measure(
         )
         for server, source, _ in sides:
             await hammer(server, source, expect, concurrency, profile.warmup)
+        cpu = CpuShares(tenku)
         for _ in range(profile.slices):
             for server, source, total in sides:
+                if server is tenku:
+                    cpu.begin()
                 total.add(await hammer(server, source, expect, concurrency, profile.slice_seconds))
-        results.append(Measured(ep, sides[0][2], sides[1][2]))
+                if server is tenku:
+                    cpu.end()
+        results.append(Measured(ep, sides[0][2], sides[1][2], cpu.shares()))
     return results
 
 
@@ -834,6 +919,15 @@ def print_table(ctx: Context, results: list[Measured]) -> None:
             if run.errors
         ]
         print("  " + counts + ("; " + "; ".join(problems) if problems else "; no errors"))
+    shares = [(m.endpoint.label, m.cpu) for m in results if m.cpu]
+    if shares:
+        cpus = os.cpu_count() or 1
+        print()
+        print(f"CPU while Tenku was measured, in % of one CPU ({cpus} CPUs: {cpus * 100}% in all):")
+        groups = ("Tenku", "database", "load generator", "other")
+        for label, cpu in shares:
+            used = ", ".join(f"{g} {cpu[g]:.0f}" for g in groups if cpu.get(g, 0) >= 0.5)
+            print(f"  {label}: {used}")
 
 
 MIXED_PAGE = 200
