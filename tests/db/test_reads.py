@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import OperationalError
 
-from tenku.db.engine import Autocommitted, Database, Snapshot
+from tenku.db.engine import Database
 from tenku.db.models import App
 from tenku.db.prepared import Prepared
 from tenku.db.reads import SessionReads
@@ -109,14 +109,8 @@ async def test_a_prepared_read_gives_the_row_sqlalchemy_gives(api: ApiClient, al
                     list(expected)
                 ]
         finally:
-            await _close(own)
-
-
-async def _close(reads: Snapshot | Autocommitted | None) -> None:
-    if isinstance(reads, Snapshot):
-        reads.close()
-    elif isinstance(reads, Autocommitted):
-        await reads.close()
+            if own is not None:
+                await own.aclose()
 
 
 @pytest.mark.parametrize("path", ["/apps/pg-reader-app", "/apps"])

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import update
 from starlette.requests import Request
 
-from tenku.db.engine import Autocommitted, Snapshot
 from tenku.db.models import App
 from tenku.db.reads import Reads, SessionReads
 from tenku.resources.app import service
@@ -217,7 +216,5 @@ async def test_a_list_querys_pages_are_its_statements_pages(api: ApiClient, alic
                 # Not a walk of empty pages.
                 assert walked > 7 * 3
         finally:
-            if isinstance(own, Snapshot):
-                own.close()
-            elif isinstance(own, Autocommitted):
-                await own.close()
+            if own is not None:
+                await own.aclose()

@@ -211,6 +211,10 @@ class Snapshot:
         if connection is not None:
             self._pool.give_back(connection)
 
+    async def aclose(self) -> None:
+        """`close`, as `Autocommitted` is closed."""
+        self.close()
+
 
 class Autocommitted:
     """A read request's Core reads on PostgreSQL: each statement on its own, outside any
@@ -242,11 +246,15 @@ class Autocommitted:
     async def all(self, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         return (await self.execute(prepared.stmt, params)).all()
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Give the connection back."""
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.close()
+
+
+# A read request's Core reads apart from its session (`Database.request_reads`).
+OwnReads = Snapshot | Autocommitted
 
 
 def _driver(connection: Connection) -> sqlite3.Connection:
@@ -338,7 +346,7 @@ class Database:
         """A read request's own transaction, for its Core reads (SQLite files only)."""
         return None if self.snapshots is None else Snapshot(self.snapshots)
 
-    def request_reads(self) -> Snapshot | Autocommitted | None:
+    def request_reads(self) -> OwnReads | None:
         """Where a read request's Core reads run apart from its session: a `Snapshot` on a
         SQLite file, `Autocommitted` on PostgreSQL (None for an in-memory SQLite, whose
         one connection is the session's)."""

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tenku.db.engine import Autocommitted, Snapshot
+from tenku.db.engine import OwnReads
 from tenku.db.models import Account, Authorization
 from tenku.db.reads import Reads, SessionReads
 from tenku.nudge import nudge
@@ -268,10 +268,8 @@ class TransactionRoute(APIRoute):
                 raise
             finally:
                 reads = getattr(request.state, "reads", None)
-                if isinstance(reads, Snapshot):
-                    reads.close()
-                elif isinstance(reads, Autocommitted):
-                    await reads.close()
+                if isinstance(reads, OwnReads):
+                    await reads.aclose()
                 db = getattr(request.state, "db", None)
                 if db is not None:
                     await db.close()

@@ -260,10 +260,6 @@ async def paginate(
     if spec.end is not None:
         end, _ = bound(spec.end)
     size = spec.max
-    # The keys of a page read `unprocessed` (a list made for the wire) are turned into
-    # values here, for the first and last rows only.
-    value_of: Convert = unchanged
-    id_of: Convert = unchanged
     rows: list[Any]
     if isinstance(stmt, ListQuery):
         prepared = stmt.page(name, sort, id_column, spec, tie=tie_id is not None)
@@ -271,39 +267,38 @@ async def paginate(
         for key, value in ((_START, start), (_TIE, tie_id), (_END, end)):
             if value is not None:
                 values[key] = value
-        reads = reads_of(db)
-        if is_unprocessed(stmt.stmt, col.key):
-            value_of = processor(col, reads.dialect)
-            id_of = processor(id_column, reads.dialect)
-        rows = list(await reads.all(prepared, values))
-        by_name, width, keys = True, len(stmt.keys), stmt.keys
+        rows = list(await reads_of(db).all(prepared, values))
+        base, by_name, width, keys = stmt.stmt, True, len(stmt.keys), stmt.keys
     else:
-        stmt = _keyset(stmt, spec, col, id_column, start, tie_id, end, size + 1)
+        base = _keyset(stmt, spec, col, id_column, start, tie_id, end, size + 1)
         # The sort keys are read from the row's first column (an entity, or a bundle of
         # keys), or from the row itself when the statement selects a table's columns
         # (those are described without an entity).
         # (Describing a statement costs a call per column: once per page.)
-        described = stmt.column_descriptions
+        described = base.column_descriptions
         by_name = described[0].get("entity") is None
-        width, keys = len(described), list(stmt.selected_columns.keys())
+        width, keys = len(described), list(base.selected_columns.keys())
         result: Result[Any]
         if by_name:
             # Plain columns need none of the session's row handling, which costs more
             # than the query on a long page.
-            reads = reads_of(db)
-            if is_unprocessed(stmt, col.key):
-                value_of = processor(col, reads.dialect)
-                id_of = processor(id_column, reads.dialect)
-            result = await reads.execute(stmt)
+            result = await reads_of(db).execute(base)
         else:
             assert isinstance(db, AsyncSession), "a page of entities is the session's to load"
-            result = await db.execute(stmt)
+            result = await db.execute(base)
         rows = list(result.all())
     more = len(rows) > size
     rows = rows[:size]
 
     if by_name:
         at_value, at_id = keys.index(col.key), keys.index(id_column.key)
+        # The keys of a page read `unprocessed` (a list made for the wire) are turned into
+        # values here, for the first and last rows only.
+        value_of: Convert = unchanged
+        id_of: Convert = unchanged
+        if is_unprocessed(base, col.key):
+            dialect = reads_of(db).dialect
+            value_of, id_of = processor(col, dialect), processor(id_column, dialect)
 
         def key_of(row: Any) -> str:
             shown = sort.show(value_of(row[at_value]))
